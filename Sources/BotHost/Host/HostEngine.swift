@@ -1,0 +1,170 @@
+import XRPCClient
+
+/// Applies decoded events to the plugins and the host's state, one line at a time.
+///
+/// This is the one code path every event takes, from a capture file or a live socket:
+/// decode, intern the account, drop duplicate revs, apply identity and account events,
+/// hand commits to the plugins that asked for their collection.
+public final class HostEngine {
+    /// State and effects.
+    public let context: PluginContext
+    private let plugins: [any Plugin]
+    private let decoder = EventDecoder()
+    /// Per collection id: the plugins that read it (filled as collections appear).
+    private var routes: [[Int]] = []
+    /// Malformed lines so far, by reason.
+    public private(set) var malformed: [MalformedEvent.Reason: Int] = [:]
+    /// The first malformed lines, with their line numbers, for the report.
+    public private(set) var malformedSamples: [(line: Int, error: MalformedEvent)] = []
+    /// How many malformed lines are kept as samples.
+    public var maxSamples = 20
+    /// Called for every malformed line (e.g. to log it).
+    public var onMalformed: ((Int, MalformedEvent) -> Void)?
+
+    private enum Keys {
+        static let handle: JSONKey = "handle"
+        static let active: JSONKey = "active"
+        static let status: JSONKey = "status"
+    }
+
+    public init(context: PluginContext, plugins: [any Plugin]) {
+        self.context = context
+        self.plugins = plugins
+        for plugin in plugins { plugin.register(in: context) }
+    }
+
+    /// Total malformed lines.
+    public var malformedCount: Int { malformed.values.reduce(0, +) }
+
+    /// Records a line that could not even be read (e.g. longer than the reader allows).
+    public func reportMalformed(line: Int, _ error: MalformedEvent) {
+        malformed[error.reason, default: 0] += 1
+        if malformedSamples.count < maxSamples { malformedSamples.append((line, error)) }
+        onMalformed?(line, error)
+    }
+
+    /// Decodes and applies one line.
+    public func apply(line bytes: UnsafeRawBufferPointer, number: Int) {
+        let event: Event?
+        do {
+            event = try decoder.decode(bytes)
+        } catch {
+            reportMalformed(line: number, error)
+            return
+        }
+        guard let event else { return }
+        apply(event)
+    }
+
+    /// Applies one decoded event.
+    public func apply(_ event: Event) {
+        let ctx = context
+        guard let didBytes = event.did.unescapedBytes, !didBytes.isEmpty else {
+            reportMalformed(line: 0, MalformedEvent(.badValue, "did is empty or escaped"))
+            return
+        }
+        let (id, isNew) = ctx.dids.intern(didBytes)
+        if isNew {
+            ctx.accounts.append(AccountState())
+            ctx.handles.append(nil)
+        }
+        let account = UInt32(id)
+        ctx.totals.events += 1
+        ctx.batchEvents += 1
+        if event.timeUS > ctx.cursorUS { ctx.cursorUS = event.timeUS }
+        ctx.select(account: account, timeUS: event.timeUS)
+        ctx.markDirty(account)
+        switch event.kind {
+        case .commit:
+            guard let commit = event.commit else { return }
+            guard acceptRev(commit.rev, account: account) else {
+                ctx.totals.duplicates += 1
+                return
+            }
+            guard let collectionBytes = commit.collection.unescapedBytes,
+                  let rkeyBytes = commit.rkey.unescapedBytes else { return }
+            let collection = ctx.internCollection(collectionBytes)
+            while routes.count <= collection { addRoute(routes.count) }
+            let targets = routes[collection]
+            guard !targets.isEmpty, let rkey = ctx.recordKey(rkeyBytes, intern: true) else { return }
+            ctx.selectRecord(GrantKey(account: account, collection: UInt16(truncatingIfNeeded: collection), rkey: rkey),
+                             operation: commit.operation)
+            for index in targets { plugins[index].handle(event, in: ctx) }
+        case .identity:
+            guard event.timeUS >= ctx.accounts[id].handleTimeUS else { return }
+            ctx.accounts[id].handleTimeUS = event.timeUS
+            if let handle = event.body[Keys.handle].string { ctx.handles[id] = handle }
+        case .account:
+            guard event.timeUS >= ctx.accounts[id].statusTimeUS else { return }
+            ctx.accounts[id].statusTimeUS = event.timeUS
+            let status: String
+            if event.body[Keys.active].bool == true {
+                status = "active"
+            } else {
+                status = event.body[Keys.status].string ?? "inactive"
+            }
+            let code = statusCode(status)
+            if code != 0 && ctx.accounts[id].status == 0 { ctx.outboxCancels.append(account) }
+            ctx.accounts[id].status = code
+        }
+    }
+
+    private func statusCode(_ name: String) -> UInt8 {
+        if let index = context.statusNames.firstIndex(of: name) { return UInt8(index) }
+        guard context.statusNames.count < 255 else { return 254 }
+        context.statusNames.append(name)
+        return UInt8(context.statusNames.count - 1)
+    }
+
+    /// Accepts a commit whose rev is greater than the account's last applied rev
+    /// (string order; TIDs compare as integers, which agrees) and records it.
+    @inline(__always)
+    private func acceptRev(_ rev: JSONValue, account: UInt32) -> Bool {
+        let ctx = context
+        let last = ctx.accounts[Int(account)].lastRev
+        if let bytes = rev.unescapedBytes, let tid = TID.parse(bytes) {
+            if last & RecordKey.nonTIDFlag == 0 {
+                guard tid > last else { return false }
+            } else {
+                let stored = ctx.nonTIDRevs[account] ?? []
+                guard Self.lexicographicallyGreater(Array(TID(rawValue: tid)!.description.utf8), stored) else { return false }
+                ctx.nonTIDRevs[account] = nil
+            }
+            ctx.accounts[Int(account)].lastRev = tid
+            return true
+        }
+        // A rev that is not a canonical TID: compare as strings.
+        let text = Array((rev.string ?? "").utf8)
+        let stored: [UInt8]
+        if last == 0 {
+            stored = []
+        } else if last & RecordKey.nonTIDFlag != 0 {
+            stored = ctx.nonTIDRevs[account] ?? []
+        } else {
+            stored = Array(TID(rawValue: last)!.description.utf8)
+        }
+        guard last == 0 || Self.lexicographicallyGreater(text, stored) else { return false }
+        ctx.nonTIDRevs[account] = text
+        ctx.accounts[Int(account)].lastRev = RecordKey.nonTIDFlag
+        return true
+    }
+
+    static func lexicographicallyGreater(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        b.lexicographicallyPrecedes(a)
+    }
+
+    private func addRoute(_ collection: Int) {
+        let nsid = context.collections.string(collection)
+        var targets: [Int] = []
+        for (index, plugin) in plugins.enumerated() where plugin.collections.contains(where: { Self.matches(nsid, $0) }) {
+            targets.append(index)
+        }
+        routes.append(targets)
+    }
+
+    /// Whether a collection matches a wanted pattern (exact NSID or `prefix.*`).
+    public static func matches(_ nsid: String, _ pattern: String) -> Bool {
+        if pattern.hasSuffix(".*") { return nsid.hasPrefix(pattern.dropLast(1)) }
+        return nsid == pattern
+    }
+}

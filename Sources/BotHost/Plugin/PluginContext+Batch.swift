@@ -1,0 +1,109 @@
+import XRPCClient
+
+/// Everything one batch changed, snapshotted for the writer: applied by
+/// ``Store/write(_:)`` in one transaction together with the cursor.
+public struct WriteBatch: Sendable {
+    /// A new or changed account row.
+    public struct AccountRow: Sendable {
+        public var id: UInt32
+        /// Set only for accounts created in this batch.
+        public var did: String?
+        public var handle: String?
+        public var handleTimeUS: Int64
+        public var status: String
+        public var statusTimeUS: Int64
+        public var consent: Consent
+        /// TID integer, or the text of a non-TID rev; nil when no commit was applied yet.
+        public var lastRev: RevValue?
+        public var xp: Int64
+        public var level: Int32
+        public var maxLevel: Int32
+    }
+
+    /// A rev or record key as stored: an integer for TIDs, text otherwise.
+    public enum RevValue: Sendable, Equatable {
+        case tid(Int64)
+        case text(String)
+    }
+
+    /// A live grant to upsert, or a revoked one to delete (`grant == nil`).
+    public struct GrantRow: Sendable {
+        public var key: GrantKey
+        public var grant: Grant?
+    }
+
+    public var accounts: [AccountRow] = []
+    public var collections: [(Int, String)] = []
+    public var rules: [(Int, PluginContext.RuleInfo)] = []
+    public var ledger: [LedgerEntry] = []
+    /// Sorted by (rkey, account, collection): the grants table's key order.
+    public var grants: [GrantRow] = []
+    /// Texts of the non-TID record keys the ledger and grants rows refer to.
+    public var rkeyTexts: [UInt64: String] = [:]
+    public var milestones: [MilestoneRow] = []
+    public var outbox: [OutboxRow] = []
+    public var outboxCancels: [UInt32] = []
+    /// The cursor stored with the batch.
+    public var cursorUS: Int64 = 0
+    /// Events applied in the batch (for metrics).
+    public var events = 0
+
+    /// Whether the batch changes nothing at all.
+    public var isEmpty: Bool { accounts.isEmpty && ledger.isEmpty && outboxCancels.isEmpty && collections.isEmpty && rules.isEmpty }
+}
+
+extension PluginContext {
+    /// Closes the open batch: snapshots every change since the previous one and
+    /// starts a new batch.
+    public func closeBatch() -> WriteBatch {
+        var batch = WriteBatch()
+        batch.cursorUS = cursorUS
+        batch.accounts.reserveCapacity(dirtyAccounts.count)
+        for id in dirtyAccounts {
+            let state = accounts[Int(id)]
+            let rev: WriteBatch.RevValue?
+            if state.lastRev == 0 {
+                rev = nil
+            } else if state.lastRev & RecordKey.nonTIDFlag != 0 {
+                rev = .text(String(decoding: nonTIDRevs[id] ?? [], as: UTF8.self))
+            } else {
+                rev = .tid(Int64(state.lastRev))
+            }
+            batch.accounts.append(WriteBatch.AccountRow(
+                id: id, did: Int(id) >= firstNewAccount ? dids.string(Int(id)) : nil,
+                handle: handles[Int(id)], handleTimeUS: state.handleTimeUS,
+                status: statusNames[Int(state.status)], statusTimeUS: state.statusTimeUS,
+                consent: state.consent, lastRev: rev, xp: state.xp, level: state.level, maxLevel: state.maxLevel))
+        }
+        // Grants: the keys this batch touched, in the table's key order, each with its
+        // final state (a key created and deleted in one batch is just deleted).
+        var keys = ledger.map { GrantKey(account: $0.account, collection: $0.collection, rkey: $0.rkey) }
+        keys.sort { ($0.rkey, $0.account, $0.collection) < ($1.rkey, $1.account, $1.collection) }
+        batch.grants.reserveCapacity(keys.count)
+        var previous: GrantKey?
+        for key in keys where key != previous {
+            previous = key
+            batch.grants.append(WriteBatch.GrantRow(key: key, grant: grants.get(key)))
+            if key.rkey & RecordKey.nonTIDFlag != 0 { batch.rkeyTexts[key.rkey] = rkeyString(key.rkey) }
+        }
+        batch.ledger = ledger
+        batch.collections = newCollections
+        batch.rules = newRules
+        batch.milestones = milestones
+        batch.outbox = outbox
+        batch.outboxCancels = outboxCancels
+        batch.events = batchEvents
+
+        ledger.removeAll(keepingCapacity: true)
+        milestones.removeAll(keepingCapacity: true)
+        outbox.removeAll(keepingCapacity: true)
+        outboxCancels.removeAll(keepingCapacity: true)
+        newCollections.removeAll()
+        newRules.removeAll()
+        dirtyAccounts.removeAll(keepingCapacity: true)
+        firstNewAccount = accounts.count
+        batchEvents = 0
+        epoch &+= 1
+        return batch
+    }
+}

@@ -1,0 +1,270 @@
+import Rules
+import XRPCClient
+
+/// The host's in-memory state and the effects of the current batch: the only way a
+/// plugin changes anything.
+///
+/// State lives in flat tables keyed by interned integers (accounts, collections,
+/// record keys), so applying an event costs a few hash probes and no allocation. The
+/// store is written from ``closeBatch()`` snapshots, one transaction per batch, together
+/// with the cursor; the memory state is rebuilt from the store at start-up.
+///
+/// - Note: Not thread-safe: one processing thread owns a context.
+public final class PluginContext {
+    /// Levels, milestones and announcement text.
+    public let progression: Progression
+
+    var dids = InternTable(capacity: 1 << 14)
+    var collections = InternTable(capacity: 64)
+    var rkeys = InternTable(capacity: 64)
+    var accounts: [AccountState] = []
+    var handles: [String?] = []
+    var nonTIDRevs: [UInt32: [UInt8]] = [:]
+    var statusNames: [String] = ["active"]
+    var grants = GrantTable()
+    var rules: [RuleInfo] = []
+
+    /// A registered rule: plugin, rule name and version.
+    public struct RuleInfo: Sendable, Hashable {
+        public var plugin: String
+        public var rule: String
+        public var version: String
+    }
+
+    // The event being applied.
+    /// Account id of the current event's DID.
+    public private(set) var account: UInt32 = 0
+    var currentKey = GrantKey(account: 0, collection: 0, rkey: 0)
+    var currentOperation: CommitOperation = .create
+    var currentTimeUS: Int64 = 0
+
+    // The open batch.
+    var epoch: UInt32 = 1
+    var firstNewAccount = 0
+    var dirtyAccounts: [UInt32] = []
+    var ledger: [LedgerEntry] = []
+    var milestones: [MilestoneRow] = []
+    var outbox: [OutboxRow] = []
+    var outboxCancels: [UInt32] = []
+    var newCollections: [(Int, String)] = []
+    var newRules: [(Int, RuleInfo)] = []
+    /// Events applied since the batch opened.
+    public internal(set) var batchEvents = 0
+    /// Highest event time applied, stored as the cursor.
+    public internal(set) var cursorUS: Int64 = 0
+
+    /// Totals since this context was created, for the run summary.
+    public internal(set) var totals = Totals()
+
+    /// Counters a run reports.
+    public struct Totals: Sendable {
+        public var events = 0
+        public var duplicates = 0
+        public var xpGranted: Int64 = 0
+        public var xpRevoked: Int64 = 0
+        public var milestones = 0
+        public var announcements = 0
+    }
+
+    public init(progression: Progression) {
+        self.progression = progression
+    }
+
+    // MARK: - Registration
+
+    /// Registers (or finds) a rule so ledger entries can name it.
+    public func registerRule(plugin: String, rule: String, version: String) -> RuleRef {
+        let info = RuleInfo(plugin: plugin, rule: rule, version: version)
+        if let index = rules.firstIndex(of: info) { return RuleRef(index: UInt16(index)) }
+        rules.append(info)
+        newRules.append((rules.count - 1, info))
+        return RuleRef(index: UInt16(rules.count - 1))
+    }
+
+    /// The interned id of a collection NSID.
+    public func collectionID(_ nsid: String) -> UInt16 {
+        var nsid = nsid
+        return UInt16(nsid.withUTF8 { internCollection(UnsafeRawBufferPointer($0)) })
+    }
+
+    /// Interns a collection NSID, queueing new ones for the store.
+    @inline(__always)
+    func internCollection(_ bytes: UnsafeRawBufferPointer) -> Int {
+        let (id, isNew) = collections.intern(bytes)
+        if isNew { newCollections.append((id, collections.string(id))) }
+        return id
+    }
+
+    // MARK: - Effects
+
+    /// Grants `amount` XP for the current commit's record, with the spec's idempotency:
+    /// a create of a key with a live grant changes nothing, an update re-grades a live
+    /// grant by the difference, an update of an unknown key changes nothing.
+    public func grant(amount: Int, tag: UInt8 = 0, rule: RuleRef) {
+        let amount = Int32(clamping: amount)
+        switch currentOperation {
+        case .create:
+            guard grants.get(currentKey) == nil else { return }
+            grants.set(currentKey, Grant(amount: amount, tag: tag, rule: rule.index))
+            appendLedger(.grant, amount, rule)
+            addXP(Int64(amount))
+        case .update:
+            guard let old = grants.get(currentKey) else { return }
+            grants.set(currentKey, Grant(amount: amount, tag: tag, rule: rule.index))
+            let delta = amount - old.amount
+            guard delta != 0 || old.tag != tag else { return }
+            appendLedger(.regrade, delta, rule)
+            addXP(Int64(delta))
+        case .delete:
+            return
+        }
+    }
+
+    /// Revokes the live grant of the current commit's record, if any (a delete).
+    public func revoke(rule: RuleRef) {
+        guard let old = grants.remove(currentKey) else { return }
+        appendLedger(.revoke, -old.amount, rule)
+        addXP(-Int64(old.amount))
+    }
+
+    /// The live grant of a record named by its author DID, collection and record key;
+    /// `nil` when the host has not seen it created, or saw it deleted.
+    public func liveGrant(did: UnsafeRawBufferPointer, collection: UInt16, rkey: UnsafeRawBufferPointer) -> Grant? {
+        guard let author = dids.find(did), let key = recordKey(rkey, intern: false) else { return nil }
+        return grants.get(GrantKey(account: UInt32(author), collection: collection, rkey: key))
+    }
+
+    /// Records the current account's consent; opting out cancels queued announcements.
+    public func setConsent(_ consent: Consent) {
+        guard accounts[Int(account)].consent != consent else { return }
+        accounts[Int(account)].consent = consent
+        if consent == .optedOut { outboxCancels.append(account) }
+    }
+
+    /// Collection id of the current commit.
+    public var currentCollection: UInt16 { currentKey.collection }
+
+    /// The current account's DID (allocates: for rare paths such as consent).
+    public var currentDID: String { dids.string(Int(account)) }
+
+    /// The current account's consent.
+    public var consent: Consent { accounts[Int(account)].consent }
+
+    /// The current account's XP.
+    public var xp: Int64 { accounts[Int(account)].xp }
+
+    // MARK: - Internals
+
+    @inline(__always)
+    private func appendLedger(_ kind: LedgerEntry.Kind, _ amount: Int32, _ rule: RuleRef) {
+        ledger.append(LedgerEntry(account: currentKey.account, collection: currentKey.collection, kind: kind,
+                                  rule: rule.index, rkey: currentKey.rkey, amount: amount, timeUS: currentTimeUS))
+    }
+
+    /// Adds XP to the current account (never below 0), re-levels it and records any
+    /// milestone reached for the first time.
+    func addXP(_ delta: Int64) {
+        let index = Int(account)
+        let before = accounts[index].xp
+        let after = max(0, before + delta)
+        accounts[index].xp = after
+        if after > before { totals.xpGranted += after - before } else { totals.xpRevoked += before - after }
+        let level = Int32(clamping: progression.curve.level(forXP: after))
+        accounts[index].level = level
+        let reached = accounts[index].maxLevel
+        guard level > reached else { return }
+        accounts[index].maxLevel = level
+        for milestone in progression.milestones where milestone > Int(reached) && milestone <= Int(level) {
+            reachMilestone(milestone, xp: after)
+        }
+    }
+
+    private func reachMilestone(_ level: Int, xp: Int64) {
+        milestones.append(MilestoneRow(account: account, level: Int32(level), timeUS: currentTimeUS))
+        totals.milestones += 1
+        let state = accounts[Int(account)]
+        guard state.consent.allowsAnnouncements, state.status == 0 else { return }
+        let did = dids.string(Int(account))
+        let handle = handles[Int(account)] ?? ""
+        let text = progression.renderAnnouncement(handle: handle, did: did, level: level, xp: xp)
+        outbox.append(OutboxRow(
+            key: "milestone:\(did):\(level)", account: account, kind: "milestone",
+            payload: OutboxRow.payload(did: did, handle: handle, level: level, text: text,
+                                       mention: state.consent == .optedIn,
+                                       subject: currentSubjectURI(did: did)),
+            createdUS: currentTimeUS))
+        totals.announcements += 1
+    }
+
+    private func currentSubjectURI(did: String) -> String {
+        let collection = collections.string(Int(currentKey.collection))
+        return "at://\(did)/\(collection)/\(rkeyString(currentKey.rkey))"
+    }
+
+    /// The text of an encoded record key.
+    func rkeyString(_ rkey: UInt64) -> String {
+        if rkey & RecordKey.nonTIDFlag != 0 { return rkeys.string(Int(rkey & ~RecordKey.nonTIDFlag)) }
+        return TID(rawValue: rkey)?.description ?? String(rkey)
+    }
+
+    /// Encodes a record key: its TID value, or an interned id with the non-TID flag.
+    @inline(__always)
+    func recordKey(_ bytes: UnsafeRawBufferPointer, intern: Bool) -> UInt64? {
+        if let tid = TID.parse(bytes) { return tid }
+        if intern { return UInt64(rkeys.intern(bytes).id) | RecordKey.nonTIDFlag }
+        return rkeys.find(bytes).map { UInt64($0) | RecordKey.nonTIDFlag }
+    }
+
+    @inline(__always)
+    func markDirty(_ id: UInt32) {
+        if accounts[Int(id)].dirtyEpoch != epoch {
+            accounts[Int(id)].dirtyEpoch = epoch
+            dirtyAccounts.append(id)
+        }
+    }
+
+    /// Selects the account that the following effects apply to.
+    @inline(__always)
+    func select(account id: UInt32, timeUS: Int64) {
+        account = id
+        currentTimeUS = timeUS
+    }
+
+    func selectRecord(_ key: GrantKey, operation: CommitOperation) {
+        currentKey = key
+        currentOperation = operation
+    }
+}
+
+/// A milestone reached, as stored.
+public struct MilestoneRow: Sendable {
+    public var account: UInt32
+    public var level: Int32
+    public var timeUS: Int64
+}
+
+/// An announcement queued for the dispatcher.
+public struct OutboxRow: Sendable {
+    /// Idempotency key, e.g. `milestone:did:plc:…:10`: never queued twice.
+    public var key: String
+    public var account: UInt32
+    public var kind: String
+    /// JSON the dispatcher posts from.
+    public var payload: String
+    /// Time of the event that caused it (announcements of old events are not posted).
+    public var createdUS: Int64
+
+    static func payload(did: String, handle: String, level: Int, text: String, mention: Bool, subject: String) -> String {
+        let json = JSONWriter()
+        json.object {
+            json.field("type", "milestone")
+            json.field("did", did)
+            json.field("handle", handle)
+            json.field("level", level)
+            json.field("text", text)
+            json.field("mention", mention)
+            json.field("subject", subject)
+        }
+        return json.output
+    }
+}

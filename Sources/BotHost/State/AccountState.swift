@@ -1,0 +1,34 @@
+/// The in-memory state of one account, mirrored to its `accounts` row at each commit.
+struct AccountState {
+    var xp: Int64 = 0
+    var level: Int32 = 1
+    /// Highest level ever reached: milestones up to it are recorded.
+    var maxLevel: Int32 = 1
+    /// Last applied commit rev: a TID value, 0 for none, or `RecordKey.nonTIDFlag` with
+    /// the rev text kept in `PluginContext.nonTIDRevs`.
+    var lastRev: UInt64 = 0
+    var handleTimeUS: Int64 = 0
+    var statusTimeUS: Int64 = 0
+    /// Index into `PluginContext.statusNames` (0 = "active").
+    var status: UInt8 = 0
+    var consent: Consent = .none
+    /// The batch that last marked the account dirty.
+    var dirtyEpoch: UInt32 = 0
+}
+
+/// One append-only ledger entry: a grant, a revocation or a re-grade of a keyed record.
+public struct LedgerEntry: Sendable {
+    /// What the entry did.
+    public enum Kind: UInt8, Sendable {
+        case grant = 0, revoke = 1, regrade = 2, adjust = 3
+        /// The name stored and shown.
+        public var name: String { ["grant", "revoke", "regrade", "adjust"][Int(rawValue)] }
+    }
+    public var account: UInt32
+    public var collection: UInt16
+    public var kind: Kind
+    public var rule: UInt16
+    public var rkey: UInt64
+    public var amount: Int32
+    public var timeUS: Int64
+}

@@ -1,0 +1,137 @@
+/// The key of a keyed grant: one record of one account's repository.
+///
+/// `rkey` is the record key as a TID integer, or, for keys that are not TIDs,
+/// ``RecordKey/nonTIDFlag`` set over the key's id in the host's record-key intern table.
+public struct GrantKey: Hashable, Sendable {
+    public var account: UInt32
+    public var collection: UInt16
+    public var rkey: UInt64
+
+    public init(account: UInt32, collection: UInt16, rkey: UInt64) {
+        self.account = account
+        self.collection = collection
+        self.rkey = rkey
+    }
+}
+
+/// Record-key encoding shared by the in-memory tables and the store.
+public enum RecordKey {
+    /// Set on `GrantKey.rkey` values that are interned non-TID keys rather than TIDs.
+    public static let nonTIDFlag: UInt64 = 1 << 63
+}
+
+/// The live state of a keyed grant.
+public struct Grant: Sendable, Equatable {
+    /// XP the record currently grants (may be 0, e.g. a self-like).
+    public var amount: Int32
+    /// A plugin-defined class of the record (the leveling plugin stores a post's media class).
+    public var tag: UInt8
+    /// Rule that made the grant (an index in the host's rule table).
+    public var rule: UInt16
+
+    public init(amount: Int32, tag: UInt8, rule: UInt16) {
+        self.amount = amount
+        self.tag = tag
+        self.rule = rule
+    }
+}
+
+/// An open-addressing hash map from ``GrantKey`` to the live ``Grant``, with
+/// tombstone-free deletion (backward shift) so it stays compact under churn.
+///
+/// Flat arrays, no per-entry allocation: a million live grants take ~32 MB.
+struct GrantTable {
+    private struct Slot {
+        var key: GrantKey
+        var grant: Grant
+        var used: Bool
+    }
+
+    private var slots: [Slot]
+    private var mask: Int
+    private(set) var count = 0
+
+    init(capacity: Int = 1 << 16) {
+        var size = 16
+        while size < capacity * 2 { size <<= 1 }
+        slots = [Slot](repeating: Slot(key: GrantKey(account: 0, collection: 0, rkey: 0),
+                                       grant: Grant(amount: 0, tag: 0, rule: 0), used: false), count: size)
+        mask = size - 1
+    }
+
+    @inline(__always)
+    private static func hash(_ key: GrantKey) -> Int {
+        var h = key.rkey &* 0x9E37_79B9_7F4A_7C15
+        h ^= (UInt64(key.account) << 16 | UInt64(key.collection)) &* 0xC2B2_AE3D_27D4_EB4F
+        h ^= h >> 31
+        return Int(truncatingIfNeeded: h)
+    }
+
+    @inline(__always)
+    func get(_ key: GrantKey) -> Grant? {
+        var i = Self.hash(key) & mask
+        while slots[i].used {
+            if slots[i].key == key { return slots[i].grant }
+            i = (i + 1) & mask
+        }
+        return nil
+    }
+
+    @inline(__always)
+    mutating func set(_ key: GrantKey, _ grant: Grant) {
+        var i = Self.hash(key) & mask
+        while slots[i].used {
+            if slots[i].key == key {
+                slots[i].grant = grant
+                return
+            }
+            i = (i + 1) & mask
+        }
+        slots[i] = Slot(key: key, grant: grant, used: true)
+        count += 1
+        if count * 2 > slots.count { grow() }
+    }
+
+    /// Removes `key`; returns the grant it held.
+    @discardableResult
+    mutating func remove(_ key: GrantKey) -> Grant? {
+        var i = Self.hash(key) & mask
+        while slots[i].used {
+            if slots[i].key == key { break }
+            i = (i + 1) & mask
+        }
+        guard slots[i].used else { return nil }
+        let removed = slots[i].grant
+        // Backward-shift deletion: pull later members of the probe run into the hole.
+        var hole = i
+        var j = (i + 1) & mask
+        while slots[j].used {
+            let home = Self.hash(slots[j].key) & mask
+            // Move j into the hole when its home is not cyclically within (hole, j].
+            let inRange = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j)
+            if !inRange {
+                slots[hole] = slots[j]
+                hole = j
+            }
+            j = (j + 1) & mask
+        }
+        slots[hole].used = false
+        count -= 1
+        return removed
+    }
+
+    mutating func removeAll() {
+        for i in slots.indices { slots[i].used = false }
+        count = 0
+    }
+
+    private mutating func grow() {
+        let old = slots
+        let size = old.count * 2
+        slots = [Slot](repeating: Slot(key: GrantKey(account: 0, collection: 0, rkey: 0),
+                                       grant: Grant(amount: 0, tag: 0, rule: 0), used: false), count: size)
+        mask = size - 1
+        count = 0
+        for slot in old where slot.used { set(slot.key, slot.grant) }
+    }
+}

@@ -1,0 +1,158 @@
+import GRDB
+import GRDBSQLite
+import XRPCClient
+
+/// Errors of the store, with what to do about them.
+public struct StoreError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The SQLite store (GRDB over the system libsqlite3, WAL).
+///
+/// One connection writes: the host's writer applies whole batches, each in one
+/// transaction carrying the effects, the outbox rows and the cursor. Readers (the
+/// CLI, while a host runs) open their own connections and see committed batches only.
+public final class Store: Sendable {
+    /// The database file.
+    public let path: String
+    let queue: DatabaseQueue
+
+    /// Opens (creating if needed) and migrates the database at `path`.
+    ///
+    /// - Parameter readOnly: open for reading only (CLI queries); no migration.
+    /// - Throws: `StoreError` when the file is not a database, is locked, or is newer
+    ///   than this binary.
+    public init(path: String, readOnly: Bool = false) throws {
+        self.path = path
+        var config = Configuration()
+        config.readonly = readOnly
+        config.journalMode = readOnly ? .default : .wal
+        config.busyMode = .timeout(5)
+        config.prepareDatabase { db in
+            if !db.configuration.readonly {
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            }
+            // A large page cache keeps the grants B-tree's hot end in memory.
+            try db.execute(sql: "PRAGMA cache_size = -131072")
+            try db.execute(sql: "PRAGMA temp_store = MEMORY")
+        }
+        do {
+            queue = try DatabaseQueue(path: path, configuration: config)
+            if !readOnly {
+                let migrator = StoreMigrations.migrator
+                try queue.write { db in
+                    if try migrator.hasBeenSuperseded(db) {
+                        throw StoreError("\(path) was written by a newer BotHost (unknown schema migrations); refusing to open it")
+                    }
+                }
+                try migrator.migrate(queue)
+            } else {
+                _ = try queue.read { db in try db.tableExists("accounts") }
+            }
+        } catch let error as StoreError {
+            throw error
+        } catch let error as DatabaseError {
+            switch error.resultCode {
+            case .SQLITE_NOTADB, .SQLITE_CORRUPT:
+                throw StoreError("\(path) is not a BotHost database or is corrupt (\(error.message ?? "SQLite error"))")
+            case .SQLITE_BUSY, .SQLITE_LOCKED:
+                throw StoreError("\(path) is locked by another process; stop it or use another --db")
+            case .SQLITE_CANTOPEN:
+                throw StoreError("cannot open \(path): \(error.message ?? "no such file or directory")")
+            default:
+                throw StoreError("\(path): \(error.message ?? "\(error)")")
+            }
+        }
+    }
+
+    /// The stored cursor of `source`, in microseconds.
+    public func cursor(source: String = "jetstream") throws -> Int64? {
+        try queue.read { db in try Int64.fetchOne(db, sql: "SELECT time_us FROM cursor WHERE source = ?", arguments: [source]) }
+    }
+
+    /// Runs a read-only closure on the store's connection.
+    public func read<T>(_ body: (Database) throws -> T) throws -> T {
+        try queue.read(body)
+    }
+}
+
+extension Store {
+    /// Fills a fresh context with the stored state: accounts, collections, rules,
+    /// live grants and the cursor, so processing resumes exactly where the last
+    /// committed batch left it.
+    public func load(into context: PluginContext) throws {
+        try queue.read { db in
+            let collections = try Row.fetchAll(db, sql: "SELECT id, nsid FROM collections ORDER BY id")
+            for row in collections {
+                let id: Int = row[0]
+                let nsid: String = row[1]
+                while context.collections.count < id { _ = context.collections.intern("(gap)\(context.collections.count)") }
+                _ = context.collections.intern(nsid)
+            }
+            let rules = try Row.fetchAll(db, sql: "SELECT id, plugin, rule, version FROM rules ORDER BY id")
+            for row in rules {
+                let id: Int = row[0]
+                while context.rules.count < id { context.rules.append(.init(plugin: "", rule: "", version: "")) }
+                context.rules.append(.init(plugin: row[1], rule: row[2], version: row[3]))
+            }
+            let statement = try db.makeStatement(sql: """
+                SELECT id, did, handle, handle_time_us, status, status_time_us, consent, last_rev, xp, level, max_level
+                FROM accounts ORDER BY id
+                """)
+            let cursor = try Row.fetchCursor(statement)
+            while let row = try cursor.next() {
+                let id: Int = row[0]
+                while context.dids.count < id {
+                    _ = context.dids.intern("(gap)\(context.dids.count)")
+                    context.accounts.append(AccountState())
+                    context.handles.append(nil)
+                }
+                _ = context.dids.intern(row[1] as String)
+                var state = AccountState()
+                state.handleTimeUS = row[3]
+                let status: String = row[4]
+                if let index = context.statusNames.firstIndex(of: status) {
+                    state.status = UInt8(index)
+                } else {
+                    context.statusNames.append(status)
+                    state.status = UInt8(min(254, context.statusNames.count - 1))
+                }
+                state.statusTimeUS = row[5]
+                state.consent = Consent(name: row[6]) ?? .none
+                switch row[7] as DatabaseValue {
+                case let value where value.isNull: state.lastRev = 0
+                case let value:
+                    if let int = Int64.fromDatabaseValue(value), case .int64 = value.storage {
+                        state.lastRev = UInt64(int)
+                    } else if let text = String.fromDatabaseValue(value) {
+                        state.lastRev = RecordKey.nonTIDFlag
+                        context.nonTIDRevs[UInt32(id)] = Array(text.utf8)
+                    }
+                }
+                state.xp = row[8]
+                state.level = row[9]
+                state.maxLevel = row[10]
+                context.accounts.append(state)
+                context.handles.append(row[2])
+            }
+            let grants = try Row.fetchCursor(db, sql: "SELECT rkey, account_id, collection_id, amount, tag, rule_id FROM grants")
+            while let row = try grants.next() {
+                let rkeyValue: DatabaseValue = row[0]
+                let rkey: UInt64
+                if case let .int64(int) = rkeyValue.storage {
+                    rkey = UInt64(int)
+                } else {
+                    let text = String.fromDatabaseValue(rkeyValue) ?? ""
+                    rkey = UInt64(context.rkeys.intern(text)) | RecordKey.nonTIDFlag
+                }
+                let key = GrantKey(account: UInt32(row[1] as Int64), collection: UInt16(row[2] as Int64), rkey: rkey)
+                context.grants.set(key, Grant(amount: Int32(row[3] as Int64), tag: UInt8(row[4] as Int64), rule: UInt16(row[5] as Int64)))
+            }
+            context.cursorUS = try Int64.fetchOne(db, sql: "SELECT time_us FROM cursor WHERE source = 'jetstream'") ?? 0
+        }
+        context.firstNewAccount = context.accounts.count
+        context.newCollections.removeAll()
+        context.newRules.removeAll()
+    }
+}

@@ -1,0 +1,84 @@
+import GRDB
+
+/// The versioned schema. Migrations are append-only: never edit a shipped one.
+enum StoreMigrations {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-core") { db in
+            // Accounts, with DIDs interned to dense integer ids and the running totals
+            // (xp, level, highest level reached) on the same row: one upsert per
+            // changed account per batch.
+            try db.execute(sql: """
+                CREATE TABLE accounts(
+                    id INTEGER PRIMARY KEY,
+                    did TEXT NOT NULL UNIQUE,
+                    handle TEXT,
+                    handle_time_us INTEGER NOT NULL DEFAULT 0,
+                    status TEXT NOT NULL DEFAULT 'active',
+                    status_time_us INTEGER NOT NULL DEFAULT 0,
+                    consent TEXT NOT NULL DEFAULT 'none',
+                    last_rev,            -- TID as INTEGER, or TEXT for other revs
+                    xp INTEGER NOT NULL DEFAULT 0,
+                    level INTEGER NOT NULL DEFAULT 1,
+                    max_level INTEGER NOT NULL DEFAULT 1
+                );
+                CREATE INDEX accounts_handle ON accounts(handle);
+                CREATE TABLE collections(id INTEGER PRIMARY KEY, nsid TEXT NOT NULL UNIQUE);
+                CREATE TABLE rules(
+                    id INTEGER PRIMARY KEY,
+                    plugin TEXT NOT NULL, rule TEXT NOT NULL, version TEXT NOT NULL,
+                    UNIQUE(plugin, rule, version)
+                );
+                -- Live keyed grants: the idempotency state of (did, collection, rkey).
+                -- Keyed record key first: record keys are TIDs (time-ordered integers),
+                -- so new grants land at the end of the B-tree instead of at random pages.
+                CREATE TABLE grants(
+                    rkey NOT NULL,       -- TID as INTEGER, or TEXT for other keys
+                    account_id INTEGER NOT NULL,
+                    collection_id INTEGER NOT NULL,
+                    amount INTEGER NOT NULL,
+                    tag INTEGER NOT NULL,
+                    rule_id INTEGER NOT NULL,
+                    PRIMARY KEY(rkey, account_id, collection_id)
+                ) WITHOUT ROWID;
+                -- Append-only XP ledger: every grant, revocation and re-grade with its
+                -- provenance (rule, event key, event time).
+                CREATE TABLE ledger(
+                    id INTEGER PRIMARY KEY,
+                    account_id INTEGER NOT NULL,
+                    collection_id INTEGER NOT NULL,
+                    rkey NOT NULL,
+                    kind INTEGER NOT NULL,   -- 0 grant, 1 revoke, 2 regrade, 3 adjust
+                    amount INTEGER NOT NULL,
+                    rule_id INTEGER NOT NULL,
+                    time_us INTEGER NOT NULL
+                );
+                CREATE INDEX ledger_account ON ledger(account_id, id);
+                CREATE TABLE milestones(
+                    account_id INTEGER NOT NULL,
+                    level INTEGER NOT NULL,
+                    time_us INTEGER NOT NULL,
+                    PRIMARY KEY(account_id, level)
+                ) WITHOUT ROWID;
+                CREATE TABLE outbox(
+                    id INTEGER PRIMARY KEY,
+                    key TEXT NOT NULL UNIQUE,
+                    account_id INTEGER NOT NULL,
+                    kind TEXT NOT NULL,
+                    payload TEXT NOT NULL,
+                    state TEXT NOT NULL DEFAULT 'pending',  -- pending, sent, failed, cancelled, skipped
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    next_at_us INTEGER NOT NULL DEFAULT 0,
+                    created_us INTEGER NOT NULL,
+                    last_error TEXT,
+                    uri TEXT,
+                    cid TEXT
+                );
+                CREATE INDEX outbox_pending ON outbox(state, next_at_us);
+                CREATE INDEX outbox_account ON outbox(account_id);
+                CREATE TABLE cursor(source TEXT PRIMARY KEY, time_us INTEGER NOT NULL, updated_us INTEGER NOT NULL);
+                """)
+        }
+        return migrator
+    }
+}

@@ -1,0 +1,155 @@
+import BotHost
+import Rules
+import Yams
+
+/// The whole config file of a bot: which account it is, the leveling numbers,
+/// consent options and store tuning.
+///
+/// ```yaml
+/// bot:
+///   did: did:plc:abc123
+///   handle: levels.example.com
+/// leveling:
+///   xp: {post: 50, post_with_media: 60, post_with_described_media: 70, like: 10, repost_of_unseen: 50, self_interaction: 0}
+///   curve: {base: 50, step: 100}
+///   milestones: [5, 10, 25, 50, 100]
+///   announcement: "{handle} reached level {level}!"
+/// consent:
+///   follow_opts_in: false
+/// store:
+///   batch_size: 10000
+/// ```
+/// Unknown keys and wrong types are refused with `file:line:col`.
+public struct BotHostConfiguration: Sendable, Equatable {
+    public var bot = BotAccountConfiguration()
+    public var leveling = LevelingConfiguration()
+    public var consent = ConsentConfiguration()
+    public var store = StoreConfiguration()
+
+    public init() {}
+
+    /// Reads and checks a config file.
+    /// - Throws: `Diagnostic` for syntax errors, unknown keys, wrong types and bad values;
+    ///   `CaptureError` when the file cannot be read.
+    public static func load(path: String) throws -> BotHostConfiguration {
+        let text = try readTextFile(path)
+        return try parse(text, file: path)
+    }
+
+    /// Parses config text; `file` names it in diagnostics.
+    public static func parse(_ text: String, file: String) throws(Diagnostic) -> BotHostConfiguration {
+        let doc = try YAMLDocument(text: text, file: file)
+        var config = BotHostConfiguration()
+        guard let root = doc.root else { return config }
+        if case let .scalar(scalar) = root, scalar.string.isEmpty { return config }
+        let top = try doc.mapping(root, "the config file")
+        try doc.rejectUnknownKeys(in: top, allowed: ["bot", "leveling", "consent", "store"], section: "the config file")
+        if let node = top["bot"] {
+            let bot = try doc.mapping(node, "bot")
+            try doc.rejectUnknownKeys(in: bot, allowed: ["did", "handle"], section: "bot")
+            if let did = bot["did"] {
+                let value = try doc.string(did, "bot.did")
+                guard value.hasPrefix("did:"), value.split(separator: ":").count >= 3 else {
+                    throw doc.error("bot.did must be a DID such as did:plc:abc123, got '\(value)'", at: did)
+                }
+                config.bot.did = value
+            }
+            if let handle = bot["handle"] { config.bot.handle = try doc.string(handle, "bot.handle") }
+        }
+        if let node = top["leveling"] {
+            config.leveling = try parseLeveling(node, doc)
+        }
+        if let node = top["consent"] {
+            let consent = try doc.mapping(node, "consent")
+            try doc.rejectUnknownKeys(in: consent, allowed: ["follow_opts_in"], section: "consent")
+            if let value = consent["follow_opts_in"] { config.consent.followOptsIn = try doc.bool(value, "consent.follow_opts_in") }
+        }
+        if let node = top["store"] {
+            let store = try doc.mapping(node, "store")
+            try doc.rejectUnknownKeys(in: store, allowed: ["batch_size"], section: "store")
+            if let value = store["batch_size"] {
+                config.store.batchSize = Int(try doc.int(value, "store.batch_size", in: 1...1_000_000))
+            }
+        }
+        return config
+    }
+
+    private static func parseLeveling(_ node: Node, _ doc: YAMLDocument) throws(Diagnostic) -> LevelingConfiguration {
+        var leveling = LevelingConfiguration()
+        let map = try doc.mapping(node, "leveling")
+        try doc.rejectUnknownKeys(in: map, allowed: ["xp", "curve", "milestones", "announcement"], section: "leveling")
+        if let xpNode = map["xp"] {
+            let xp = try doc.mapping(xpNode, "leveling.xp")
+            let fields: [(String, WritableKeyPath<LevelingConfiguration.Amounts, Int>)] = [
+                ("post", \.post), ("post_with_media", \.postWithMedia),
+                ("post_with_described_media", \.postWithDescribedMedia), ("like", \.like),
+                ("repost_of_unseen", \.repostOfUnseen), ("self_interaction", \.selfInteraction),
+            ]
+            try doc.rejectUnknownKeys(in: xp, allowed: fields.map(\.0), section: "leveling.xp")
+            for (key, path) in fields {
+                if let value = xp[Node(key)] {
+                    leveling.amounts[keyPath: path] = Int(try doc.int(value, "leveling.xp.\(key)", in: 0...1_000_000))
+                }
+            }
+        }
+        var curve = leveling.progression.curve
+        if let curveNode = map["curve"] {
+            let c = try doc.mapping(curveNode, "leveling.curve")
+            try doc.rejectUnknownKeys(in: c, allowed: ["base", "step"], section: "leveling.curve")
+            if let base = c["base"] { curve.base = try doc.int(base, "leveling.curve.base", in: 1...1_000_000_000) }
+            if let step = c["step"] { curve.step = try doc.int(step, "leveling.curve.step", in: 0...1_000_000_000) }
+        }
+        var milestones = leveling.progression.milestones
+        if let list = map["milestones"] {
+            milestones = []
+            for item in try doc.sequence(list, "leveling.milestones") {
+                milestones.append(Int(try doc.int(item, "a milestone level", in: 2...1_000_000)))
+            }
+        }
+        var announcement = leveling.progression.announcement
+        if let text = map["announcement"] {
+            announcement = try doc.string(text, "leveling.announcement")
+            for placeholder in placeholders(in: announcement) where !["handle", "level", "xp", "did"].contains(placeholder) {
+                throw doc.error("unknown placeholder {\(placeholder)} in leveling.announcement; expected {handle}, {level}, {xp} or {did}", at: text)
+            }
+        }
+        leveling.progression = Progression(curve: curve, milestones: milestones, announcement: announcement)
+        return leveling
+    }
+
+    private static func placeholders(in text: String) -> [String] {
+        var result: [String] = []
+        var current: String?
+        for character in text {
+            if character == "{" { current = "" } else if character == "}" {
+                if let name = current { result.append(name) }
+                current = nil
+            } else if current != nil { current!.append(character) }
+        }
+        return result
+    }
+
+    /// The plugins this configuration runs, in order: consent first, so a post that
+    /// opts in and crosses a milestone is announced.
+    public func makePlugins() -> [any Plugin] {
+        [ConsentPlugin(bot: bot, options: consent), LevelingPlugin(amounts: leveling.amounts)]
+    }
+}
+
+extension Node.Mapping {
+    /// The value of a string key.
+    subscript(key: String) -> Node? { self[Node(key)] }
+}
+
+/// Reads a whole text file without Foundation.
+func readTextFile(_ path: String) throws -> String {
+    let reader = try FileByteSource(path: path)
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let n = try chunk.withUnsafeMutableBytes { try reader.read(into: $0) }
+        if n == 0 { break }
+        bytes.append(contentsOf: chunk[0..<n])
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}

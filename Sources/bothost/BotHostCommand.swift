@@ -1,0 +1,49 @@
+import ArgumentParser
+
+@main
+struct BotHostCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bothost",
+        abstract: "Host rule plugins that react to Bluesky's Jetstream.",
+        discussion: "State lives in a SQLite file (--db, default ./bothost.sqlite).",
+        version: "0.1.0",
+        subcommands: [ReplayCommand.self, ExportCommand.self, UserCommand.self, TopCommand.self, ConfigCommand.self]
+    )
+}
+
+/// `--format table|json` for commands that print data.
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case table, json
+}
+
+/// Options shared by the commands that read a database.
+struct DatabaseOptions: ParsableArguments {
+    @Option(name: .long, help: "SQLite database file.")
+    var db: String = "bothost.sqlite"
+}
+
+/// Prints to standard error.
+func printError(_ text: String) {
+    var stderr = StandardError()
+    print(text, to: &stderr)
+}
+
+struct StandardError: TextOutputStream {
+    mutating func write(_ string: String) {
+        var text = string
+        text.withUTF8 { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let n = Glibc.write(2, buffer.baseAddress! + offset, buffer.count - offset)
+                if n <= 0 { break }
+                offset += n
+            }
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

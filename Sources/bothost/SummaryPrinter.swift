@@ -1,0 +1,54 @@
+import BotHost
+
+enum SummaryPrinter {
+    static func print(_ s: Replayer.Summary, format: OutputFormat, db: String, dryRun: Bool) {
+        let rate = s.seconds > 0 ? Double(s.events) / s.seconds : 0
+        switch format {
+        case .json:
+            let json = JSONWriter()
+            json.object {
+                json.field("lines", s.lines)
+                json.field("events", s.events)
+                json.field("duplicates", s.duplicates)
+                json.field("malformed", s.malformed)
+                json.key("malformed_by_reason")
+                json.object {
+                    for (reason, count) in s.malformedByReason.sorted(by: { $0.key < $1.key }) { json.field(reason.rawValue, count) }
+                }
+                json.field("accounts", s.accounts)
+                json.field("new_accounts", s.newAccounts)
+                json.field("xp_granted", s.xpGranted)
+                json.field("xp_revoked", s.xpRevoked)
+                json.field("milestones", s.milestones)
+                json.field("announcements_queued", s.announcements)
+                json.field("batches", s.batches)
+                json.field("seconds", s.seconds)
+                json.field("events_per_second", rate)
+                json.field("cursor_us", s.cursorUS)
+                json.field("dry_run", dryRun)
+                json.field("db", db)
+            }
+            Swift.print(json.output)
+        case .table:
+            var rows: [[String]] = [
+                ["lines read", Format.grouped(s.lines)],
+                ["events applied", Format.grouped(s.events)],
+                ["duplicates ignored", Format.grouped(s.duplicates)],
+                ["malformed skipped", Format.grouped(s.malformed)],
+            ]
+            for (reason, count) in s.malformedByReason.sorted(by: { $0.key < $1.key }) {
+                rows.append(["  \(reason.rawValue)", Format.grouped(count)])
+            }
+            rows += [
+                ["accounts", "\(Format.grouped(s.accounts)) (\(Format.grouped(s.newAccounts)) new)"],
+                ["XP granted", Format.grouped(s.xpGranted)],
+                ["XP revoked", Format.grouped(s.xpRevoked)],
+                ["milestones reached", Format.grouped(s.milestones)],
+                ["announcements queued", Format.grouped(s.announcements) + (dryRun ? " (dry run: none posted)" : "")],
+                ["time", "\(Format.fixed(s.seconds, 2)) s, \(Format.grouped(Int(rate))) events/s, \(s.batches) batches"],
+                ["database", db],
+            ]
+            Swift.print(Format.table(["replay", ""], rows))
+        }
+    }
+}

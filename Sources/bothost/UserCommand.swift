@@ -1,0 +1,77 @@
+import ArgumentParser
+import BotHost
+import Plugins
+import Rules
+
+struct UserCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "user",
+        abstract: "Show an account's XP, level, progress and recent ledger entries.")
+
+    @Argument(help: "The account's DID or handle.")
+    var account: String
+
+    @OptionGroup var database: DatabaseOptions
+
+    @Option(name: .long, help: "YAML config file (for the level curve).")
+    var config: String?
+
+    @Option(name: .long, help: "Ledger entries to show.")
+    var limit: Int = 10
+
+    @Option(name: .long, help: "table or json.")
+    var format: OutputFormat = .table
+
+    func run() throws {
+        let curve = try loadConfiguration(config).leveling.progression.curve
+        let store = try openStore(database.db, readOnly: true)
+        guard let record = try store.account(account) else {
+            throw ValidationError("no account \(account) in \(database.db)")
+        }
+        let entries = try store.ledger(account: record.id, limit: max(0, limit))
+        let current = curve.xpToReach(level: record.level)
+        let next = curve.xpToReach(level: record.level + 1)
+        let progress = next > current ? Double(record.xp - current) / Double(next - current) * 100 : 100
+        switch format {
+        case .json:
+            let json = JSONWriter()
+            json.object {
+                json.field("did", record.did)
+                json.field("handle", record.handle)
+                json.field("xp", record.xp)
+                json.field("level", record.level)
+                json.field("xp_for_next_level", next)
+                json.field("xp_to_next_level", max(0, next - record.xp))
+                json.field("progress_percent", (progress * 10).rounded() / 10)
+                json.array("milestones") { for level in record.milestones { json.element(level) } }
+                json.field("status", record.status)
+                json.field("consent", record.consent)
+                json.array("ledger") {
+                    for entry in entries {
+                        json.object {
+                            json.field("id", entry.id)
+                            json.field("kind", entry.kind)
+                            json.field("amount", entry.amount)
+                            json.field("plugin", entry.plugin)
+                            json.field("rule", entry.rule)
+                            json.field("version", entry.version)
+                            json.field("event", entry.uri)
+                            json.field("time_us", entry.timeUS)
+                        }
+                    }
+                }
+            }
+            print(json.output)
+        case .table:
+            print("\(record.handle.map { "@\($0)  " } ?? "")\(record.did)")
+            print("level \(record.level)  ·  \(Format.grouped(record.xp)) XP  ·  \(Format.fixed(progress, 1))% to level \(record.level + 1) (\(Format.grouped(max(0, next - record.xp))) XP to go)")
+            print("milestones: \(record.milestones.isEmpty ? "none" : record.milestones.map(String.init).joined(separator: ", "))  ·  status: \(record.status)  ·  consent: \(record.consent)")
+            if !entries.isEmpty {
+                print("")
+                print(Format.table(["amount", "kind", "rule", "event"], entries.map { entry in
+                    [(entry.amount > 0 ? "+" : "") + String(entry.amount), entry.kind, "\(entry.plugin)/\(entry.rule)", entry.uri]
+                }, rightAligned: [0]))
+            }
+        }
+    }
+}
