@@ -57,6 +57,7 @@ let package = Package(
         .testTarget(
             name: "BotHostTests",
             dependencies: ["BotHost", "Plugins", "Rules", "XRPCClient"],
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
     ]

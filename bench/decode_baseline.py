@@ -6,8 +6,8 @@
 Reads the whole capture (path, `-` for stdin, or `.zst` with the optional `zstandard` package)
 into a list of byte lines, then times `orjson.loads` over every line, best of R runs (default 3),
 and prints one JSON line: {"tool":"orjson","bytes":…,"lines":…,"seconds":…,"mb_per_s":…}
-(MB = 1e6 bytes; `bytes` counts the line contents without their newlines). Lines that fail to
-parse are still timed (the Swift decoder has to reject them too) and reported as "errors".
+(MB = 1e6 bytes; `bytes` is the size of the decompressed capture, newlines included). Lines that
+fail to parse are still timed (the Swift decoder has to reject them too) and reported as "errors".
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import time
 import orjson
 
 
-def read_lines(path: str) -> list[bytes]:
+def read_capture(path: str) -> bytes:
     if path == "-":
         data = sys.stdin.buffer.read()
     elif path.endswith(".zst"):
@@ -33,7 +33,7 @@ def read_lines(path: str) -> list[bytes]:
     else:
         with open(path, "rb") as f:
             data = f.read()
-    return [line for line in data.split(b"\n") if line]
+    return data
 
 
 def time_decode(lines: list[bytes]) -> tuple[float, int]:
@@ -54,8 +54,10 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=3, help="runs; the best is reported")
     args = ap.parse_args(argv)
 
-    lines = read_lines(args.capture)
-    total = sum(len(line) for line in lines)
+    data = read_capture(args.capture)
+    total = len(data)
+    lines = [line for line in data.split(b"\n") if line]
+    del data
     best, errors = float("inf"), 0
     # The decoded objects are dropped immediately; keep the collector from walking them mid-run.
     gc.disable()

@@ -174,7 +174,7 @@ RESTORE_PROB = {"deactivated": 0.7, "suspended": 0.6, "takendown": 0.25, "delete
 
 # Event mix (fractions of newly generated events; replays/duplicates come on top of these).
 MIX = [
-    ("like", 0.657),
+    ("like", 0.658),
     ("post", 0.15),
     ("repost", 0.08),
     ("follow", 0.05),
@@ -183,7 +183,7 @@ MIX = [
     ("block", 0.01),
     ("other", 0.01),
     ("identity", 0.005),
-    ("account", 0.003),
+    ("account", 0.002),  # + the account events paired with identity events: ~0.3 % in all
 ]
 
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
@@ -798,7 +798,7 @@ class Generator:
             body = '{"did":"%s","seq":%d,"time":"%s"}' % (a.did, seq, when)
             stat = ("identity", "no handle")
         self.emit(('{"did":"%s","time_us":%d,"kind":"identity","identity":%s}' % (a.did, t, body)).encode(), stat)
-        if a.active and r.random() < 0.4:  # the relay often pairs identity with account active:true
+        if a.active and r.random() < 0.2:  # the relay often pairs identity with account active:true
             self.emit_account(a, True, None)
 
     def gen_account(self) -> None:
@@ -815,7 +815,7 @@ class Generator:
                     break
             else:
                 return
-        if r.random() < 0.3:
+        if r.random() < 0.2:  # status re-announcements of healthy accounts
             self.emit_account(a, True, None)
             return
         x, acc = r.random(), 0.0
@@ -841,9 +841,9 @@ class Generator:
         n_dups = max(3, self.n // 50_000) if self.n >= 200 else 0
         dups = collections.deque(sorted(r.sample(range(100, self.n), n_dups))) if n_dups else collections.deque()
         handlers = {
-            "like": lambda: self.gen_like_or_repost("app.bsky.feed.like", 0.02, 0.10),
+            "like": lambda: self.gen_like_or_repost("app.bsky.feed.like", 0.02, 0.20),
             "post": self.gen_post,
-            "repost": lambda: self.gen_like_or_repost("app.bsky.feed.repost", 0.03, 0.05),
+            "repost": lambda: self.gen_like_or_repost("app.bsky.feed.repost", 0.03, 0.10),
             "follow": lambda: self.gen_graph("app.bsky.graph.follow", 0.01),
             "delete": self.gen_delete,
             "update": self.gen_update,

@@ -50,7 +50,7 @@ struct ReplayCommand: ParsableCommand {
             if shown == 21 { printError("(more malformed lines are counted in the summary)") }
         }
         let reader: LineReader
-        do { reader = try openCapture(capture) } catch { throw ValidationError(error.description) }
+        do { reader = try openCapture(capture) } catch { throw CLIError(error.description) }
         let terminal = isatty(2) != 0 && !quiet
         let replayer = Replayer(engine: engine, store: store, options: .init(
             batchSize: batchSize ?? configuration.store.batchSize, progressInterval: terminal ? 0.5 : nil))
@@ -68,9 +68,9 @@ func loadConfiguration(_ path: String?) throws -> BotHostConfiguration {
     do {
         return try BotHostConfiguration.load(path: path)
     } catch let diagnostic as Diagnostic {
-        throw ValidationError(diagnostic.description)
+        throw CLIError(diagnostic.description)
     } catch {
-        throw ValidationError("\(error)")
+        throw CLIError("\(error)")
     }
 }
 
@@ -79,7 +79,7 @@ func openStore(_ path: String, readOnly: Bool = false) throws -> Store {
     do {
         return try Store(path: path, readOnly: readOnly)
     } catch let error as StoreError {
-        throw ValidationError(error.description)
+        throw CLIError(error.description)
     }
 }
 

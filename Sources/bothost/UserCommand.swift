@@ -26,7 +26,7 @@ struct UserCommand: ParsableCommand {
         let curve = try loadConfiguration(config).leveling.progression.curve
         let store = try openStore(database.db, readOnly: true)
         guard let record = try store.account(account) else {
-            throw ValidationError("no account \(account) in \(database.db)")
+            throw CLIError("no account \(account) in \(database.db)")
         }
         let entries = try store.ledger(account: record.id, limit: max(0, limit))
         let current = curve.xpToReach(level: record.level)

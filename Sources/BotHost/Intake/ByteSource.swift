@@ -74,6 +74,8 @@ public final class ZstdByteSource: ByteSource {
     private var inputStart = 0
     private var inputEnd = 0
     private var finished = false
+    /// Whether the stream so far ends at a frame boundary (ZSTD_decompressStream returned 0).
+    private var atFrameEnd = true
 
     public var consumed: Int { inner.consumed }
     public var totalSize: Int? { inner.totalSize }
@@ -103,11 +105,13 @@ public final class ZstdByteSource: ByteSource {
             if ZSTD_isError(result) != 0 {
                 throw CaptureError("zstd: \(String(cString: ZSTD_getErrorName(result)))")
             }
+            if inBuffer.pos > inputStart || outBuffer.pos > 0 { atFrameEnd = result == 0 }
             inputStart = inBuffer.pos
             if outBuffer.pos > 0 { return outBuffer.pos }
             if finished && inputStart == inputEnd {
-                // `result` is 0 only at a frame boundary: anything else is a cut-off file.
-                if result != 0 { throw CaptureError("zstd: the compressed stream is truncated") }
+                // A call that made progress returns 0 only at a frame boundary: ending
+                // anywhere else means the file was cut off.
+                if !atFrameEnd { throw CaptureError("zstd: the compressed stream is truncated") }
                 return 0
             }
         }

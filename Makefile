@@ -1,0 +1,58 @@
+# BotHost — `make run` plays the bundled capture, `make test` runs every test,
+# `make bench` measures against same-run baselines. Each target installs what it
+# needs first (scripts/install-deps.sh) and is quick when that is done.
+SHELL := /bin/bash
+SWIFT ?= swift
+PY := .venv/bin/python
+CAPTURES := captures
+RUN_EVENTS ?= 200000
+BENCH_EVENTS ?= 1000000
+# Real Jetstream events (a verbatim copy of shared/data/jetstream-real-samples.jsonl).
+REAL_SAMPLES := Tests/BotHostTests/Fixtures/jetstream-real-samples.jsonl
+
+.PHONY: all deps build release run test test-swift test-python test-diff bench captures clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release --product bothost
+
+# The bundled capture: every real event of shared/data plus a larger generated one.
+$(CAPTURES)/bundled.jsonl: bench/gen_capture.py | deps
+	@mkdir -p $(CAPTURES)
+	$(PY) bench/gen_capture.py --events $(RUN_EVENTS) --seed 7 --out $(CAPTURES)/generated.jsonl
+	cat $(REAL_SAMPLES) $(CAPTURES)/generated.jsonl > $@
+
+captures: $(CAPTURES)/bundled.jsonl
+
+run: release captures
+	@db=$$(mktemp -d)/bothost-run.sqlite; \
+	echo "== replaying $(CAPTURES)/bundled.jsonl (dry run) into $$db"; \
+	.build/release/bothost replay $(CAPTURES)/bundled.jsonl --db $$db --dry-run && \
+	echo && echo "== leaderboard" && .build/release/bothost top --db $$db --limit 15
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+	$(MAKE) --no-print-directory test-python test-diff
+
+test-python: deps
+	$(PY) bench/test_reference.py
+
+# Differential test: bothost and the independent Python reference must export the
+# same xp/level/milestones for a generated capture, and a second replay changes nothing.
+test-diff: deps
+	scripts/difftest.sh .build/debug/bothost
+
+bench: deps
+	$(SWIFT) build -c release --product bothost
+	scripts/bench.sh $(BENCH_EVENTS)
+
+clean:
+	rm -rf .build $(CAPTURES)

@@ -1,0 +1,81 @@
+import BotHost
+import Plugins
+import Rules
+import Testing
+
+struct ConfigurationTests {
+    private func diagnostic(_ yaml: String) -> Diagnostic? {
+        do {
+            _ = try BotHostConfiguration.parse(yaml, file: "bot.yaml")
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    @Test func emptyFileGivesTheSpecDefaults() throws {
+        let config = try BotHostConfiguration.parse("", file: "empty.yaml")
+        #expect(config.leveling.amounts.post(.none) == 50)
+        #expect(config.leveling.amounts.post(.undescribed) == 60)
+        #expect(config.leveling.amounts.post(.described) == 70)
+        #expect(config.leveling.amounts.like == 10)
+        #expect(config.leveling.amounts.repostOfUnseen == 50)
+        #expect(config.leveling.progression.curve == LevelCurve(base: 50, step: 100))
+        #expect(config.leveling.progression.milestones == [5, 10, 25, 50, 100])
+        #expect(config.consent.followOptsIn == false)
+        #expect(config.bot.did == nil)
+    }
+
+    @Test func readsEverySection() throws {
+        let config = try BotHostConfiguration.parse("""
+            bot:
+              did: did:plc:abc123
+              handle: levels.example.com
+            leveling:
+              xp: {post: 5, like: 1}
+              curve:
+                base: 10
+                step: 0
+              milestones: [3, 2]
+              announcement: "{handle} is now {level} with {xp}"
+            consent:
+              follow_opts_in: yes
+            store:
+              batch_size: 500
+            """, file: "bot.yaml")
+        #expect(config.bot.did == "did:plc:abc123")
+        #expect(config.leveling.amounts.post == 5 && config.leveling.amounts.like == 1 && config.leveling.amounts.postWithMedia == 60)
+        #expect(config.leveling.progression.curve == LevelCurve(base: 10, step: 0))
+        #expect(config.leveling.progression.milestones == [2, 3])
+        #expect(config.consent.followOptsIn)
+        #expect(config.store.batchSize == 500)
+    }
+
+    @Test func refusesMistakesWithFileLineAndColumn() {
+        let unknown = diagnostic("leveling:\n  xp:\n    posts: 5\n")
+        #expect(unknown?.line == 3 && unknown?.column == 5)
+        #expect(unknown?.message.contains("unknown key 'posts' in leveling.xp") == true)
+        #expect(unknown?.description.hasPrefix("bot.yaml:3:5: error:") == true)
+        #expect(unknown?.description.contains("    posts: 5\n        ^") == true)
+
+        let type = diagnostic("leveling:\n  curve:\n    base: fifty\n")
+        #expect(type?.line == 3 && type?.column == 11)
+        #expect(type?.message == "expected an integer for leveling.curve.base")
+
+        let range = diagnostic("leveling:\n  curve: {base: 0}\n")
+        #expect(range?.message.contains("between 1 and") == true)
+
+        let placeholder = diagnostic("leveling:\n  announcement: \"{name} levelled up\"\n")
+        #expect(placeholder?.message.contains("unknown placeholder {name}") == true)
+
+        let did = diagnostic("bot:\n  did: alice\n")
+        #expect(did?.message.contains("must be a DID") == true)
+
+        let syntax = diagnostic("leveling: [\n")
+        #expect(syntax?.file == "bot.yaml")
+        #expect(syntax?.message.hasPrefix("invalid YAML") == true)
+
+        let section = diagnostic("levelling: {}\n")
+        #expect(section?.line == 1 && section?.column == 1)
+    }
+}

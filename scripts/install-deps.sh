@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what building and testing BotHost needs on a Debian machine, quickly
+# when it is already there: system libraries via apt-get, Python tools in .venv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+for pkg in libsqlite3-dev libzstd-dev libcurl4-openssl-dev zstd sqlite3; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then need+=(python3-venv); fi
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing system packages: ${need[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+if ! command -v swift >/dev/null 2>&1; then
+  echo "error: swift is not on PATH (BotHost needs Swift 6.1 or newer)" >&2
+  exit 1
+fi
+
+# Python tools for the reference pipeline, the decode baseline and the tests.
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import orjson, zstandard' >/dev/null 2>&1; then
+  echo "setting up .venv (orjson, zstandard)"
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check orjson zstandard
+fi
