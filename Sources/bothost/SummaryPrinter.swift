@@ -24,6 +24,8 @@ enum SummaryPrinter {
                 json.field("batches", s.batches)
                 json.field("seconds", s.seconds)
                 json.field("events_per_second", rate)
+                json.field("commit_seconds", s.commitSeconds)
+                json.field("peak_rss_mb", Double(ProcessStats.peakResidentBytes()) / 1_048_576)
                 json.field("cursor_us", s.cursorUS)
                 json.field("dry_run", dryRun)
                 json.field("db", db)

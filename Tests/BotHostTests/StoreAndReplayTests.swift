@@ -163,3 +163,22 @@ extension StoreAndReplayTests {
         #expect { try host.replay(compressed) } throws: { String(describing: $0).contains("truncated") }
     }
 }
+
+extension StoreAndReplayTests {
+    @Test func ledgerHistoryFollowsTheAccountChainAcrossBatchesAndRestarts() throws {
+        let host = try TestHost()
+        try host.feed([E.post(E.alice, rev: 1, rkey: E.tid(1)), E.post(E.bob, rev: 2, rkey: E.tid(2))])
+        try host.feed([E.like(E.alice, rev: 3, rkey: E.tid(3), subject: E.postURI(E.bob, E.tid(2)))])
+        try host.restart()
+        try host.feed([E.delete(E.alice, rev: 4, collection: "app.bsky.feed.post", rkey: E.tid(1))])
+        let account = try #require(try host.account(E.alice))
+        let entries = try host.store.ledger(account: account.id, limit: 10)
+        #expect(entries.map(\.amount) == [-50, 10, 50])
+        #expect(entries.map(\.kind) == ["revoke", "grant", "grant"])
+        #expect(entries.map(\.rule) == ["post", "like", "post"])
+        #expect(entries.last?.uri == "at://\(E.alice)/app.bsky.feed.post/\(E.tid(1))")
+        #expect(try host.store.ledger(account: account.id, limit: 2).map(\.amount) == [-50, 10])
+        let bob = try #require(try host.account(E.bob))
+        #expect(try host.store.ledger(account: bob.id, limit: 10).map(\.amount) == [50])
+    }
+}

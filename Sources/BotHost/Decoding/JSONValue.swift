@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A value on a ``JSONTape``: a cheap, copyable position used to navigate a parsed
 /// document and read its scalars.
 ///
@@ -153,24 +155,57 @@ public struct JSONValue {
 }
 
 /// A key or constant string prepared once for byte comparison against the tape.
-public struct JSONKey: Sendable, ExpressibleByStringLiteral, Hashable {
-    /// The UTF-8 bytes of the key.
-    public let bytes: [UInt8]
+///
+/// Its bytes live in a process-wide, deduplicated arena, so comparing against a key
+/// costs no reference counting. Create keys once (static lets, plugin properties),
+/// not per event: each distinct text is kept for the life of the process.
+public struct JSONKey: @unchecked Sendable, ExpressibleByStringLiteral, Hashable {
+    @usableFromInline let start: UnsafePointer<UInt8>
+    /// Number of UTF-8 bytes.
+    public let count: Int
 
-    public init(_ text: String) { bytes = Array(text.utf8) }
+    public init(_ text: String) {
+        (start, count) = JSONKeyArena.intern(text)
+    }
+
     public init(stringLiteral value: String) { self.init(value) }
+
+    /// The UTF-8 bytes of the key.
+    public var bytes: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: start, count: count) }
+
+    /// The key's text.
+    public var text: String { String(decoding: bytes, as: UTF8.self) }
+
+    public static func == (a: JSONKey, b: JSONKey) -> Bool { a.start == b.start }
+    public func hash(into hasher: inout Hasher) { hasher.combine(start) }
+}
+
+/// Owns the bytes of every ``JSONKey``; equal texts share one allocation, so key
+/// equality is pointer equality.
+enum JSONKeyArena {
+    private static let table = Mutex<[String: UnsafeMutablePointer<UInt8>]>([:])
+
+    static func intern(_ text: String) -> (UnsafePointer<UInt8>, Int) {
+        let utf8 = Array(text.utf8)
+        let pointer = table.withLock { table in
+            if let existing = table[text] { return existing }
+            let pointer = UnsafeMutablePointer<UInt8>.allocate(capacity: max(1, utf8.count))
+            pointer.initialize(from: utf8, count: utf8.count)
+            table[text] = pointer
+            return pointer
+        }
+        return (UnsafePointer(pointer), utf8.count)
+    }
 }
 
 extension JSONTape {
     /// Compares the string token at `index` with `key`, unescaping when needed.
     @inlinable func keyEquals(_ index: Int, _ key: JSONKey) -> Bool {
         let token = tokens[index]
-        if token.escaped { return Array(decodeString(index).utf8) == key.bytes }
+        if token.escaped { return decodeString(index).utf8.elementsEqual(key.bytes) }
         let n = Int(token.end - token.start)
-        guard n == key.bytes.count else { return false }
-        return key.bytes.withUnsafeBufferPointer { k in
-            memcmpBytes(base + Int(token.start), k.baseAddress!, n)
-        }
+        guard n == key.count else { return false }
+        return memcmpBytes(base + Int(token.start), key.start, n)
     }
 
     @inlinable func memcmpBytes(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ n: Int) -> Bool {

@@ -1,4 +1,5 @@
 import Dispatch
+import GRDB
 import Synchronization
 
 /// Commits batches on a background thread while the next batch is being built.
@@ -41,6 +42,11 @@ public final class BatchWriter: Sendable {
     /// Waits for every queued batch. - Throws: the first write error.
     public func finish() throws {
         queue.sync {}
+        if WriteProfile.enabled {
+            let start = Clock.monotonicSeconds()
+            try? store.queue.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+            print("profile: \(WriteProfile.report()) final checkpoint \(Clock.monotonicSeconds() - start)")
+        }
         if let error = failure.withLock({ $0 }) { throw error }
     }
 

@@ -93,10 +93,14 @@ public final class HostEngine {
         case .identity:
             guard event.timeUS >= ctx.accounts[id].handleTimeUS else { return }
             ctx.accounts[id].handleTimeUS = event.timeUS
-            if let handle = event.body[Keys.handle].string { ctx.handles[id] = handle }
+            if let handle = event.body[Keys.handle].string, handle != ctx.handles[id] {
+                ctx.handles[id] = handle
+                ctx.markProfileDirty(account)
+            }
         case .account:
             guard event.timeUS >= ctx.accounts[id].statusTimeUS else { return }
             ctx.accounts[id].statusTimeUS = event.timeUS
+            ctx.markProfileDirty(account)
             let status: String
             if event.body[Keys.active].bool == true {
                 status = "active"

@@ -8,6 +8,9 @@ public struct WriteBatch: Sendable {
         public var id: UInt32
         /// Set only for accounts created in this batch.
         public var did: String?
+        /// Whether handle, status or consent changed (otherwise only the totals are written).
+        public var profileChanged: Bool
+        public var lastLedgerID: Int64
         public var handle: String?
         public var handleTimeUS: Int64
         public var status: String
@@ -58,7 +61,17 @@ extension PluginContext {
     public func closeBatch() -> WriteBatch {
         var batch = WriteBatch()
         batch.cursorUS = cursorUS
+        // Ledger ids in event order, each row linked to its account's previous one.
+        for index in ledger.indices {
+            let account = Int(ledger[index].account)
+            ledger[index].id = nextLedgerID
+            ledger[index].previousID = accounts[account].lastLedgerID
+            accounts[account].lastLedgerID = nextLedgerID
+            nextLedgerID += 1
+        }
         batch.accounts.reserveCapacity(dirtyAccounts.count)
+        // In id order, so the writer walks the accounts B-tree once, front to back.
+        dirtyAccounts.sort()
         for id in dirtyAccounts {
             let state = accounts[Int(id)]
             let rev: WriteBatch.RevValue?
@@ -71,6 +84,7 @@ extension PluginContext {
             }
             batch.accounts.append(WriteBatch.AccountRow(
                 id: id, did: Int(id) >= firstNewAccount ? dids.string(Int(id)) : nil,
+                profileChanged: state.profileEpoch == epoch, lastLedgerID: state.lastLedgerID,
                 handle: handles[Int(id)], handleTimeUS: state.handleTimeUS,
                 status: statusNames[Int(state.status)], statusTimeUS: state.statusTimeUS,
                 consent: state.consent, lastRev: rev, xp: state.xp, level: state.level, maxLevel: state.maxLevel))

@@ -50,6 +50,8 @@ public final class PluginContext {
     var newRules: [(Int, RuleInfo)] = []
     /// Events applied since the batch opened.
     public internal(set) var batchEvents = 0
+    /// Id the next ledger row gets.
+    var nextLedgerID: Int64 = 1
     /// Highest event time applied, stored as the cursor.
     public internal(set) var cursorUS: Int64 = 0
 
@@ -138,6 +140,7 @@ public final class PluginContext {
     public func setConsent(_ consent: Consent) {
         guard accounts[Int(account)].consent != consent else { return }
         accounts[Int(account)].consent = consent
+        markProfileDirty(account)
         if consent == .optedOut { outboxCancels.append(account) }
     }
 
@@ -221,6 +224,12 @@ public final class PluginContext {
             accounts[Int(id)].dirtyEpoch = epoch
             dirtyAccounts.append(id)
         }
+    }
+
+    /// Marks the handle, status or consent of an account changed in this batch.
+    @inline(__always)
+    func markProfileDirty(_ id: UInt32) {
+        accounts[Int(id)].profileEpoch = epoch
     }
 
     /// Selects the account that the following effects apply to.

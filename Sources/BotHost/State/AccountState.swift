@@ -14,6 +14,10 @@ struct AccountState {
     var consent: Consent = .none
     /// The batch that last marked the account dirty.
     var dirtyEpoch: UInt32 = 0
+    /// The batch that last changed handle, status or consent (the row's cold columns).
+    var profileEpoch: UInt32 = 0
+    /// Id of the account's newest ledger row (0: none).
+    var lastLedgerID: Int64 = 0
 }
 
 /// One append-only ledger entry: a grant, a revocation or a re-grade of a keyed record.
@@ -31,4 +35,8 @@ public struct LedgerEntry: Sendable {
     public var rkey: UInt64
     public var amount: Int32
     public var timeUS: Int64
+    /// Row id, assigned when the batch closes.
+    public var id: Int64 = 0
+    /// The account's previous ledger row (0: none), assigned when the batch closes.
+    public var previousID: Int64 = 0
 }

@@ -63,10 +63,15 @@ extension Store {
     public func ledger(account id: Int64, limit: Int) throws -> [LedgerRecord] {
         try queue.read { db in
             let rows = try Row.fetchAll(db, sql: """
-                SELECT l.id, l.kind, l.amount, r.plugin, r.rule, r.version, a.did, c.nsid, l.rkey, l.time_us
-                FROM ledger l JOIN accounts a ON a.id = l.account_id
-                LEFT JOIN rules r ON r.id = l.rule_id LEFT JOIN collections c ON c.id = l.collection_id
-                WHERE l.account_id = ? ORDER BY l.id DESC LIMIT ?
+                WITH RECURSIVE chain(id, n) AS (
+                    SELECT last_ledger_id, 1 FROM accounts WHERE id = ?1 AND last_ledger_id > 0
+                    UNION ALL
+                    SELECT l.prev_id, c.n + 1 FROM chain c JOIN ledger l ON l.id = c.id WHERE l.prev_id > 0 AND c.n < ?2
+                )
+                SELECT l.id, l.kind, l.amount, r.plugin, r.rule, r.version, a.did, co.nsid, l.rkey, l.time_us
+                FROM chain JOIN ledger l ON l.id = chain.id JOIN accounts a ON a.id = l.account_id
+                LEFT JOIN rules r ON r.id = l.rule_id LEFT JOIN collections co ON co.id = l.collection_id
+                ORDER BY l.id DESC
                 """, arguments: [id, limit])
             return rows.map { row in
                 let kind = LedgerEntry.Kind(rawValue: UInt8(row[1] as Int64))?.name ?? "unknown"

@@ -18,6 +18,14 @@ extension Store {
     }
 
     static func apply(_ batch: WriteBatch, source: String, db: Database) throws {
+        var t = Clock.monotonicSeconds()
+        func lap(_ name: Int) {
+            guard WriteProfile.enabled else { return }
+            let now = Clock.monotonicSeconds()
+            WriteProfile.add(name, now - t)
+            t = now
+        }
+        defer { lap(5) }
         for (id, nsid) in batch.collections {
             let s = try RawStatement(db, "INSERT OR IGNORE INTO collections(id, nsid) VALUES (?, ?)")
             s.bind(1, Int64(id)); s.bind(2, nsid)
@@ -29,12 +37,16 @@ extension Store {
             try s.run(db)
         }
         let insertAccount = try RawStatement(db, """
-            INSERT INTO accounts(id, did, handle, handle_time_us, status, status_time_us, consent, last_rev, xp, level, max_level)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO accounts(id, did, handle, handle_time_us, status, status_time_us, consent, last_rev, xp, level, max_level, last_ledger_id)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         let updateAccount = try RawStatement(db, """
             UPDATE accounts SET handle = ?, handle_time_us = ?, status = ?, status_time_us = ?, consent = ?,
-            last_rev = ?, xp = ?, level = ?, max_level = ? WHERE id = ?
+            last_rev = ?, xp = ?, level = ?, max_level = ?, last_ledger_id = ? WHERE id = ?
+            """)
+        // Most changed accounts only moved their totals: a narrower statement for them.
+        let updateTotals = try RawStatement(db, """
+            UPDATE accounts SET last_rev = ?, xp = ?, level = ?, max_level = ?, last_ledger_id = ? WHERE id = ?
             """)
         for row in batch.accounts {
             let s: RawStatement
@@ -43,16 +55,22 @@ extension Store {
                 s = insertAccount
                 s.bind(1, Int64(row.id)); s.bind(2, did)
                 first = 3
-            } else {
+            } else if row.profileChanged {
                 s = updateAccount
-                s.bind(10, Int64(row.id))
+                s.bind(11, Int64(row.id))
                 first = 1
+            } else {
+                s = updateTotals
+                first = -4
+                s.bind(6, Int64(row.id))
             }
-            s.bind(first, row.handle)
-            s.bind(first + 1, row.handleTimeUS)
-            s.bind(first + 2, row.status)
-            s.bind(first + 3, row.statusTimeUS)
-            s.bind(first + 4, row.consent.name)
+            if first > 0 {
+                s.bind(first, row.handle)
+                s.bind(first + 1, row.handleTimeUS)
+                s.bind(first + 2, row.status)
+                s.bind(first + 3, row.statusTimeUS)
+                s.bind(first + 4, row.consent.name)
+            }
             switch row.lastRev {
             case nil: s.bindNull(first + 5)
             case let .tid(value)?: s.bind(first + 5, value)
@@ -61,8 +79,10 @@ extension Store {
             s.bind(first + 6, row.xp)
             s.bind(first + 7, Int64(row.level))
             s.bind(first + 8, Int64(row.maxLevel))
+            s.bind(first + 9, row.lastLedgerID)
             try s.run(db)
         }
+        lap(0)
         let upsertGrant = try RawStatement(db, """
             INSERT INTO grants(rkey, account_id, collection_id, amount, tag, rule_id) VALUES (?, ?, ?, ?, ?, ?)
             ON CONFLICT(rkey, account_id, collection_id) DO UPDATE SET amount = excluded.amount, tag = excluded.tag, rule_id = excluded.rule_id
@@ -78,20 +98,25 @@ extension Store {
             }
             try s.run(db)
         }
+        lap(1)
         let insertLedger = try RawStatement(db, """
-            INSERT INTO ledger(account_id, collection_id, rkey, kind, amount, rule_id, time_us) VALUES (?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO ledger(id, prev_id, account_id, collection_id, rkey, kind, amount, rule_id, time_us)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         for entry in batch.ledger {
             let s = insertLedger
-            s.bind(1, Int64(entry.account))
-            s.bind(2, Int64(entry.collection))
-            bindRKey(s, 3, entry.rkey, batch)
-            s.bind(4, Int64(entry.kind.rawValue))
-            s.bind(5, Int64(entry.amount))
-            s.bind(6, Int64(entry.rule))
-            s.bind(7, entry.timeUS)
+            s.bind(1, entry.id)
+            s.bind(2, entry.previousID)
+            s.bind(3, Int64(entry.account))
+            s.bind(4, Int64(entry.collection))
+            bindRKey(s, 5, entry.rkey, batch)
+            s.bind(6, Int64(entry.kind.rawValue))
+            s.bind(7, Int64(entry.amount))
+            s.bind(8, Int64(entry.rule))
+            s.bind(9, entry.timeUS)
             try s.run(db)
         }
+        lap(2)
         if !batch.milestones.isEmpty {
             let s = try RawStatement(db, "INSERT OR IGNORE INTO milestones(account_id, level, time_us) VALUES (?, ?, ?)")
             for row in batch.milestones {
@@ -169,3 +194,12 @@ struct RawStatement {
 
 /// SQLite's "copy this buffer" destructor marker.
 nonisolated(unsafe) let sqliteTransient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+import Synchronization
+import Glibc
+enum WriteProfile {
+    static let enabled = getenv("BOTHOST_PROFILE_WRITES") != nil
+    static let totals = Mutex<[Double]>([0, 0, 0, 0, 0, 0])
+    static func add(_ i: Int, _ v: Double) { totals.withLock { $0[i] += v } }
+    static func report() -> String { totals.withLock { "accounts \($0[0]) grants \($0[1]) ledger \($0[2]) rest \($0[5])" } }
+}

@@ -20,7 +20,8 @@ enum StoreMigrations {
                     last_rev,            -- TID as INTEGER, or TEXT for other revs
                     xp INTEGER NOT NULL DEFAULT 0,
                     level INTEGER NOT NULL DEFAULT 1,
-                    max_level INTEGER NOT NULL DEFAULT 1
+                    max_level INTEGER NOT NULL DEFAULT 1,
+                    last_ledger_id INTEGER NOT NULL DEFAULT 0  -- head of the account's ledger chain
                 );
                 CREATE INDEX accounts_handle ON accounts(handle);
                 CREATE TABLE collections(id INTEGER PRIMARY KEY, nsid TEXT NOT NULL UNIQUE);
@@ -42,9 +43,13 @@ enum StoreMigrations {
                     PRIMARY KEY(rkey, account_id, collection_id)
                 ) WITHOUT ROWID;
                 -- Append-only XP ledger: every grant, revocation and re-grade with its
-                -- provenance (rule, event key, event time).
+                -- provenance (rule, event key, event time). Instead of a secondary index
+                -- on account_id (which doubled the cost of appending), each row links to
+                -- the account's previous row: an account's history is a chain of rowid
+                -- lookups starting at accounts.last_ledger_id.
                 CREATE TABLE ledger(
                     id INTEGER PRIMARY KEY,
+                    prev_id INTEGER NOT NULL,
                     account_id INTEGER NOT NULL,
                     collection_id INTEGER NOT NULL,
                     rkey NOT NULL,
@@ -53,7 +58,6 @@ enum StoreMigrations {
                     rule_id INTEGER NOT NULL,
                     time_us INTEGER NOT NULL
                 );
-                CREATE INDEX ledger_account ON ledger(account_id, id);
                 CREATE TABLE milestones(
                     account_id INTEGER NOT NULL,
                     level INTEGER NOT NULL,

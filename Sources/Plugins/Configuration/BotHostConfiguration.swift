@@ -17,7 +17,7 @@ import Yams
 /// consent:
 ///   follow_opts_in: false
 /// store:
-///   batch_size: 10000
+///   batch_size: 50000
 /// ```
 /// Unknown keys and wrong types are refused with `file:line:col`.
 public struct BotHostConfiguration: Sendable, Equatable {

@@ -63,7 +63,8 @@ public struct BotAccountConfiguration: Sendable, Equatable {
 
 /// Store options (the `store:` section).
 public struct StoreConfiguration: Sendable, Equatable {
-    /// Events per committed batch. Default 10,000.
-    public var batchSize = 10_000
+    /// Events per committed batch. Default 50,000: larger batches write each hot
+    /// B-tree page once per commit instead of once per small batch (docs/performance.md).
+    public var batchSize = 50_000
     public init() {}
 }
