@@ -7,7 +7,7 @@ struct BotHostCommand: ParsableCommand {
         abstract: "Host rule plugins that react to Bluesky's Jetstream.",
         discussion: "State lives in a SQLite file (--db, default ./bothost.sqlite).",
         version: "0.1.0",
-        subcommands: [ReplayCommand.self, ExportCommand.self, UserCommand.self, TopCommand.self, ConfigCommand.self]
+        subcommands: [ReplayCommand.self, ExportCommand.self, UserCommand.self, TopCommand.self, ConfigCommand.self, BenchDecodeCommand.self]
     )
 }
 

@@ -51,6 +51,6 @@ public struct Event {
 
     /// The record of a create or update; a missing value otherwise.
     @inlinable public var record: JSONValue {
-        commit?.record ?? JSONValue(tape: did.tape, index: -1)
+        commit?.record ?? did.missing
     }
 }

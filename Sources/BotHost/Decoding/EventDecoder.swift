@@ -76,9 +76,9 @@ public final class EventDecoder {
             return Event(
                 kind: .commit, did: did, timeUS: timeUS,
                 commit: Event.Commit(operation: operation, collection: collection, rkey: rkey, rev: rev,
-                                     record: operation == .delete ? JSONValue(tape: tape, index: -1) : record,
+                                     record: operation == .delete ? root.missing : record,
                                      cid: commit[Keys.cid]),
-                body: JSONValue(tape: tape, index: -1))
+                body: root.missing)
         }
         if kindValue.stringEquals(Keys.identity) {
             let body = root[Keys.identity]

@@ -52,7 +52,10 @@ public final class JSONTape {
     }
 
     /// The root value of the last parsed document.
-    @inlinable public var root: JSONValue { JSONValue(tape: self, index: 0) }
+    @inlinable public var root: JSONValue { JSONValue(tape: view, index: count > 0 ? 0 : -1) }
+
+    /// Pointers to the current tokens and document, for values.
+    @inlinable var view: TapeView { TapeView(tokens: tokens, base: base) }
 
     /// Tokenizes and validates one JSON document.
     ///

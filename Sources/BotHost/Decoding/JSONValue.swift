@@ -11,14 +11,19 @@ import Synchronization
 ///   `parse`. The tape is referenced without retaining it, so a value costs no
 ///   reference counting on the hot path.
 public struct JSONValue {
-    @usableFromInline unowned(unsafe) let tape: JSONTape
+    /// The tape's tokens and document, as plain pointers: a value holds no reference,
+    /// so navigating costs no reference counting.
+    @usableFromInline let tape: TapeView
     /// Token index, or -1 when the value is missing.
     @usableFromInline let index: Int
 
-    @inlinable init(tape: JSONTape, index: Int) {
+    @inlinable init(tape: TapeView, index: Int) {
         self.tape = tape
         self.index = index
     }
+
+    /// A missing value on the same tape.
+    @inlinable var missing: JSONValue { JSONValue(tape: tape, index: -1) }
 
     /// Whether the value is present in the document.
     @inlinable public var exists: Bool { index >= 0 }
@@ -130,7 +135,7 @@ public struct JSONValue {
 
     /// Iterates the elements of an array by walking the tape's skip links.
     public struct Elements: Sequence, IteratorProtocol {
-        @usableFromInline unowned(unsafe) let tape: JSONTape
+        @usableFromInline let tape: TapeView
         @usableFromInline var position: Int
         @usableFromInline let end: Int
 
@@ -198,7 +203,18 @@ enum JSONKeyArena {
     }
 }
 
-extension JSONTape {
+/// The pointers a ``JSONValue`` reads through: the tape's tokens and the document's
+/// bytes, valid until the tape parses another document.
+@usableFromInline
+struct TapeView {
+    @usableFromInline let tokens: UnsafeMutablePointer<JSONTape.Token>
+    @usableFromInline let base: UnsafePointer<UInt8>
+
+    @inlinable init(tokens: UnsafeMutablePointer<JSONTape.Token>, base: UnsafePointer<UInt8>) {
+        self.tokens = tokens
+        self.base = base
+    }
+
     /// Compares the string token at `index` with `key`, unescaping when needed.
     @inlinable func keyEquals(_ index: Int, _ key: JSONKey) -> Bool {
         let token = tokens[index]
