@@ -30,7 +30,7 @@ public struct LedgerRecord: Sendable, Equatable {
 
 extension Store {
     private static let accountColumns = """
-        a.id, a.did, a.handle, a.xp, a.level, a.status, a.consent,
+        a.id, a.did, a.handle, t.xp, t.level, a.status, a.consent,
         (SELECT group_concat(level) FROM (SELECT level FROM milestones m WHERE m.account_id = a.id ORDER BY level))
         """
 
@@ -43,7 +43,7 @@ extension Store {
     /// Calls `body` for every account, ordered by DID (streams; constant memory).
     public func forEachAccount(_ body: (AccountRecord) throws -> Void) throws {
         try queue.read { db in
-            let rows = try Row.fetchCursor(db, sql: "SELECT \(Self.accountColumns) FROM accounts a ORDER BY a.did")
+            let rows = try Row.fetchCursor(db, sql: "SELECT \(Self.accountColumns) FROM accounts a JOIN totals t ON t.account_id = a.id ORDER BY a.did")
             while let row = try rows.next() { try body(Self.account(row)) }
         }
     }
@@ -53,8 +53,8 @@ extension Store {
         try queue.read { db in
             let key = didOrHandle.hasPrefix("@") ? String(didOrHandle.dropFirst()) : didOrHandle
             let sql = key.hasPrefix("did:")
-                ? "SELECT \(Self.accountColumns) FROM accounts a WHERE a.did = ?"
-                : "SELECT \(Self.accountColumns) FROM accounts a WHERE a.handle = ? COLLATE NOCASE ORDER BY a.handle_time_us DESC LIMIT 1"
+                ? "SELECT \(Self.accountColumns) FROM accounts a JOIN totals t ON t.account_id = a.id WHERE a.did = ?"
+                : "SELECT \(Self.accountColumns) FROM accounts a JOIN totals t ON t.account_id = a.id WHERE a.handle = ? COLLATE NOCASE ORDER BY a.handle_time_us DESC LIMIT 1"
             return try Row.fetchOne(db, sql: sql, arguments: [key]).map(Self.account)
         }
     }
@@ -64,7 +64,7 @@ extension Store {
         try queue.read { db in
             let rows = try Row.fetchAll(db, sql: """
                 WITH RECURSIVE chain(id, n) AS (
-                    SELECT last_ledger_id, 1 FROM accounts WHERE id = ?1 AND last_ledger_id > 0
+                    SELECT last_ledger_id, 1 FROM totals WHERE account_id = ?1 AND last_ledger_id > 0
                     UNION ALL
                     SELECT l.prev_id, c.n + 1 FROM chain c JOIN ledger l ON l.id = c.id WHERE l.prev_id > 0 AND c.n < ?2
                 )
@@ -93,8 +93,8 @@ extension Store {
     public func top(limit: Int) throws -> [AccountRecord] {
         try queue.read { db in
             try Row.fetchAll(db, sql: """
-                SELECT \(Self.accountColumns) FROM accounts a
-                WHERE a.status = 'active' AND a.xp > 0 ORDER BY a.xp DESC, a.did LIMIT ?
+                SELECT \(Self.accountColumns) FROM totals t JOIN accounts a ON a.id = t.account_id
+                WHERE a.status = 'active' AND t.xp > 0 ORDER BY t.xp DESC, a.did LIMIT ?
                 """, arguments: [limit]).map(Self.account)
         }
     }

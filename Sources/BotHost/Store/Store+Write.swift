@@ -37,49 +37,41 @@ extension Store {
             try s.run(db)
         }
         let insertAccount = try RawStatement(db, """
-            INSERT INTO accounts(id, did, handle, handle_time_us, status, status_time_us, consent, last_rev, xp, level, max_level, last_ledger_id)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO accounts(handle, handle_time_us, status, status_time_us, consent, id, did) VALUES (?, ?, ?, ?, ?, ?, ?)
             """)
         let updateAccount = try RawStatement(db, """
-            UPDATE accounts SET handle = ?, handle_time_us = ?, status = ?, status_time_us = ?, consent = ?,
-            last_rev = ?, xp = ?, level = ?, max_level = ?, last_ledger_id = ? WHERE id = ?
+            UPDATE accounts SET handle = ?, handle_time_us = ?, status = ?, status_time_us = ?, consent = ? WHERE id = ?
             """)
-        // Most changed accounts only moved their totals: a narrower statement for them.
+        let insertTotals = try RawStatement(db, """
+            INSERT INTO totals(last_rev, xp, level, max_level, last_ledger_id, account_id) VALUES (?, ?, ?, ?, ?, ?)
+            """)
         let updateTotals = try RawStatement(db, """
-            UPDATE accounts SET last_rev = ?, xp = ?, level = ?, max_level = ?, last_ledger_id = ? WHERE id = ?
+            UPDATE totals SET last_rev = ?, xp = ?, level = ?, max_level = ?, last_ledger_id = ? WHERE account_id = ?
             """)
         for row in batch.accounts {
-            let s: RawStatement
-            let first: Int32
-            if let did = row.did {
-                s = insertAccount
-                s.bind(1, Int64(row.id)); s.bind(2, did)
-                first = 3
-            } else if row.profileChanged {
-                s = updateAccount
-                s.bind(11, Int64(row.id))
-                first = 1
-            } else {
-                s = updateTotals
-                first = -4
-                s.bind(6, Int64(row.id))
+            let id = Int64(row.id)
+            if row.did != nil || row.profileChanged {
+                let s = row.did == nil ? updateAccount : insertAccount
+                s.bind(1, row.handle)
+                s.bind(2, row.handleTimeUS)
+                s.bind(3, row.status)
+                s.bind(4, row.statusTimeUS)
+                s.bind(5, row.consent.name)
+                s.bind(6, id)
+                if let did = row.did { s.bind(7, did) }
+                try s.run(db)
             }
-            if first > 0 {
-                s.bind(first, row.handle)
-                s.bind(first + 1, row.handleTimeUS)
-                s.bind(first + 2, row.status)
-                s.bind(first + 3, row.statusTimeUS)
-                s.bind(first + 4, row.consent.name)
-            }
+            let s = row.did == nil ? updateTotals : insertTotals
             switch row.lastRev {
-            case nil: s.bindNull(first + 5)
-            case let .tid(value)?: s.bind(first + 5, value)
-            case let .text(text)?: s.bind(first + 5, text)
+            case nil: s.bindNull(1)
+            case let .tid(value)?: s.bind(1, value)
+            case let .text(text)?: s.bind(1, text)
             }
-            s.bind(first + 6, row.xp)
-            s.bind(first + 7, Int64(row.level))
-            s.bind(first + 8, Int64(row.maxLevel))
-            s.bind(first + 9, row.lastLedgerID)
+            s.bind(2, row.xp)
+            s.bind(3, Int64(row.level))
+            s.bind(4, Int64(row.maxLevel))
+            s.bind(5, row.lastLedgerID)
+            s.bind(6, id)
             try s.run(db)
         }
         lap(0)

@@ -100,8 +100,9 @@ extension Store {
                 context.rules.append(.init(plugin: row[1], rule: row[2], version: row[3]))
             }
             let statement = try db.makeStatement(sql: """
-                SELECT id, did, handle, handle_time_us, status, status_time_us, consent, last_rev, xp, level, max_level, last_ledger_id
-                FROM accounts ORDER BY id
+                SELECT a.id, a.did, a.handle, a.handle_time_us, a.status, a.status_time_us, a.consent,
+                       t.last_rev, t.xp, t.level, t.max_level, t.last_ledger_id
+                FROM accounts a JOIN totals t ON t.account_id = a.id ORDER BY a.id
                 """)
             let cursor = try Row.fetchCursor(statement)
             while let row = try cursor.next() {

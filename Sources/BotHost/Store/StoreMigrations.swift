@@ -5,9 +5,10 @@ enum StoreMigrations {
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1-core") { db in
-            // Accounts, with DIDs interned to dense integer ids and the running totals
-            // (xp, level, highest level reached) on the same row: one upsert per
-            // changed account per batch.
+            // Accounts, with DIDs interned to dense integer ids. The columns that change
+            // with almost every event (totals, last rev) live in their own narrow table:
+            // a batch rewrites the pages of every account it touched, and narrow rows
+            // mean a quarter of the pages (docs/performance.md).
             try db.execute(sql: """
                 CREATE TABLE accounts(
                     id INTEGER PRIMARY KEY,
@@ -16,11 +17,14 @@ enum StoreMigrations {
                     handle_time_us INTEGER NOT NULL DEFAULT 0,
                     status TEXT NOT NULL DEFAULT 'active',
                     status_time_us INTEGER NOT NULL DEFAULT 0,
-                    consent TEXT NOT NULL DEFAULT 'none',
-                    last_rev,            -- TID as INTEGER, or TEXT for other revs
+                    consent TEXT NOT NULL DEFAULT 'none'
+                );
+                CREATE TABLE totals(
+                    account_id INTEGER PRIMARY KEY,
                     xp INTEGER NOT NULL DEFAULT 0,
                     level INTEGER NOT NULL DEFAULT 1,
                     max_level INTEGER NOT NULL DEFAULT 1,
+                    last_rev,                                  -- TID as INTEGER, or TEXT for other revs
                     last_ledger_id INTEGER NOT NULL DEFAULT 0  -- head of the account's ledger chain
                 );
                 CREATE INDEX accounts_handle ON accounts(handle);
@@ -46,7 +50,7 @@ enum StoreMigrations {
                 -- provenance (rule, event key, event time). Instead of a secondary index
                 -- on account_id (which doubled the cost of appending), each row links to
                 -- the account's previous row: an account's history is a chain of rowid
-                -- lookups starting at accounts.last_ledger_id.
+                -- lookups starting at totals.last_ledger_id.
                 CREATE TABLE ledger(
                     id INTEGER PRIMARY KEY,
                     prev_id INTEGER NOT NULL,
