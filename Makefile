@@ -38,9 +38,7 @@ run: release captures
 	echo && echo "== leaderboard" && .build/release/bothost top --db $$db --limit 15
 
 test: deps
-	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
-	$(MAKE) --no-print-directory test-python test-diff
+	scripts/test.sh
 
 test-python: deps
 	$(PY) bench/test_reference.py

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# make test: the Swift suites, the Python reference's own checks, and the
+# differential test; ends with one 'tests: N passed, N failed' line over all three.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+
+swift build --build-tests || exit 1
+swift test --skip-build 2>&1 | tee "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+swift_total=$(grep -oE 'Test run with [0-9]+ tests?' "$log" | grep -oE '[0-9]+' | tail -1)
+swift_failed=$(grep -E '^✘ Test [^ ]+\(.*\) failed' "$log" | sort -u | wc -l)
+swift_passed=$(( ${swift_total:-0} - swift_failed ))
+if grep -q '✘ Test run' "$log"; then status=1; fi
+
+.venv/bin/python bench/test_reference.py 2>&1 | tee "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+py=$(grep -oE '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+
+scripts/difftest.sh .build/debug/bothost 2>&1 | tee "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+diff=$(grep -oE '[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+
+passed=$(( ${swift_passed:-0} + ${py%% passed*} + ${diff%% passed*} ))
+failed=$(( ${swift_failed:-0} + $(echo "$py" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+') + $(echo "$diff" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+') ))
+[ "$status" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1
+echo
+echo "swift: ${swift_passed:-0} tests; reference self-checks: $py; difftest: $diff"
+echo "tests: $passed passed, $failed failed"
+exit $status
