@@ -40,7 +40,7 @@ struct ReplayCommand: ParsableCommand {
     func run() throws {
         let configuration = try loadConfiguration(config)
         let store = try openStore(database.db)
-        let context = PluginContext(progression: configuration.leveling.progression)
+        let context = configuration.makeContext()
         try store.load(into: context)
         let engine = HostEngine(context: context, plugins: configuration.makePlugins())
         var shown = 0

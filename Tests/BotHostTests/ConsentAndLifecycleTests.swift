@@ -114,3 +114,41 @@ import Testing
         #expect(try host.account("@new.test")?.did == alice)
     }
 }
+
+extension ConsentAndLifecycleTests {
+    @Test func deletedAccountsArePurgedAfterRetentionOnTheStreamClock() throws {
+        var config = BotHostConfiguration()
+        config.bot.did = E.bot
+        config.leveling.amounts.post = 800
+        let host = try TestHost(configuration: config)
+        let day = 86_400_000_000
+        let lines = [
+            optIn(alice, rev: 1),
+            E.identity(alice, handle: "alice.test", time: 2),
+            E.post(bob, rev: 3, rkey: E.tid(3)),
+            E.account(alice, active: false, status: "deleted", time: 10),
+        ]
+        try host.feed(lines)
+        // Within retention: everything is still there, hidden from the leaderboard.
+        try host.feed([E.commit(bob, rev: 4, op: "create", collection: "app.bsky.feed.like", rkey: E.tid(4),
+                                record: #"{"subject":{"uri":"at://x/y/z"}}"#, time: 29 * day)])
+        #expect(try host.xp(alice) == 800)
+        #expect(try host.count("SELECT count(*) FROM outbox") == 1)
+        // 30 days after the deletion (stream time), the next batch purges the rows.
+        let later = E.commit(bob, rev: 5, op: "create", collection: "app.bsky.feed.like", rkey: E.tid(5),
+                             record: #"{"subject":{"uri":"at://x/y/z"}}"#, time: 30 * day + 10)
+        try host.feed([later])
+        let purged = try #require(try host.account(alice))
+        #expect(purged.xp == 0 && purged.level == 1 && purged.milestones.isEmpty && purged.handle == nil)
+        #expect(purged.status == "deleted")
+        #expect(try host.count("SELECT count(*) FROM ledger WHERE account_id = \(purged.id)") == 0)
+        #expect(try host.count("SELECT count(*) FROM grants WHERE account_id = \(purged.id)") == 0)
+        #expect(try host.count("SELECT count(*) FROM outbox") == 0)
+        #expect(try host.xp(bob) == 820)
+        // Replaying everything after a restart restores nothing of the purged account.
+        try host.restart()
+        try host.feed(lines + [later])
+        #expect(try host.xp(alice) == 0)
+        #expect(try host.count("SELECT count(*) FROM ledger WHERE account_id = \(purged.id)") == 0)
+    }
+}

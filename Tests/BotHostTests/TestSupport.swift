@@ -30,7 +30,7 @@ final class TestHost {
         self.configuration = configuration
         dbPath = directory.appendingPathComponent("test.sqlite").path
         store = try Store(path: dbPath)
-        let context = PluginContext(progression: configuration.leveling.progression)
+        let context = configuration.makeContext()
         try store.load(into: context)
         engine = HostEngine(context: context, plugins: configuration.makePlugins())
     }
@@ -49,7 +49,7 @@ final class TestHost {
     /// Drops the in-memory state and reloads it from the database, as a restart does.
     func restart() throws {
         store = try Store(path: dbPath)
-        let context = PluginContext(progression: configuration.leveling.progression)
+        let context = configuration.makeContext()
         try store.load(into: context)
         engine = HostEngine(context: context, plugins: configuration.makePlugins())
     }

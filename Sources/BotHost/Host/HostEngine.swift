@@ -110,6 +110,7 @@ public final class HostEngine {
             let code = statusCode(status)
             if code != 0 && ctx.accounts[id].status == 0 { ctx.outboxCancels.append(account) }
             ctx.accounts[id].status = code
+            if status == "deleted" && !ctx.accounts[id].purged { ctx.pendingPurges.append(account) }
         }
     }
 

@@ -46,13 +46,25 @@ public struct WriteBatch: Sendable {
     public var milestones: [MilestoneRow] = []
     public var outbox: [OutboxRow] = []
     public var outboxCancels: [UInt32] = []
+    /// Deleted accounts whose rows are purged in this batch: the account, the head of its
+    /// ledger chain, and the keys of the grants it held.
+    public var purges: [Purge] = []
     /// The cursor stored with the batch.
     public var cursorUS: Int64 = 0
     /// Events applied in the batch (for metrics).
     public var events = 0
 
     /// Whether the batch changes nothing at all.
-    public var isEmpty: Bool { accounts.isEmpty && ledger.isEmpty && outboxCancels.isEmpty && collections.isEmpty && rules.isEmpty }
+    public var isEmpty: Bool {
+        accounts.isEmpty && ledger.isEmpty && outboxCancels.isEmpty && collections.isEmpty && rules.isEmpty && purges.isEmpty
+    }
+
+    /// A deleted account's rows to remove.
+    public struct Purge: Sendable {
+        public var account: UInt32
+        public var ledgerHead: Int64
+        public var grants: [GrantKey]
+    }
 }
 
 extension PluginContext {
@@ -68,6 +80,10 @@ extension PluginContext {
             ledger[index].previousID = accounts[account].lastLedgerID
             accounts[account].lastLedgerID = nextLedgerID
             nextLedgerID += 1
+        }
+        batch.purges = purgeDueAccounts()
+        for purge in batch.purges {
+            for key in purge.grants where key.rkey & RecordKey.nonTIDFlag != 0 { batch.rkeyTexts[key.rkey] = rkeyString(key.rkey) }
         }
         batch.accounts.reserveCapacity(dirtyAccounts.count)
         // In id order, so the writer walks the accounts B-tree once, front to back.
@@ -119,5 +135,39 @@ extension PluginContext {
         batchEvents = 0
         epoch &+= 1
         return batch
+    }
+}
+
+extension PluginContext {
+    /// Purges the deleted accounts whose retention period has passed on the stream's
+    /// clock: XP, grants, handle and (in the store) ledger, milestones and outbox rows.
+    ///
+    /// The account row stays as a tombstone with its last rev, so replaying the events
+    /// from before the deletion is still recognised as duplicates and restores nothing.
+    func purgeDueAccounts() -> [WriteBatch.Purge] {
+        guard !pendingPurges.isEmpty else { return [] }
+        var due: [UInt32] = []
+        var waiting: [UInt32] = []
+        for id in Set(pendingPurges) {
+            let state = accounts[Int(id)]
+            guard !state.purged, statusNames[Int(state.status)] == "deleted" else { continue }
+            if state.statusTimeUS + retentionUS <= cursorUS { due.append(id) } else { waiting.append(id) }
+        }
+        pendingPurges = waiting
+        guard !due.isEmpty else { return [] }
+        let keys = grants.removeAll(accounts: Set(due))
+        var purges: [WriteBatch.Purge] = []
+        for id in due.sorted() {
+            purges.append(WriteBatch.Purge(account: id, ledgerHead: accounts[Int(id)].lastLedgerID,
+                                           grants: keys[id] ?? []))
+            accounts[Int(id)].purged = true
+            accounts[Int(id)].xp = 0
+            accounts[Int(id)].level = 1
+            accounts[Int(id)].lastLedgerID = 0
+            handles[Int(id)] = nil
+            markDirty(id)
+            markProfileDirty(id)
+        }
+        return purges
     }
 }

@@ -68,8 +68,18 @@ public final class PluginContext {
         public var announcements = 0
     }
 
-    public init(progression: Progression) {
+    /// How long a deleted account's rows are kept before they are purged, measured on
+    /// the event stream's clock (so replays purge exactly as the live run did).
+    public let retentionUS: Int64
+    /// Deleted accounts waiting for their retention period to pass.
+    var pendingPurges: [UInt32] = []
+
+    /// - Parameters:
+    ///   - progression: levels, milestones and the announcement text.
+    ///   - retentionDays: days a deleted account's rows are kept (default 30).
+    public init(progression: Progression, retentionDays: Int = 30) {
         self.progression = progression
+        self.retentionUS = Int64(max(0, retentionDays)) * 86_400 * 1_000_000
     }
 
     // MARK: - Registration

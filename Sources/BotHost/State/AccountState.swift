@@ -18,6 +18,8 @@ struct AccountState {
     var profileEpoch: UInt32 = 0
     /// Id of the account's newest ledger row (0: none).
     var lastLedgerID: Int64 = 0
+    /// Set once a deleted account's rows were purged after the retention period.
+    var purged = false
 }
 
 /// One append-only ledger entry: a grant, a revocation or a re-grade of a keyed record.

@@ -120,6 +120,17 @@ struct GrantTable {
         return removed
     }
 
+    /// Removes every grant of the given accounts (one pass over the table; purges are rare).
+    /// - Returns: the removed keys, by account.
+    mutating func removeAll(accounts: Set<UInt32>) -> [UInt32: [GrantKey]] {
+        var removed: [UInt32: [GrantKey]] = [:]
+        for slot in slots where slot.used && accounts.contains(slot.key.account) {
+            removed[slot.key.account, default: []].append(slot.key)
+        }
+        for keys in removed.values { for key in keys { remove(key) } }
+        return removed
+    }
+
     mutating func removeAll() {
         for i in slots.indices { slots[i].used = false }
         count = 0

@@ -133,12 +133,41 @@ extension Store {
                 try s.run(db)
             }
         }
+        for purge in batch.purges { try applyPurge(purge, batch, db) }
         let cursor = try RawStatement(db, """
             INSERT INTO cursor(source, time_us, updated_us) VALUES (?, ?, ?)
             ON CONFLICT(source) DO UPDATE SET time_us = max(time_us, excluded.time_us), updated_us = excluded.updated_us
             """)
         cursor.bind(1, source); cursor.bind(2, batch.cursorUS); cursor.bind(3, Clock.nowMicroseconds())
         try cursor.run(db)
+    }
+
+    /// Removes a deleted account's rows; the account row stays as a tombstone.
+    private static func applyPurge(_ purge: WriteBatch.Purge, _ batch: WriteBatch, _ db: Database) throws {
+        let id = Int64(purge.account)
+        let ledger = try RawStatement(db, """
+            DELETE FROM ledger WHERE id IN (
+                WITH RECURSIVE chain(id) AS (
+                    SELECT ?1 WHERE ?1 > 0
+                    UNION ALL SELECT l.prev_id FROM chain c JOIN ledger l ON l.id = c.id WHERE l.prev_id > 0
+                ) SELECT id FROM chain)
+            """)
+        ledger.bind(1, purge.ledgerHead)
+        try ledger.run(db)
+        let grant = try RawStatement(db, "DELETE FROM grants WHERE rkey = ? AND account_id = ? AND collection_id = ?")
+        for key in purge.grants {
+            bindRKey(grant, 1, key.rkey, batch)
+            grant.bind(2, Int64(key.account))
+            grant.bind(3, Int64(key.collection))
+            try grant.run(db)
+        }
+        for sql in ["DELETE FROM milestones WHERE account_id = ?1", "DELETE FROM outbox WHERE account_id = ?1",
+                    "UPDATE accounts SET handle = NULL, purged_us = ?2 WHERE id = ?1"] {
+            let s = try RawStatement(db, sql)
+            s.bind(1, id)
+            if sql.contains("?2") { s.bind(2, Clock.nowMicroseconds()) }
+            try s.run(db)
+        }
     }
 
     @inline(__always)

@@ -101,7 +101,7 @@ extension Store {
             }
             let statement = try db.makeStatement(sql: """
                 SELECT a.id, a.did, a.handle, a.handle_time_us, a.status, a.status_time_us, a.consent,
-                       t.last_rev, t.xp, t.level, t.max_level, t.last_ledger_id
+                       t.last_rev, t.xp, t.level, t.max_level, t.last_ledger_id, a.purged_us
                 FROM accounts a JOIN totals t ON t.account_id = a.id ORDER BY a.id
                 """)
             let cursor = try Row.fetchCursor(statement)
@@ -138,6 +138,8 @@ extension Store {
                 state.level = row[9]
                 state.maxLevel = row[10]
                 state.lastLedgerID = row[11]
+                state.purged = (row[12] as Int64) != 0
+                if status == "deleted" && !state.purged { context.pendingPurges.append(UInt32(id)) }
                 context.accounts.append(state)
                 context.handles.append(row[2])
             }

@@ -17,7 +17,8 @@ enum StoreMigrations {
                     handle_time_us INTEGER NOT NULL DEFAULT 0,
                     status TEXT NOT NULL DEFAULT 'active',
                     status_time_us INTEGER NOT NULL DEFAULT 0,
-                    consent TEXT NOT NULL DEFAULT 'none'
+                    consent TEXT NOT NULL DEFAULT 'none',
+                    purged_us INTEGER NOT NULL DEFAULT 0   -- when a deleted account's rows were purged
                 );
                 CREATE TABLE totals(
                     account_id INTEGER PRIMARY KEY,

@@ -18,6 +18,7 @@ import Yams
 ///   follow_opts_in: false
 /// store:
 ///   batch_size: 50000
+///   retention_days: 30
 /// ```
 /// Unknown keys and wrong types are refused with `file:line:col`.
 public struct BotHostConfiguration: Sendable, Equatable {
@@ -66,7 +67,10 @@ public struct BotHostConfiguration: Sendable, Equatable {
         }
         if let node = top["store"] {
             let store = try doc.mapping(node, "store")
-            try doc.rejectUnknownKeys(in: store, allowed: ["batch_size"], section: "store")
+            try doc.rejectUnknownKeys(in: store, allowed: ["batch_size", "retention_days"], section: "store")
+            if let value = store["retention_days"] {
+                config.store.retentionDays = Int(try doc.int(value, "store.retention_days", in: 0...36_500))
+            }
             if let value = store["batch_size"] {
                 config.store.batchSize = Int(try doc.int(value, "store.batch_size", in: 1...1_000_000))
             }
@@ -127,6 +131,11 @@ public struct BotHostConfiguration: Sendable, Equatable {
             } else if current != nil { current!.append(character) }
         }
         return result
+    }
+
+    /// A host context with this configuration's progression and retention.
+    public func makeContext() -> PluginContext {
+        PluginContext(progression: leveling.progression, retentionDays: store.retentionDays)
     }
 
     /// The plugins this configuration runs, in order: consent first, so a post that

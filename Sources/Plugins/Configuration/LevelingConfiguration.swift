@@ -66,5 +66,8 @@ public struct StoreConfiguration: Sendable, Equatable {
     /// Events per committed batch. Default 50,000: larger batches write each hot
     /// B-tree page once per commit instead of once per small batch (docs/performance.md).
     public var batchSize = 50_000
+    /// Days a deleted account's rows are kept before they are purged, on the event
+    /// stream's clock. Default 30.
+    public var retentionDays = 30
     public init() {}
 }
