@@ -34,7 +34,7 @@ captures: $(CAPTURES)/bundled.jsonl
 run: release captures
 	@db=$$(mktemp -d)/bothost-run.sqlite; \
 	echo "== replaying $(CAPTURES)/bundled.jsonl (dry run) into $$db"; \
-	.build/release/bothost replay $(CAPTURES)/bundled.jsonl --db $$db --dry-run && \
+	.build/release/bothost replay $(CAPTURES)/bundled.jsonl --db $$db --dry-run --config examples/config/demo.yaml && \
 	echo && echo "== leaderboard" && .build/release/bothost top --db $$db --limit 15
 
 test: deps

@@ -17,6 +17,9 @@ extension Store {
         }
     }
 
+    /// Rows per multi-row INSERT of the ledger.
+    static let rowsPerInsert = 32
+
     static func apply(_ batch: WriteBatch, source: String, db: Database) throws {
         var t = Clock.monotonicSeconds()
         func lap(_ name: Int) {
@@ -36,77 +39,86 @@ extension Store {
             s.bind(1, Int64(id)); s.bind(2, rule.plugin); s.bind(3, rule.rule); s.bind(4, rule.version)
             try s.run(db)
         }
-        let insertAccount = try RawStatement(db, """
-            INSERT INTO accounts(handle, handle_time_us, status, status_time_us, consent, id, did) VALUES (?, ?, ?, ?, ?, ?, ?)
-            """)
+        let newAccounts = batch.accounts.filter { $0.did != nil }
+        try insertRows(db, count: newAccounts.count,
+                       prefix: "INSERT INTO accounts(id, did, handle, handle_time_us, status, status_time_us, consent) VALUES ",
+                       columns: 7) { s, p, index in
+            let row = newAccounts[index]
+            s.bind(p + 1, Int64(row.id))
+            s.bind(p + 2, row.did)
+            s.bind(p + 3, row.handle)
+            s.bind(p + 4, row.handleTimeUS)
+            s.bind(p + 5, row.status)
+            s.bind(p + 6, row.statusTimeUS)
+            s.bind(p + 7, row.consent.name)
+        }
         let updateAccount = try RawStatement(db, """
             UPDATE accounts SET handle = ?, handle_time_us = ?, status = ?, status_time_us = ?, consent = ? WHERE id = ?
             """)
-        let insertTotals = try RawStatement(db, """
-            INSERT INTO totals(last_rev, xp, level, max_level, last_ledger_id, account_id) VALUES (?, ?, ?, ?, ?, ?)
-            """)
-        let updateTotals = try RawStatement(db, """
-            UPDATE totals SET last_rev = ?, xp = ?, level = ?, max_level = ?, last_ledger_id = ? WHERE account_id = ?
-            """)
-        for row in batch.accounts {
-            let id = Int64(row.id)
-            if row.did != nil || row.profileChanged {
-                let s = row.did == nil ? updateAccount : insertAccount
-                s.bind(1, row.handle)
-                s.bind(2, row.handleTimeUS)
-                s.bind(3, row.status)
-                s.bind(4, row.statusTimeUS)
-                s.bind(5, row.consent.name)
-                s.bind(6, id)
-                if let did = row.did { s.bind(7, did) }
-                try s.run(db)
-            }
-            let s = row.did == nil ? updateTotals : insertTotals
+        for row in batch.accounts where row.did == nil && row.profileChanged {
+            updateAccount.bind(1, row.handle)
+            updateAccount.bind(2, row.handleTimeUS)
+            updateAccount.bind(3, row.status)
+            updateAccount.bind(4, row.statusTimeUS)
+            updateAccount.bind(5, row.consent.name)
+            updateAccount.bind(6, Int64(row.id))
+            try updateAccount.run(db)
+        }
+        // Totals of every changed account, new or not, as multi-row upserts.
+        try insertRows(db, count: batch.accounts.count,
+                       prefix: "INSERT INTO totals(account_id, last_rev, xp, level, max_level, last_ledger_id) VALUES ",
+                       suffix: """
+                        ON CONFLICT(account_id) DO UPDATE SET last_rev = excluded.last_rev, xp = excluded.xp,
+                        level = excluded.level, max_level = excluded.max_level, last_ledger_id = excluded.last_ledger_id
+                       """,
+                       columns: 6) { s, p, index in
+            let row = batch.accounts[index]
+            s.bind(p + 1, Int64(row.id))
             switch row.lastRev {
-            case nil: s.bindNull(1)
-            case let .tid(value)?: s.bind(1, value)
-            case let .text(text)?: s.bind(1, text)
+            case nil: s.bindNull(p + 2)
+            case let .tid(value)?: s.bind(p + 2, value)
+            case let .text(text)?: s.bind(p + 2, text)
             }
-            s.bind(2, row.xp)
-            s.bind(3, Int64(row.level))
-            s.bind(4, Int64(row.maxLevel))
-            s.bind(5, row.lastLedgerID)
-            s.bind(6, id)
-            try s.run(db)
+            s.bind(p + 3, row.xp)
+            s.bind(p + 4, Int64(row.level))
+            s.bind(p + 5, Int64(row.maxLevel))
+            s.bind(p + 6, row.lastLedgerID)
         }
         lap(0)
-        let upsertGrant = try RawStatement(db, """
-            INSERT INTO grants(rkey, account_id, collection_id, amount, tag, rule_id) VALUES (?, ?, ?, ?, ?, ?)
-            ON CONFLICT(rkey, account_id, collection_id) DO UPDATE SET amount = excluded.amount, tag = excluded.tag, rule_id = excluded.rule_id
-            """)
+        let live = batch.grants.filter { $0.grant != nil }
+        try insertRows(db, count: live.count,
+                       prefix: "INSERT INTO grants(rkey, account_id, collection_id, amount, tag, rule_id) VALUES ",
+                       suffix: " ON CONFLICT(rkey, account_id, collection_id) DO UPDATE SET amount = excluded.amount, tag = excluded.tag, rule_id = excluded.rule_id",
+                       columns: 6) { s, p, index in
+            let row = live[index]
+            bindRKey(s, p + 1, row.key.rkey, batch)
+            s.bind(p + 2, Int64(row.key.account))
+            s.bind(p + 3, Int64(row.key.collection))
+            s.bind(p + 4, Int64(row.grant!.amount))
+            s.bind(p + 5, Int64(row.grant!.tag))
+            s.bind(p + 6, Int64(row.grant!.rule))
+        }
         let deleteGrant = try RawStatement(db, "DELETE FROM grants WHERE rkey = ? AND account_id = ? AND collection_id = ?")
-        for row in batch.grants {
-            let s = row.grant == nil ? deleteGrant : upsertGrant
-            bindRKey(s, 1, row.key.rkey, batch)
-            s.bind(2, Int64(row.key.account))
-            s.bind(3, Int64(row.key.collection))
-            if let grant = row.grant {
-                s.bind(4, Int64(grant.amount)); s.bind(5, Int64(grant.tag)); s.bind(6, Int64(grant.rule))
-            }
-            try s.run(db)
+        for row in batch.grants where row.grant == nil {
+            bindRKey(deleteGrant, 1, row.key.rkey, batch)
+            deleteGrant.bind(2, Int64(row.key.account))
+            deleteGrant.bind(3, Int64(row.key.collection))
+            try deleteGrant.run(db)
         }
         lap(1)
-        let insertLedger = try RawStatement(db, """
-            INSERT INTO ledger(id, prev_id, account_id, collection_id, rkey, kind, amount, rule_id, time_us)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """)
-        for entry in batch.ledger {
-            let s = insertLedger
-            s.bind(1, entry.id)
-            s.bind(2, entry.previousID)
-            s.bind(3, Int64(entry.account))
-            s.bind(4, Int64(entry.collection))
-            bindRKey(s, 5, entry.rkey, batch)
-            s.bind(6, Int64(entry.kind.rawValue))
-            s.bind(7, Int64(entry.amount))
-            s.bind(8, Int64(entry.rule))
-            s.bind(9, entry.timeUS)
-            try s.run(db)
+        try insertRows(db, count: batch.ledger.count,
+                       prefix: "INSERT INTO ledger(id, prev_id, account_id, collection_id, rkey, kind, amount, rule_id, time_us) VALUES ",
+                       columns: 9) { s, p, index in
+            let entry = batch.ledger[index]
+            s.bind(p + 1, entry.id)
+            s.bind(p + 2, entry.previousID)
+            s.bind(p + 3, Int64(entry.account))
+            s.bind(p + 4, Int64(entry.collection))
+            bindRKey(s, p + 5, entry.rkey, batch)
+            s.bind(p + 6, Int64(entry.kind.rawValue))
+            s.bind(p + 7, Int64(entry.amount))
+            s.bind(p + 8, Int64(entry.rule))
+            s.bind(p + 9, entry.timeUS)
         }
         lap(2)
         if !batch.milestones.isEmpty {
@@ -140,6 +152,25 @@ extension Store {
             """)
         cursor.bind(1, source); cursor.bind(2, batch.cursorUS); cursor.bind(3, Clock.nowMicroseconds())
         try cursor.run(db)
+    }
+
+    /// Inserts `count` rows with multi-row `VALUES` lists of ``rowsPerInsert`` rows (one
+    /// VDBE run inserts them all, roughly halving the per-row cost), the remainder one
+    /// row per statement. `bind` gets the statement, the parameter offset of the row and
+    /// the row's index.
+    private static func insertRows(_ db: Database, count: Int, prefix: String, suffix: String = "", columns: Int,
+                                   bind: (RawStatement, Int32, Int) -> Void) throws {
+        let row = "(" + Array(repeating: "?", count: columns).joined(separator: ", ") + ")"
+        let groupSQL = prefix + Array(repeating: row, count: rowsPerInsert).joined(separator: ", ") + suffix
+        let singleSQL = prefix + row + suffix
+        var start = 0
+        while start < count {
+            let rows = count - start >= rowsPerInsert ? rowsPerInsert : 1
+            let s = try RawStatement(db, rows == 1 ? singleSQL : groupSQL)
+            for offset in 0..<rows { bind(s, Int32(offset * columns), start + offset) }
+            try s.run(db)
+            start += rows
+        }
     }
 
     /// Removes a deleted account's rows; the account row stays as a tombstone.
@@ -216,11 +247,3 @@ struct RawStatement {
 /// SQLite's "copy this buffer" destructor marker.
 nonisolated(unsafe) let sqliteTransient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
-import Synchronization
-import Glibc
-enum WriteProfile {
-    static let enabled = getenv("BOTHOST_PROFILE_WRITES") != nil
-    static let totals = Mutex<[Double]>([0, 0, 0, 0, 0, 0])
-    static func add(_ i: Int, _ v: Double) { totals.withLock { $0[i] += v } }
-    static func report() -> String { totals.withLock { "accounts \($0[0]) grants \($0[1]) ledger \($0[2]) rest \($0[5])" } }
-}
