@@ -30,7 +30,8 @@ so the rules are spelled out here exactly (they settle the spec's open points):
 5. Level L needs base*(L-1) + step*(L-1)*(L-2)/2 XP (50, 100). Milestones (5, 10, 25, 50, 100)
    are every milestone <= the highest level ever reached, recorded once.
 6. identity sets the handle when `identity.handle` is a string; account sets status "active"
-   when `account.active` is true, else `account.status` (or "inactive"). Each is applied only if
+   when `account.active` is true, else `account.status` (or "inactive"); an account event whose
+   `active` is not a JSON boolean is malformed. Each is applied only if
    its time_us >= the last applied time_us of that kind for that DID.
 7. Accounts = every DID of a well-formed commit/identity/account event.
 
@@ -289,7 +290,7 @@ class Pipeline:
         t = ev.get("time_us")
         kind = ev.get("kind")
         # `type(...) is int` on purpose: JSON true/false decode to bool, a subclass of int.
-        if type(did) is not str or type(t) is not int or type(kind) is not str:
+        if type(did) is not str or type(t) is not int or type(kind) is not str or t < 0 or did == "":
             self.malformed += 1
             return
 
@@ -336,7 +337,8 @@ class Pipeline:
 
         elif kind == "account":
             body = ev.get("account")
-            if type(body) is not dict:
+            # `active` is a required boolean of the account event: anything else is malformed.
+            if type(body) is not dict or type(body.get("active")) is not bool:
                 self.malformed += 1
                 return
             a = self._account(did)

@@ -36,8 +36,8 @@ public final class Store: Sendable {
                 // several batches is copied to the database once, not once per batch.
                 try db.execute(sql: "PRAGMA wal_autocheckpoint = 16384")
             }
-            // A large page cache keeps the grants B-tree's hot end in memory.
-            try db.execute(sql: "PRAGMA cache_size = -131072")
+            // A 64 MB page cache keeps the hot pages (the grants and ledger ends, the totals) in memory.
+            try db.execute(sql: "PRAGMA cache_size = -65536")
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
         }
         do {
