@@ -1,13 +1,13 @@
 import ArgumentParser
 
 @main
-struct BotHostCommand: ParsableCommand {
+struct BotHostCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bothost",
         abstract: "Host rule plugins that react to Bluesky's Jetstream.",
         discussion: "State lives in a SQLite file (--db, default ./bothost.sqlite).",
         version: "0.1.0",
-        subcommands: [ReplayCommand.self, ExportCommand.self, UserCommand.self, TopCommand.self, ConfigCommand.self, BenchDecodeCommand.self]
+        subcommands: [ReplayCommand.self, RunCommand.self, RecordCommand.self, ServeJetstreamCommand.self, ExportCommand.self, UserCommand.self, TopCommand.self, ConfigCommand.self, BenchDecodeCommand.self]
     )
 }
 

@@ -95,6 +95,11 @@ public final class EventDecoder {
     }
 
     @inline(__always)
+    func requireKind(_ value: JSONValue, _ kind: JSONTape.Kind, _ field: StaticString) throws(MalformedEvent) {
+        try require(value, kind, field)
+    }
+
+    @inline(__always)
     private func require(_ value: JSONValue, _ kind: JSONTape.Kind, _ field: StaticString,
                          orKind other: JSONTape.Kind? = nil) throws(MalformedEvent) {
         guard let actual = value.kind else { throw MalformedEvent(.missingField, "missing field \(field)") }

@@ -45,15 +45,50 @@ public final class HostEngine {
 
     /// Decodes and applies one line.
     public func apply(line bytes: UnsafeRawBufferPointer, number: Int) {
+        _ = applyReturningTime(line: bytes, number: number)
+    }
+
+    /// Decodes and applies one line; returns the event's `time_us`, or nil when the line
+    /// was malformed or of an unknown kind.
+    @discardableResult
+    public func applyReturningTime(line bytes: UnsafeRawBufferPointer, number: Int) -> Int64? {
         let event: Event?
         do {
             event = try decoder.decode(bytes)
         } catch {
             reportMalformed(line: number, error)
-            return
+            return nil
         }
-        guard let event else { return }
+        guard let event else { return nil }
         apply(event)
+        return event.timeUS
+    }
+
+    /// Decodes and applies one v2 frame; returns what it was (events carry their time).
+    public func applyV2(frame bytes: UnsafeRawBufferPointer, number: Int) -> V2Outcome {
+        let message: V2Message
+        do {
+            message = try decoder.decodeV2(bytes)
+        } catch {
+            reportMalformed(line: number, error)
+            return .malformed
+        }
+        switch message {
+        case let .event(event, seq):
+            apply(event)
+            return .event(timeUS: event.timeUS, seq: seq)
+        case let .info(name, text): return .info(name: name, message: text)
+        case let .error(name, text): return .error(name: name, message: text)
+        case .unknown: return .skipped
+        }
+    }
+
+    /// What a v2 frame turned out to be.
+    public enum V2Outcome: Sendable, Equatable {
+        case event(timeUS: Int64, seq: Int64?)
+        case info(name: String, message: String)
+        case error(name: String, message: String)
+        case skipped, malformed
     }
 
     /// Applies one decoded event.
@@ -62,6 +97,22 @@ public final class HostEngine {
         guard let didBytes = event.did.unescapedBytes, !didBytes.isEmpty else {
             reportMalformed(line: 0, MalformedEvent(.badValue, "did is empty or escaped"))
             return
+        }
+        // A commit of a collection no plugin reads is dropped before anything else, exactly
+        // as the live subscription (wantedCollections from the plugins) never delivers it:
+        // a replay and a live run see the same events.
+        var collection = 0
+        if let commit = event.commit {
+            guard let collectionBytes = commit.collection.unescapedBytes else {
+                ctx.totals.filtered += 1
+                return
+            }
+            collection = ctx.internCollection(collectionBytes)
+            while routes.count <= collection { addRoute(routes.count) }
+            guard !routes[collection].isEmpty else {
+                ctx.totals.filtered += 1
+                return
+            }
         }
         let (id, isNew) = ctx.dids.intern(didBytes)
         if isNew {
@@ -81,12 +132,9 @@ public final class HostEngine {
                 ctx.totals.duplicates += 1
                 return
             }
-            guard let collectionBytes = commit.collection.unescapedBytes,
-                  let rkeyBytes = commit.rkey.unescapedBytes else { return }
-            let collection = ctx.internCollection(collectionBytes)
-            while routes.count <= collection { addRoute(routes.count) }
+            guard let rkeyBytes = commit.rkey.unescapedBytes,
+                  let rkey = ctx.recordKey(rkeyBytes, intern: true) else { return }
             let targets = routes[collection]
-            guard !targets.isEmpty, let rkey = ctx.recordKey(rkeyBytes, intern: true) else { return }
             ctx.selectRecord(GrantKey(account: account, collection: UInt16(truncatingIfNeeded: collection), rkey: rkey),
                              operation: commit.operation)
             for index in targets { plugins[index].handle(event, in: ctx) }
@@ -167,8 +215,9 @@ public final class HostEngine {
         routes.append(targets)
     }
 
-    /// Whether a collection matches a wanted pattern (exact NSID or `prefix.*`).
+    /// Whether a collection matches a wanted pattern (exact NSID, `prefix.*`, or `*` for all).
     public static func matches(_ nsid: String, _ pattern: String) -> Bool {
+        if pattern == "*" { return true }
         if pattern.hasSuffix(".*") { return nsid.hasPrefix(pattern.dropLast(1)) }
         return nsid == pattern
     }

@@ -19,7 +19,10 @@
 public protocol Plugin: AnyObject {
     /// A stable identifier, recorded with every ledger entry the plugin causes.
     var id: String { get }
-    /// Collection NSIDs (or prefixes ending in `.*`) whose commit events the plugin reads.
+    /// Collection NSIDs (or prefixes ending in `.*`, or `*` for every collection) whose
+    /// commit events the plugin reads. The union over the plugins is the live
+    /// subscription's `wantedCollections`; commits of other collections are never seen,
+    /// neither live nor in a replay.
     var collections: [String] { get }
     /// Called once before the first event, to register the plugin's rules.
     func register(in context: PluginContext)
@@ -35,6 +38,13 @@ public struct RuleRef: Hashable, Sendable {
 
     /// A placeholder until ``PluginContext/registerRule(plugin:rule:version:)`` returns the real one.
     public static let unregistered = RuleRef(index: 0)
+}
+
+/// Names one counter (e.g. `app.bsky.feed.like:create`); values are kept per account
+/// and time bucket.
+public struct CounterRef: Hashable, Sendable {
+    /// Index in the host's counter table.
+    public let index: UInt16
 }
 
 /// What an account owner allowed the bot to do.

@@ -41,6 +41,9 @@ public struct WriteBatch: Sendable {
     public var ledger: [LedgerEntry] = []
     /// Sorted by (rkey, account, collection): the grants table's key order.
     public var grants: [GrantRow] = []
+    /// Counter increments (bucket, account, counter, amount), in key order.
+    public var counters: [(bucket: Int64, account: UInt32, counter: UInt16, amount: Int64)] = []
+    public var counterNames: [(Int, String)] = []
     /// Texts of the non-TID record keys the ledger and grants rows refer to.
     public var rkeyTexts: [UInt64: String] = [:]
     public var milestones: [MilestoneRow] = []
@@ -53,10 +56,14 @@ public struct WriteBatch: Sendable {
     public var cursorUS: Int64 = 0
     /// Events applied in the batch (for metrics).
     public var events = 0
+    /// Monotonic receive time of the batch's oldest live frame (infinity for replays),
+    /// for event→commit latency.
+    public var oldestReceivedAt = Double.infinity
 
     /// Whether the batch changes nothing at all.
     public var isEmpty: Bool {
         accounts.isEmpty && ledger.isEmpty && outboxCancels.isEmpty && collections.isEmpty && rules.isEmpty && purges.isEmpty
+            && counters.isEmpty && counterNames.isEmpty
     }
 
     /// A deleted account's rows to remove.
@@ -123,6 +130,10 @@ extension PluginContext {
         batch.outbox = outbox
         batch.outboxCancels = outboxCancels
         batch.events = batchEvents
+        batch.counterNames = newCounterNames
+        newCounterNames.removeAll()
+        batch.counters = counterIncrements.sorted { $0.key < $1.key }.map { ($0.key.bucket, $0.key.account, $0.key.counter, $0.value) }
+        counterIncrements.removeAll(keepingCapacity: true)
 
         ledger.removeAll(keepingCapacity: true)
         milestones.removeAll(keepingCapacity: true)

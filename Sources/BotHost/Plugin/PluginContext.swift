@@ -23,6 +23,19 @@ public final class PluginContext {
     var statusNames: [String] = ["active"]
     var grants = GrantTable()
     var rules: [RuleInfo] = []
+    var counterNames: [String] = []
+    var newCounterNames: [(Int, String)] = []
+    /// Counter increments of the open batch.
+    var counterIncrements: [CounterKey: Int64] = [:]
+
+    struct CounterKey: Hashable, Comparable {
+        var bucket: Int64
+        var account: UInt32
+        var counter: UInt16
+        static func < (a: CounterKey, b: CounterKey) -> Bool {
+            (a.bucket, a.account, a.counter) < (b.bucket, b.account, b.counter)
+        }
+    }
 
     /// A registered rule: plugin, rule name and version.
     public struct RuleInfo: Sendable, Hashable {
@@ -62,6 +75,8 @@ public final class PluginContext {
     public struct Totals: Sendable {
         public var events = 0
         public var duplicates = 0
+        /// Commits of collections no plugin reads (dropped, as a live subscription would).
+        public var filtered = 0
         public var xpGranted: Int64 = 0
         public var xpRevoked: Int64 = 0
         public var milestones = 0
@@ -92,6 +107,28 @@ public final class PluginContext {
         newRules.append((rules.count - 1, info))
         return RuleRef(index: UInt16(rules.count - 1))
     }
+
+    /// Registers (or finds) a counter by name.
+    public func registerCounter(_ name: String) -> CounterRef {
+        if let index = counterNames.firstIndex(of: name) { return CounterRef(index: UInt16(index)) }
+        counterNames.append(name)
+        newCounterNames.append((counterNames.count - 1, name))
+        return CounterRef(index: UInt16(counterNames.count - 1))
+    }
+
+    /// Adds `amount` to the current account's `counter` in the bucket starting at
+    /// `bucketStart` (unix seconds). Counts are exact across replays because duplicates
+    /// never reach plugins.
+    @inline(__always)
+    public func increment(_ counter: CounterRef, bucketStart: Int64, by amount: Int64 = 1) {
+        counterIncrements[CounterKey(bucket: bucketStart, account: account, counter: counter.index), default: 0] += amount
+    }
+
+    /// The current event's time, in microseconds.
+    public var eventTimeUS: Int64 { currentTimeUS }
+
+    /// The current commit's operation.
+    public var operation: CommitOperation { currentOperation }
 
     /// The interned id of a collection NSID.
     public func collectionID(_ nsid: String) -> UInt16 {

@@ -39,6 +39,21 @@ extension Store {
             s.bind(1, Int64(id)); s.bind(2, rule.plugin); s.bind(3, rule.rule); s.bind(4, rule.version)
             try s.run(db)
         }
+        for (id, name) in batch.counterNames {
+            let s = try RawStatement(db, "INSERT OR IGNORE INTO counter_names(id, name) VALUES (?, ?)")
+            s.bind(1, Int64(id)); s.bind(2, name)
+            try s.run(db)
+        }
+        try insertRows(db, count: batch.counters.count,
+                       prefix: "INSERT INTO counters(bucket, account_id, counter_id, value) VALUES ",
+                       suffix: " ON CONFLICT(bucket, account_id, counter_id) DO UPDATE SET value = value + excluded.value",
+                       columns: 4) { s, p, index in
+            let row = batch.counters[index]
+            s.bind(p + 1, row.bucket)
+            s.bind(p + 2, Int64(row.account))
+            s.bind(p + 3, Int64(row.counter))
+            s.bind(p + 4, row.amount)
+        }
         let newAccounts = batch.accounts.filter { $0.did != nil }
         try insertRows(db, count: newAccounts.count,
                        prefix: "INSERT INTO accounts(id, did, handle, handle_time_us, status, status_time_us, consent) VALUES ",

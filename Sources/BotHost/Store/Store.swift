@@ -99,6 +99,11 @@ extension Store {
                 while context.rules.count < id { context.rules.append(.init(plugin: "", rule: "", version: "")) }
                 context.rules.append(.init(plugin: row[1], rule: row[2], version: row[3]))
             }
+            for row in try Row.fetchAll(db, sql: "SELECT id, name FROM counter_names ORDER BY id") {
+                let id: Int = row[0]
+                while context.counterNames.count < id { context.counterNames.append("(gap)\(context.counterNames.count)") }
+                context.counterNames.append(row[1])
+            }
             let statement = try db.makeStatement(sql: """
                 SELECT a.id, a.did, a.handle, a.handle_time_us, a.status, a.status_time_us, a.consent,
                        t.last_rev, t.xp, t.level, t.max_level, t.last_ledger_id, a.purged_us
@@ -162,5 +167,6 @@ extension Store {
         context.firstNewAccount = context.accounts.count
         context.newCollections.removeAll()
         context.newRules.removeAll()
+        context.newCounterNames.removeAll()
     }
 }

@@ -88,6 +88,20 @@ enum StoreMigrations {
                 CREATE TABLE cursor(source TEXT PRIMARY KEY, time_us INTEGER NOT NULL, updated_us INTEGER NOT NULL);
                 """)
         }
+        migrator.registerMigration("v2-counters") { db in
+            // Per-account counters by time bucket (activity analytics, rule-pack counters),
+            // keyed bucket first so a day's rows stay together at the end of the B-tree.
+            try db.execute(sql: """
+                CREATE TABLE counter_names(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+                CREATE TABLE counters(
+                    bucket INTEGER NOT NULL,      -- start of the bucket, unix seconds
+                    account_id INTEGER NOT NULL,
+                    counter_id INTEGER NOT NULL,
+                    value INTEGER NOT NULL,
+                    PRIMARY KEY(bucket, account_id, counter_id)
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 }

@@ -26,6 +26,7 @@ public struct BotHostConfiguration: Sendable, Equatable {
     public var leveling = LevelingConfiguration()
     public var consent = ConsentConfiguration()
     public var store = StoreConfiguration()
+    public var jetstream = JetstreamConfiguration()
 
     public init() {}
 
@@ -44,7 +45,32 @@ public struct BotHostConfiguration: Sendable, Equatable {
         guard let root = doc.root else { return config }
         if case let .scalar(scalar) = root, scalar.string.isEmpty { return config }
         let top = try doc.mapping(root, "the config file")
-        try doc.rejectUnknownKeys(in: top, allowed: ["bot", "leveling", "consent", "store"], section: "the config file")
+        try doc.rejectUnknownKeys(in: top, allowed: ["bot", "leveling", "consent", "store", "jetstream"], section: "the config file")
+        if let node = top["jetstream"] {
+            let js = try doc.mapping(node, "jetstream")
+            try doc.rejectUnknownKeys(in: js, allowed: ["hosts", "wanted_dids", "compress", "rewind_seconds", "batch_size", "batch_delay_ms"], section: "jetstream")
+            if let hosts = js["hosts"] {
+                config.jetstream.hosts = []
+                for item in try doc.sequence(hosts, "jetstream.hosts") {
+                    let url = try doc.string(item, "a Jetstream host")
+                    guard url.hasPrefix("wss://") || url.hasPrefix("ws://") else {
+                        throw doc.error("a Jetstream host must be a ws:// or wss:// URL, got '\(url)'", at: item)
+                    }
+                    config.jetstream.hosts.append(url)
+                }
+            }
+            if let dids = js["wanted_dids"] {
+                config.jetstream.wantedDids = try doc.sequence(dids, "jetstream.wanted_dids").map { node throws(Diagnostic) in
+                    let did = try doc.string(node, "a DID")
+                    guard did.hasPrefix("did:") else { throw doc.error("expected a DID, got '\(did)'", at: node) }
+                    return did
+                }
+            }
+            if let value = js["compress"] { config.jetstream.compress = try doc.bool(value, "jetstream.compress") }
+            if let value = js["rewind_seconds"] { config.jetstream.rewindSeconds = Double(try doc.int(value, "jetstream.rewind_seconds", in: 0...86_400)) }
+            if let value = js["batch_size"] { config.jetstream.batchSize = Int(try doc.int(value, "jetstream.batch_size", in: 1...1_000_000)) }
+            if let value = js["batch_delay_ms"] { config.jetstream.batchDelayMS = Int(try doc.int(value, "jetstream.batch_delay_ms", in: 1...60_000)) }
+        }
         if let node = top["bot"] {
             let bot = try doc.mapping(node, "bot")
             try doc.rejectUnknownKeys(in: bot, allowed: ["did", "handle"], section: "bot")
@@ -133,6 +159,15 @@ public struct BotHostConfiguration: Sendable, Equatable {
         return result
     }
 
+    /// The collections the plugins read: the live subscription's `wantedCollections`
+    /// (empty, meaning all, when a plugin reads `*`).
+    public func wantedCollections(_ plugins: [any Plugin]) -> [String] {
+        if plugins.contains(where: { $0.collections.contains("*") }) { return [] }
+        var seen: [String] = []
+        for plugin in plugins { for collection in plugin.collections where !seen.contains(collection) { seen.append(collection) } }
+        return seen
+    }
+
     /// A host context with this configuration's progression and retention.
     public func makeContext() -> PluginContext {
         PluginContext(progression: leveling.progression, retentionDays: store.retentionDays)
@@ -141,7 +176,7 @@ public struct BotHostConfiguration: Sendable, Equatable {
     /// The plugins this configuration runs, in order: consent first, so a post that
     /// opts in and crosses a milestone is announced.
     public func makePlugins() -> [any Plugin] {
-        [ConsentPlugin(bot: bot, options: consent), LevelingPlugin(amounts: leveling.amounts)]
+        [ConsentPlugin(bot: bot, options: consent), LevelingPlugin(amounts: leveling.amounts), ActivityPlugin()]
     }
 }
 

@@ -71,3 +71,20 @@ public struct StoreConfiguration: Sendable, Equatable {
     public var retentionDays = 30
     public init() {}
 }
+
+/// Live intake options (the `jetstream:` section).
+public struct JetstreamConfiguration: Sendable, Equatable {
+    /// Hosts to follow, tried in order with failover (default: the four public v1 instances).
+    public var hosts: [String] = []
+    /// Only these repositories (empty: all).
+    public var wantedDids: [String] = []
+    /// Ask for zstd-compressed frames. Default on.
+    public var compress = true
+    /// Seconds a resume from the stored cursor goes back. Default 5.
+    public var rewindSeconds = 5.0
+    /// Events per live batch at most. Default 5,000.
+    public var batchSize = 5_000
+    /// Milliseconds after which a non-empty live batch is committed. Default 200.
+    public var batchDelayMS = 200
+    public init() {}
+}

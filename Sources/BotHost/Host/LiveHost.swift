@@ -1,0 +1,246 @@
+import CoreMetrics
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+import WSClient
+
+/// `bothost run`: follows Jetstream and applies every event through the same
+/// ``HostEngine`` path as a replay, committing batches that close at a size or a time
+/// limit. A graceful shutdown (SIGINT/SIGTERM through swift-service-lifecycle) stops
+/// the connection, applies what was received, commits the batch with its cursor and
+/// returns.
+///
+/// - Note: The engine is confined to ``run()``: one task applies every event.
+public final class LiveHost: Service, @unchecked Sendable {
+    /// Options of a live run.
+    public struct Options: Sendable {
+        /// Events per batch at most.
+        public var batchSize = 5_000
+        /// A non-empty batch is committed after this many seconds.
+        public var maxBatchDelay = 0.2
+        /// Exit (successfully) after this many seconds without an event while connected.
+        public var exitIdle: Double?
+        /// A first event newer than the cursor asked for by more than this is a gap.
+        public var gapThresholdUS: Int64 = 30_000_000
+        /// Seconds between status log lines.
+        public var statusInterval = 10.0
+        public init() {}
+    }
+
+    private let engine: HostEngine
+    private let store: Store
+    private let connectorConfiguration: JetstreamConnector.Configuration
+    private let options: Options
+    private let logger: Logger
+    public let progress = IngestProgress()
+    private let commitLatencies = LockedBox<[Double]>([])
+    /// The connector, once running (for `updateCollections`).
+    private let connector = Mutex<JetstreamConnector?>(nil)
+
+    public init(engine: HostEngine, store: Store, connector: JetstreamConnector.Configuration, options: Options, logger: Logger) {
+        self.engine = engine
+        self.store = store
+        self.connectorConfiguration = connector
+        self.options = options
+        self.logger = logger
+    }
+
+    /// What a run did.
+    public struct Summary: Sendable {
+        public var events = 0
+        public var malformed = 0
+        public var duplicates = 0
+        public var batches = 0
+        public var reconnects = 0
+        public var cursorUS: Int64 = 0
+        public var exitReason = ""
+    }
+
+    /// Changes the wanted collections of the live subscription (rule pack reloads).
+    public func updateCollections(_ collections: [String]) {
+        connector.withLock { $0 }?.updateCollections(collections)
+    }
+
+    /// Event→commit latencies (seconds) of the committed batches, for benchmarks.
+    public var latencies: [Double] { commitLatencies.value }
+
+    public func run() async throws {
+        _ = try await runUntilDone()
+    }
+
+    /// Runs until idle exit, graceful shutdown or cancellation; returns what happened.
+    public func runUntilDone() async throws -> Summary {
+        let queue = FrameQueue<LiveFrame>(capacity: 4096)
+        let context = engine.context
+        let storedCursor = context.cursorUS > 0 ? context.cursorUS : nil
+        progress.seed(maxTimeUS: context.cursorUS)
+        let connector = JetstreamConnector(configuration: connectorConfiguration, queue: queue, progress: progress, logger: logger)
+        self.connector.withLock { $0 = connector }
+        let latencies = commitLatencies
+        let writer = BatchWriter(store: store) { batch, seconds in
+            LiveMetrics.commitSeconds.recordSeconds(seconds)
+            LiveMetrics.batchSize.record(batch.events)
+            // Event→commit latency: from the oldest frame of the batch to the commit.
+            if batch.oldestReceivedAt.isFinite {
+                let latency = Clock.monotonicSeconds() - batch.oldestReceivedAt
+                latencies.value.append(latency)
+            }
+        }
+        let shutdown = Mutex(false)
+        var summary = Summary()
+        let totalsBefore = context.totals
+        let processor = FrameProcessor(engine: engine, progress: progress, logger: logger, gapThresholdUS: options.gapThresholdUS)
+
+        try await withGracefulShutdownHandler {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await connector.run(storedCursor: storedCursor) }
+                var batchOpened = Clock.monotonicSeconds()
+                var lastStatus = Clock.monotonicSeconds()
+                var oldestReceive = Double.infinity
+                while true {
+                    let frames = await queue.next(timeout: min(options.maxBatchDelay, 0.25))
+                    for frame in frames {
+                        processor.apply(frame)
+                        oldestReceive = min(oldestReceive, frame.receivedAt)
+                    }
+                    LiveMetrics.queueDepth.record(queue.depth)
+                    let now = Clock.monotonicSeconds()
+                    if context.batchEvents >= options.batchSize
+                        || (context.batchEvents > 0 && now - batchOpened >= options.maxBatchDelay) {
+                        var batch = context.closeBatch()
+                        batch.oldestReceivedAt = oldestReceive
+                        try await writer.submitAsync(batch)
+                        summary.batches += 1
+                        oldestReceive = .infinity
+                        batchOpened = now
+                        if let lag = processor.lastEventTimeUS.map({ Double(Clock.nowMicroseconds() - $0) / 1e6 }) {
+                            LiveMetrics.lagSeconds.record(lag)
+                        }
+                    } else if context.batchEvents == 0 {
+                        batchOpened = now
+                    }
+                    if now - lastStatus >= options.statusInterval {
+                        lastStatus = now
+                        logStatus(context: context, processor: processor, queue: queue)
+                    }
+                    if let exitIdle = options.exitIdle, progress.idleSeconds >= exitIdle {
+                        summary.exitReason = "idle for \(exitIdle) s"
+                        break
+                    }
+                    if shutdown.withLock({ $0 }) || Task.isCancelled {
+                        summary.exitReason = "shutdown"
+                        break
+                    }
+                    if let failure = writer.failure { throw failure }
+                }
+                queue.close()
+                group.cancelAll()
+                // Apply what was already received, then commit it with the cursor.
+                for frame in await queue.next(timeout: 0) { processor.apply(frame) }
+                try await writer.submitAsync(context.closeBatch())
+                try await writer.finishAsync()
+            }
+        } onGracefulShutdown: {
+            shutdown.withLock { $0 = true }
+            queue.wakeConsumer()
+        }
+        summary.events = context.totals.events - totalsBefore.events
+        summary.duplicates = context.totals.duplicates - totalsBefore.duplicates
+        summary.malformed = engine.malformedCount
+        summary.reconnects = progress.reconnects
+        summary.cursorUS = context.cursorUS
+        logStatus(context: context, processor: processor, queue: queue)
+        return summary
+    }
+
+    private func logStatus(context: PluginContext, processor: FrameProcessor, queue: FrameQueue<LiveFrame>) {
+        let lag = processor.lastEventTimeUS.map { String(Double(Clock.nowMicroseconds() - $0) / 1e6) } ?? "-"
+        logger.info("status", metadata: [
+            "events": "\(context.totals.events)", "duplicates": "\(context.totals.duplicates)",
+            "malformed": "\(engine.malformedCount)", "lag_seconds": "\(lag)", "queue": "\(queue.depth)",
+            "reconnects": "\(progress.reconnects)", "cursor_us": "\(context.cursorUS)",
+        ])
+    }
+}
+
+/// Turns live frames into engine input: text as JSON, binary as a zstd frame with
+/// Jetstream's dictionary (v1) — or a v2 message — then the common apply path.
+final class FrameProcessor {
+    private let engine: HostEngine
+    private let progress: IngestProgress
+    private let logger: Logger
+    private let gapThresholdUS: Int64
+    private let zstd = ZstdFrameDecoder(dictionary: ZstdDictionary.jetstreamV1)
+    private let zstdV2 = ZstdFrameDecoder(dictionary: ZstdDictionary.jetstreamV2)
+    private var frameNumber = 0
+    private var gapCheckedSession = 0
+    private(set) var lastEventTimeUS: Int64?
+
+    init(engine: HostEngine, progress: IngestProgress, logger: Logger, gapThresholdUS: Int64) {
+        self.engine = engine
+        self.progress = progress
+        self.logger = logger
+        self.gapThresholdUS = gapThresholdUS
+    }
+
+    func apply(_ frame: LiveFrame) {
+        frameNumber += 1
+        switch frame.message {
+        case var .text(text):
+            text.withUTF8 { apply(bytes: UnsafeRawBufferPointer($0), frame: frame) }
+        case let .binary(buffer):
+            buffer.withUnsafeReadableBytes { raw in
+                do throws(CaptureError) {
+                    let decoder = frame.wire == .v1 ? zstd : zstdV2
+                    if let bytes = try decoder.decompress(raw) { apply(bytes: bytes, frame: frame) }
+                } catch {
+                    engine.reportMalformed(line: frameNumber, MalformedEvent(.invalidJSON, "bad zstd frame: \(error.description)"))
+                    LiveMetrics.malformed("bad_frame").increment()
+                }
+            }
+        }
+    }
+
+    private func apply(bytes: UnsafeRawBufferPointer, frame: LiveFrame) {
+        let before = engine.malformedCount
+        let time: Int64?
+        if frame.wire == .v1 {
+            time = engine.applyReturningTime(line: bytes, number: frameNumber)
+        } else {
+            switch engine.applyV2(frame: bytes, number: frameNumber) {
+            case let .event(timeUS, _): time = timeUS
+            case let .info(name, message):
+                if name == "OutdatedCursor" {
+                    LiveMetrics.gaps.increment()
+                    logger.warning("gap: the server clamped our cursor (\(message))")
+                } else {
+                    logger.notice("server info", metadata: ["name": "\(name)", "message": "\(message)"])
+                }
+                time = nil
+            case let .error(name, message):
+                logger.warning("server error frame; it will close the connection", metadata: ["error": "\(name)", "message": "\(message)"])
+                time = nil
+            case .skipped, .malformed: time = nil
+            }
+        }
+        guard let timeUS = time else {
+            if engine.malformedCount > before { LiveMetrics.malformed("frame").increment() }
+            return
+        }
+        LiveMetrics.events.increment()
+        lastEventTimeUS = timeUS
+        progress.applied(timeUS: timeUS, session: frame.session)
+        if frame.session != gapCheckedSession {
+            gapCheckedSession = frame.session
+            let (session, cursor) = progress.currentSession
+            if session == frame.session, let cursor, timeUS - cursor > gapThresholdUS {
+                let seconds = Double(timeUS - cursor) / 1e6
+                LiveMetrics.gaps.increment()
+                LiveMetrics.gapSeconds.record(seconds)
+                logger.warning("gap: the first event is much newer than the cursor asked for (retention exceeded?)",
+                               metadata: ["cursor_us": "\(cursor)", "first_time_us": "\(timeUS)", "gap_seconds": "\(seconds)"])
+            }
+        }
+    }
+}

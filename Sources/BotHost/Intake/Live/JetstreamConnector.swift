@@ -1,0 +1,206 @@
+import CoreMetrics
+import Logging
+import NIOCore
+import NIOWebSocket
+import Synchronization
+import WSClient
+
+/// One message received from Jetstream, tagged with the session that received it.
+public struct LiveFrame: Sendable {
+    public var message: WebSocketMessage
+    /// The wire the connection speaks.
+    public var wire: JetstreamWire
+    /// The connection it arrived on (1, 2, …).
+    public var session: Int
+    /// Monotonic receive time, for event→commit latency.
+    public var receivedAt: Double
+}
+
+/// What the processing side reports back to the connection loop: progress for the
+/// reconnect cursor, and activity for the idle timer.
+public final class IngestProgress: Sendable {
+    private struct State {
+        var session = 0
+        var sessionFirstTimeUS: Int64?
+        var maxTimeUS: Int64 = 0
+        var connected = false
+        var lastActivity = Clock.monotonicSeconds()
+        var reconnects = 0
+        var cursorSent: Int64?
+    }
+    private let state = Mutex(State())
+
+    public init() {}
+
+    /// Records an applied event of `session`.
+    public func applied(timeUS: Int64, session: Int) {
+        state.withLock { s in
+            if session == s.session && s.sessionFirstTimeUS == nil { s.sessionFirstTimeUS = timeUS }
+            if timeUS > s.maxTimeUS { s.maxTimeUS = timeUS }
+            s.lastActivity = Clock.monotonicSeconds()
+        }
+    }
+
+    func startSession(cursor: Int64?) -> Int {
+        state.withLock { s in
+            s.session += 1
+            s.sessionFirstTimeUS = nil
+            s.connected = true
+            s.cursorSent = cursor
+            s.lastActivity = Clock.monotonicSeconds()
+            return s.session
+        }
+    }
+
+    func endSession() -> (first: Int64?, max: Int64) {
+        state.withLock { s in
+            s.connected = false
+            s.reconnects += 1
+            return (s.sessionFirstTimeUS, s.maxTimeUS)
+        }
+    }
+
+    /// Seeds the highest applied time (from the store's cursor).
+    public func seed(maxTimeUS: Int64) { state.withLock { $0.maxTimeUS = max($0.maxTimeUS, maxTimeUS) } }
+
+    /// Seconds without an event while connected; 0 while disconnected or reconnecting,
+    /// so an idle exit never fires during a reconnect.
+    public var idleSeconds: Double {
+        state.withLock { s in s.connected ? Clock.monotonicSeconds() - s.lastActivity : 0 }
+    }
+
+    /// The cursor the current session asked for, and its number.
+    public var currentSession: (number: Int, cursor: Int64?) { state.withLock { ($0.session, $0.cursorSent) } }
+
+    /// Connections that ended so far.
+    public var reconnects: Int { state.withLock { $0.reconnects } }
+}
+
+/// Follows Jetstream across connections: connects, pushes every message into the
+/// frame queue, and on any failure reconnects per ``ReconnectPolicy`` (backoff with
+/// jitter, failover across hosts, a cursor that never goes back to where it was).
+/// A socket silent for `deadSocketTimeout` seconds is treated as dead.
+public final class JetstreamConnector: Sendable {
+    /// Connection options.
+    public struct Configuration: Sendable {
+        public var endpoints: [JetstreamEndpoint]
+        public var subscription: JetstreamSubscription
+        /// How far a resume from the stored cursor goes back. Default 5 s.
+        public var rewindUS: Int64 = 5_000_000
+        /// Seconds without any frame after which the socket is considered dead. Default 60.
+        public var deadSocketTimeout: Double = 60
+        /// Largest WebSocket message accepted.
+        public var maxMessageSize: Int = 1 << 22
+
+        public init(endpoints: [JetstreamEndpoint], subscription: JetstreamSubscription) {
+            self.endpoints = endpoints
+            self.subscription = subscription
+        }
+    }
+
+    let configuration: Configuration
+    let queue: FrameQueue<LiveFrame>
+    let progress: IngestProgress
+    let logger: Logger
+    private let wanted: Mutex<(JetstreamSubscription, version: Int)>
+
+    init(configuration: Configuration, queue: FrameQueue<LiveFrame>, progress: IngestProgress, logger: Logger) {
+        self.configuration = configuration
+        self.queue = queue
+        self.progress = progress
+        self.logger = logger
+        wanted = Mutex((configuration.subscription, 0))
+    }
+
+    /// Changes the wanted collections; a live v1 connection gets an `options_update`,
+    /// later connections ask for the new set.
+    public func updateCollections(_ collections: [String]) {
+        wanted.withLock { state in
+            guard state.0.collections != collections else { return }
+            state.0.collections = collections
+            state.version += 1
+        }
+    }
+
+    /// Runs until cancelled or the queue is closed.
+    func run(storedCursor: Int64?) async {
+        var policy = ReconnectPolicy(hosts: configuration.endpoints.map(\.description), storedCursor: storedCursor,
+                                     rewindUS: configuration.rewindUS)
+        var generator = SystemRandomNumberGenerator()
+        while !Task.isCancelled && !queue.isClosed {
+            let endpoint = configuration.endpoints[policy.hostIndex]
+            let (subscription, version) = wanted.withLock { $0 }
+            let url = endpoint.url(for: subscription, cursor: policy.cursor)
+            let session = progress.startSession(cursor: policy.cursor)
+            logger.info("connecting", metadata: ["url": "\(url.prefix(300))", "session": "\(session)"])
+            let sentVersion = LockedBox(version)
+            do {
+                let close = try await WebSocketClient.connect(
+                    url: url, configuration: .init(maxFrameSize: configuration.maxMessageSize),
+                    logger: logger
+                ) { [self] inbound, outbound, _ in
+                    try await self.receive(inbound: inbound, outbound: outbound, session: session,
+                                           wire: endpoint.wire, sentVersion: sentVersion)
+                }
+                if let close {
+                    logger.notice("connection closed by server", metadata: ["code": "\(close.closeCode)", "reason": "\(close.reason ?? "")"])
+                }
+            } catch {
+                logger.warning("connection failed", metadata: ["error": "\(error)", "host": "\(endpoint)"])
+            }
+            let (first, maxTime) = progress.endSession()
+            LiveMetrics.reconnects.increment()
+            let delay = policy.sessionEnded(firstTimeUS: first, maxTimeUS: maxTime,
+                                            random: Double.random(in: 0..<1, using: &generator))
+            if Task.isCancelled || queue.isClosed { break }
+            if delay > 0 {
+                logger.info("reconnecting", metadata: ["in_seconds": "\(delay)", "host": "\(policy.host)"])
+                try? await Task.sleep(for: .seconds(delay))
+            }
+        }
+    }
+
+    private func receive(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, session: Int,
+                         wire: JetstreamWire, sentVersion: LockedBox<Int>) async throws {
+        let lastFrame = LockedBox(Clock.monotonicSeconds())
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            // Watchdog: a silent socket is dead; options_update when the wanted set changes.
+            group.addTask { [self] in
+                while !Task.isCancelled {
+                    try await Task.sleep(for: .milliseconds(250))
+                    if Clock.monotonicSeconds() - lastFrame.value > configuration.deadSocketTimeout {
+                        logger.warning("no frame for \(configuration.deadSocketTimeout) s: treating the socket as dead")
+                        try await outbound.close(.goingAway, reason: "idle")
+                        return
+                    }
+                    let (subscription, version) = wanted.withLock { $0 }
+                    if wire == .v1 && version != sentVersion.value {
+                        sentVersion.value = version
+                        try await outbound.write(.text(JetstreamEndpoint.optionsUpdate(subscription)))
+                        logger.info("sent options_update", metadata: ["collections": "\(subscription.collections)"])
+                    }
+                }
+            }
+            group.addTask { [self] in
+                for try await message in inbound.messages(maxSize: configuration.maxMessageSize) {
+                    lastFrame.value = Clock.monotonicSeconds()
+                    guard await queue.push(LiveFrame(message: message, wire: wire, session: session, receivedAt: Clock.monotonicSeconds())) else {
+                        break
+                    }
+                }
+            }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+}
+
+/// A value behind a lock, shareable between tasks.
+final class LockedBox<Value: Sendable>: Sendable {
+    private let storage: Mutex<Value>
+    init(_ value: Value) { storage = Mutex(value) }
+    var value: Value {
+        get { storage.withLock { $0 } }
+        set { storage.withLock { $0 = newValue } }
+    }
+}

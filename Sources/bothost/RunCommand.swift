@@ -1,0 +1,167 @@
+import ArgumentParser
+import BotHost
+import Logging
+import Plugins
+import ServiceLifecycle
+import UnixSignals
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Follow Jetstream live and apply every event through the rules.",
+        discussion: """
+            Resumes from the stored cursor minus the rewind (default 5 s), reconnects with backoff and
+            fails over across hosts, and shuts down gracefully on SIGINT/SIGTERM (the batch in hand is
+            committed with its cursor). A URL ending in /xrpc/network.bsky.jetstream.subscribeEvents
+            speaks the v2 wire; any other path speaks v1 (/subscribe).
+            """)
+
+    @Option(name: .long, help: "YAML config file.")
+    var config: String?
+
+    @Option(name: .long, help: "Jetstream URL (repeat for failover; ws:// allowed for loopback). Default: the public v1 hosts.")
+    var jetstream: [String] = []
+
+    @OptionGroup var database: DatabaseOptions
+
+    @Flag(name: .long, help: "Never post anything.")
+    var dryRun = false
+
+    @Option(name: .long, help: "Exit 0 after this many seconds without an event while connected.")
+    var exitIdle: Double?
+
+    @Option(name: .long, help: "Seconds a resume from the stored cursor goes back (overrides jetstream.rewind_seconds).")
+    var rewind: Double?
+
+    @Flag(name: .long, help: "Ask for uncompressed (text) frames.")
+    var noCompress = false
+
+    @Option(name: .long, help: "Seconds without a frame after which the socket is treated as dead.")
+    var deadSocketTimeout: Double = 60
+
+    @Option(name: .long, help: "trace, debug, info, notice, warning, error.")
+    var logLevel: String = "info"
+
+    @Option(name: .long, help: "Summary format: table or json.")
+    var format: OutputFormat = .table
+
+    func run() async throws {
+        Log.bootstrap(level: logLevel)
+        let logger = Logger(label: "bothost")
+        let configuration = try loadConfiguration(config)
+        let store = try openStore(database.db)
+        let context = configuration.makeContext()
+        try store.load(into: context)
+        let plugins = configuration.makePlugins()
+        let engine = HostEngine(context: context, plugins: plugins)
+        var shown = 0
+        engine.onMalformed = { line, error in
+            shown += 1
+            if shown <= 20 { logger.warning("malformed frame skipped", metadata: ["frame": "\(line)", "reason": "\(error.reason.rawValue)", "detail": "\(error.detail)"]) }
+        }
+        let urls = !jetstream.isEmpty ? jetstream : (!configuration.jetstream.hosts.isEmpty ? configuration.jetstream.hosts : JetstreamEndpoint.publicHosts)
+        let endpoints: [JetstreamEndpoint]
+        do { endpoints = try urls.map { url throws(CaptureError) in try JetstreamEndpoint(url) } } catch { throw CLIError(error.description) }
+        let subscription = JetstreamSubscription(
+            collections: configuration.wantedCollections(plugins), dids: configuration.jetstream.wantedDids,
+            compress: configuration.jetstream.compress && !noCompress)
+        var connector = JetstreamConnector.Configuration(endpoints: endpoints, subscription: subscription)
+        connector.rewindUS = Int64((rewind ?? configuration.jetstream.rewindSeconds) * 1_000_000)
+        connector.deadSocketTimeout = deadSocketTimeout
+        var options = LiveHost.Options()
+        options.exitIdle = exitIdle
+        options.batchSize = configuration.jetstream.batchSize
+        options.maxBatchDelay = Double(configuration.jetstream.batchDelayMS) / 1000
+        let host = LiveHost(engine: engine, store: store, connector: connector, options: options, logger: logger)
+        let summary = LockedSummary()
+        let service = SummaryService(host: host, summary: summary)
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        logger.info("following Jetstream", metadata: [
+            "hosts": "\(endpoints.map(\.description))", "collections": "\(subscription.collections)",
+            "cursor_us": "\(context.cursorUS)", "dry_run": "\(dryRun)",
+        ])
+        try await group.run()
+        if let result = summary.value { RunSummaryPrinter.print(result, format: format, db: database.db) }
+    }
+}
+
+/// Runs the live host as a service and keeps its summary.
+struct SummaryService: Service {
+    let host: LiveHost
+    let summary: LockedSummary
+    func run() async throws {
+        let result = try await host.runUntilDone()
+        summary.value = result
+    }
+}
+
+final class LockedSummary: @unchecked Sendable {
+    private let lock = NIOLockLike()
+    private var stored: LiveHost.Summary?
+    var value: LiveHost.Summary? {
+        get { lock.withLock { stored } }
+        set { lock.withLock { stored = newValue } }
+    }
+}
+
+/// A tiny lock without importing NIO into the CLI.
+final class NIOLockLike: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    init() { pthread_mutex_init(&mutex, nil) }
+    deinit { pthread_mutex_destroy(&mutex) }
+    func withLock<T>(_ body: () -> T) -> T {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return body()
+    }
+}
+
+enum RunSummaryPrinter {
+    static func print(_ s: LiveHost.Summary, format: OutputFormat, db: String) {
+        switch format {
+        case .json:
+            let json = JSONWriter()
+            json.object {
+                json.field("events", s.events)
+                json.field("duplicates", s.duplicates)
+                json.field("malformed", s.malformed)
+                json.field("batches", s.batches)
+                json.field("reconnects", s.reconnects)
+                json.field("cursor_us", s.cursorUS)
+                json.field("exit", s.exitReason)
+                json.field("db", db)
+            }
+            Swift.print(json.output)
+        case .table:
+            Swift.print(Format.table(["run", ""], [
+                ["events applied", Format.grouped(s.events)],
+                ["duplicates ignored", Format.grouped(s.duplicates)],
+                ["malformed skipped", Format.grouped(s.malformed)],
+                ["batches", Format.grouped(s.batches)],
+                ["connections ended", Format.grouped(s.reconnects)],
+                ["cursor", String(s.cursorUS)],
+                ["exit", s.exitReason],
+                ["database", db],
+            ]))
+        }
+    }
+}
+
+/// Logging to standard error, bootstrapped once per process.
+enum Log {
+    static func bootstrap(level: String) {
+        let parsed = Logger.Level(rawValue: level) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = parsed
+            return handler
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
