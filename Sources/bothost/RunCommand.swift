@@ -132,6 +132,10 @@ enum RunSummaryPrinter {
                 json.field("reconnects", s.reconnects)
                 json.field("cursor_us", s.cursorUS)
                 json.field("exit", s.exitReason)
+                json.field("active_seconds", s.activeSeconds)
+                json.field("events_per_second", s.activeSeconds > 0 ? Double(s.events) / s.activeSeconds : 0)
+                json.field("latency_p50_ms", s.latencyP50 * 1000)
+                json.field("latency_p99_ms", s.latencyP99 * 1000)
                 json.field("db", db)
             }
             Swift.print(json.output)

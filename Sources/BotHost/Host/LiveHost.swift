@@ -55,6 +55,11 @@ public final class LiveHost: Service, @unchecked Sendable {
         public var reconnects = 0
         public var cursorUS: Int64 = 0
         public var exitReason = ""
+        /// Seconds from the first to the last applied event (the ingest window).
+        public var activeSeconds = 0.0
+        /// Event→commit latency percentiles over the committed batches (seconds).
+        public var latencyP50 = 0.0
+        public var latencyP99 = 0.0
     }
 
     /// Changes the wanted collections of the live subscription (rule pack reloads).
@@ -150,6 +155,12 @@ public final class LiveHost: Service, @unchecked Sendable {
         summary.malformed = engine.malformedCount
         summary.reconnects = progress.reconnects
         summary.cursorUS = context.cursorUS
+        if let first = processor.firstEventAt, let last = processor.lastEventAt { summary.activeSeconds = last - first }
+        let sorted = commitLatencies.value.sorted()
+        if !sorted.isEmpty {
+            summary.latencyP50 = sorted[sorted.count / 2]
+            summary.latencyP99 = sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.99))]
+        }
         logStatus(context: context, processor: processor, queue: queue)
         return summary
     }
@@ -176,6 +187,9 @@ final class FrameProcessor {
     private var frameNumber = 0
     private var gapCheckedSession = 0
     private(set) var lastEventTimeUS: Int64?
+    /// Monotonic times of the first and last applied event.
+    private(set) var firstEventAt: Double?
+    private(set) var lastEventAt: Double?
 
     init(engine: HostEngine, progress: IngestProgress, logger: Logger, gapThresholdUS: Int64) {
         self.engine = engine
@@ -230,6 +244,9 @@ final class FrameProcessor {
         }
         LiveMetrics.events.increment()
         lastEventTimeUS = timeUS
+        let now = Clock.monotonicSeconds()
+        if firstEventAt == nil { firstEventAt = now }
+        lastEventAt = now
         progress.applied(timeUS: timeUS, session: frame.session)
         if frame.session != gapCheckedSession {
             gapCheckedSession = frame.session

@@ -132,8 +132,7 @@ extension PluginContext {
         batch.events = batchEvents
         batch.counterNames = newCounterNames
         newCounterNames.removeAll()
-        batch.counters = counterIncrements.sorted { $0.key < $1.key }.map { ($0.key.bucket, $0.key.account, $0.key.counter, $0.value) }
-        counterIncrements.removeAll(keepingCapacity: true)
+        batch.counters = counterIncrements.drain().map { ($0.key.bucket, $0.key.account, $0.key.counter, $0.value) }
 
         ledger.removeAll(keepingCapacity: true)
         milestones.removeAll(keepingCapacity: true)

@@ -26,16 +26,7 @@ public final class PluginContext {
     var counterNames: [String] = []
     var newCounterNames: [(Int, String)] = []
     /// Counter increments of the open batch.
-    var counterIncrements: [CounterKey: Int64] = [:]
-
-    struct CounterKey: Hashable, Comparable {
-        var bucket: Int64
-        var account: UInt32
-        var counter: UInt16
-        static func < (a: CounterKey, b: CounterKey) -> Bool {
-            (a.bucket, a.account, a.counter) < (b.bucket, b.account, b.counter)
-        }
-    }
+    var counterIncrements = CounterTable()
 
     /// A registered rule: plugin, rule name and version.
     public struct RuleInfo: Sendable, Hashable {
@@ -121,7 +112,7 @@ public final class PluginContext {
     /// never reach plugins.
     @inline(__always)
     public func increment(_ counter: CounterRef, bucketStart: Int64, by amount: Int64 = 1) {
-        counterIncrements[CounterKey(bucket: bucketStart, account: account, counter: counter.index), default: 0] += amount
+        counterIncrements.add(CounterTable.Key(bucket: bucketStart, account: account, counter: counter.index), amount)
     }
 
     /// The current event's time, in microseconds.

@@ -9,26 +9,33 @@ import BotHost
 public final class ActivityPlugin: Plugin {
     public let id = "activity"
     public let collections = ["*"]
-    /// Counter per (collection id, operation), registered on first use.
-    private var counters: [[CounterRef?]] = []
+    /// Counter per collection id × 3 + operation, registered on first use.
+    private var counters: [CounterRef?] = []
+    /// The day bucket of the last event, to avoid a division per event.
+    private var dayStart: Int64 = 0
+    private var dayEnd: Int64 = 0
 
     public init() {}
 
     public func register(in context: PluginContext) {}
 
     public func handle(_ event: Event, in context: PluginContext) {
-        let collection = Int(context.currentCollection)
         let operation = Int(context.operation.rawValue)
-        while counters.count <= collection { counters.append([nil, nil, nil]) }
+        let slot = Int(context.currentCollection) * 3 + operation
+        if counters.count <= slot { counters.append(contentsOf: repeatElement(nil, count: slot + 1 - counters.count)) }
         let counter: CounterRef
-        if let known = counters[collection][operation] {
+        if let known = counters[slot] {
             counter = known
         } else {
             let name = (event.commit?.collection.string ?? "?") + ":" + ["create", "update", "delete"][operation]
             counter = context.registerCounter(name)
-            counters[collection][operation] = counter
+            counters[slot] = counter
         }
         let seconds = context.eventTimeUS / 1_000_000
-        context.increment(counter, bucketStart: seconds - seconds % 86_400)
+        if seconds < dayStart || seconds >= dayEnd {
+            dayStart = seconds - ((seconds % 86_400) + 86_400) % 86_400
+            dayEnd = dayStart + 86_400
+        }
+        context.increment(counter, bucketStart: dayStart)
     }
 }
