@@ -89,7 +89,12 @@ let package = Package(
         ),
         .testTarget(
             name: "BotHostTests",
-            dependencies: ["BotHost", "Plugins", "Rules", "XRPCClient", "JetstreamServer"],
+            dependencies: [
+                "BotHost", "Plugins", "Rules", "XRPCClient", "JetstreamServer",
+                .product(name: "WSClient", package: "swift-websocket"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
