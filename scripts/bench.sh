@@ -29,10 +29,30 @@ reference=$($PY bench/measure.py -- $PY bench/reference.py "$capture" --db "$tmp
 again=$($PY bench/measure.py -- $BIN replay "$capture" --db "$tmp/bothost.sqlite" --quiet --format json)
 limits=$($PY bench/sqlite_limits.py "$tmp")
 
-$PY - "$tape" "$orjson" "$foundation" "$bothost" "$reference" "$again" "$limits" "$events" <<'PYEOF'
+echo "== live ingest over loopback WebSocket (200k events) and latency at 5k events/s"
+live_capture=captures/bench-live-200k.jsonl
+[ -s "$live_capture" ] || head -n 200000 "$capture" > "$live_capture"
+live_file=$($BIN replay "$live_capture" --db "$tmp/live-file.sqlite" --quiet --format json)
+serve() {  # serve-jetstream on a free port; prints the port
+  $BIN serve-jetstream "$@" --port 0 --log-level error > "$tmp/serve.out" &
+  echo $! > "$tmp/serve.pid"
+  for _ in $(seq 100); do grep -q listening "$tmp/serve.out" 2>/dev/null && break; sleep 0.1; done
+  grep -oE '127\.0\.0\.1:[0-9]+' "$tmp/serve.out" | cut -d: -f2
+}
+port=$(serve "$live_capture")
+live_text=$($BIN run --jetstream ws://127.0.0.1:$port/subscribe --db "$tmp/live-text.sqlite" --dry-run --exit-idle 1 --no-compress --log-level error --format json)
+live_zstd=$($BIN run --jetstream ws://127.0.0.1:$port/subscribe --db "$tmp/live-zstd.sqlite" --dry-run --exit-idle 1 --log-level error --format json)
+kill "$(cat "$tmp/serve.pid")"
+head -n 50000 "$capture" > "$tmp/paced.jsonl"
+port=$(serve "$tmp/paced.jsonl" --rate 5000)
+paced=$($BIN run --jetstream ws://127.0.0.1:$port/subscribe --db "$tmp/paced.sqlite" --dry-run --exit-idle 1 --log-level error --format json)
+kill "$(cat "$tmp/serve.pid")"
+
+$PY - "$tape" "$orjson" "$foundation" "$bothost" "$reference" "$again" "$limits" "$events" "$live_file" "$live_text" "$live_zstd" "$paced" <<'PYEOF'
 import json, sys
 tape, orj, fnd, bh, ref, again, limits = (json.loads(a) for a in sys.argv[1:8])
 events = int(sys.argv[8])
+live_file, live_text, live_zstd, paced = (json.loads(a) for a in sys.argv[9:13])
 def rate(m): return events / m["wall_seconds"]
 rows = [
     ("decode, bothost tape", f"{tape['mb_per_s']:.0f} MB/s", "1.00x"),
@@ -43,6 +63,12 @@ rows = [
     ("second replay, bothost (all duplicates)", f"{rate(again):,.0f} events/s", ""),
     ("SQLite rowid append (Python executemany)", f"{limits['rowid_append_rows_per_s']:,.0f} rows/s", ""),
     ("SQLite time-keyed insert (WITHOUT ROWID)", f"{limits['time_keyed_insert_rows_per_s']:,.0f} rows/s", ""),
+    ("file replay, 200k events", f"{live_file['events_per_second']:,.0f} events/s", "1.00x"),
+    ("live over loopback WebSocket, text", f"{live_text['events_per_second']:,.0f} events/s",
+     f"{live_text['events_per_second']/live_file['events_per_second']:.2f}x of file replay ({live_text['events']:,} events)"),
+    ("live over loopback WebSocket, zstd", f"{live_zstd['events_per_second']:,.0f} events/s",
+     f"{live_zstd['events_per_second']/live_file['events_per_second']:.2f}x of file replay ({live_zstd['events']:,} events)"),
+    ("event->commit latency at 5k events/s", f"p50 {paced['latency_p50_ms']:.1f} ms", f"p99 {paced['latency_p99_ms']:.1f} ms ({paced['events']:,} events, {paced['batches']} batches)"),
 ]
 w = max(len(r[0]) for r in rows)
 print()

@@ -22,8 +22,9 @@ if ! command -v swift >/dev/null 2>&1; then
 fi
 
 # Python tools for the reference pipeline, the decode baseline and the tests.
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import orjson, zstandard' >/dev/null 2>&1; then
-  echo "setting up .venv (orjson, zstandard)"
-  python3 -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check orjson zstandard
+# atproto: the Python SDK whose Jetstream client is the interoperability peer.
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import orjson, zstandard, atproto_jetstream' >/dev/null 2>&1; then
+  echo "setting up .venv (orjson, zstandard, atproto)"
+  [ -x .venv/bin/python ] || python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check orjson zstandard atproto
 fi

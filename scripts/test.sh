@@ -23,10 +23,21 @@ scripts/difftest.sh .build/debug/bothost 2>&1 | tee "$log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 diff=$(grep -oE '[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
 
-passed=$(( ${swift_passed:-0} + ${py%% passed*} + ${diff%% passed*} ))
-failed=$(( ${swift_failed:-0} + $(echo "$py" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+') + $(echo "$diff" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+') ))
+# Interoperability with a Jetstream client nobody here wrote (the atproto SDK, v2 wire).
+capture=$(mktemp --suffix=.jsonl)
+.venv/bin/python bench/gen_capture.py --events 3000 --seed 5 --out "$capture"
+cat Tests/BotHostTests/Fixtures/jetstream-real-samples.jsonl >> "$capture"
+timeout 300 .venv/bin/python Tests/interop/atproto_jetstream_reads_capture.py .build/debug/bothost "$capture" 2>&1 | tee "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+rm -f "$capture"
+interop=$(grep -oE '[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+[ -n "$interop" ] || interop="0 passed, 1 failed"
+
+count() { echo "$1" | grep -oE "[0-9]+ $2" | grep -oE '[0-9]+'; }
+passed=$(( ${swift_passed:-0} + $(count "$py" passed) + $(count "$diff" passed) + $(count "$interop" passed) ))
+failed=$(( ${swift_failed:-0} + $(count "$py" failed) + $(count "$diff" failed) + $(count "$interop" failed) ))
 [ "$status" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1
 echo
-echo "swift: ${swift_passed:-0} tests; reference self-checks: $py; difftest: $diff"
+echo "swift: ${swift_passed:-0} tests; reference self-checks: $py; difftest: $diff; interop: $interop"
 echo "tests: $passed passed, $failed failed"
 exit $status

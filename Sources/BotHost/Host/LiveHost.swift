@@ -18,7 +18,7 @@ public final class LiveHost: Service, @unchecked Sendable {
         /// Events per batch at most.
         public var batchSize = 5_000
         /// A non-empty batch is committed after this many seconds.
-        public var maxBatchDelay = 0.2
+        public var maxBatchDelay = 0.02
         /// Exit (successfully) after this many seconds without an event while connected.
         public var exitIdle: Double?
         /// A first event newer than the cursor asked for by more than this is a gap.

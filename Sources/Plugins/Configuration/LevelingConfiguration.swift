@@ -84,7 +84,8 @@ public struct JetstreamConfiguration: Sendable, Equatable {
     public var rewindSeconds = 5.0
     /// Events per live batch at most. Default 5,000.
     public var batchSize = 5_000
-    /// Milliseconds after which a non-empty live batch is committed. Default 200.
-    public var batchDelayMS = 200
+    /// Milliseconds after which a non-empty live batch is committed. Default 20: at live
+    /// rates a commit is cheap, and this bounds event→commit latency.
+    public var batchDelayMS = 20
     public init() {}
 }
