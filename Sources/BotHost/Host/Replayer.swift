@@ -8,7 +8,7 @@ public final class Replayer {
         /// Called about twice a second with progress (not at all when nil).
         public var progressInterval: Double?
 
-        public init(batchSize: Int = 50_000, progressInterval: Double? = nil) {
+        public init(batchSize: Int = 100_000, progressInterval: Double? = nil) {
             self.batchSize = batchSize
             self.progressInterval = progressInterval
         }

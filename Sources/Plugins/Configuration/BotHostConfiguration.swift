@@ -17,7 +17,7 @@ import Yams
 /// consent:
 ///   follow_opts_in: false
 /// store:
-///   batch_size: 50000
+///   batch_size: 100000
 ///   retention_days: 30
 /// ```
 /// Unknown keys and wrong types are refused with `file:line:col`.

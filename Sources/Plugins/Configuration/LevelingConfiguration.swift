@@ -63,9 +63,9 @@ public struct BotAccountConfiguration: Sendable, Equatable {
 
 /// Store options (the `store:` section).
 public struct StoreConfiguration: Sendable, Equatable {
-    /// Events per committed batch. Default 50,000: larger batches write each hot
+    /// Events per committed replay batch. Default 100,000: larger batches write each hot
     /// B-tree page once per commit instead of once per small batch (docs/performance.md).
-    public var batchSize = 50_000
+    public var batchSize = 100_000
     /// Days a deleted account's rows are kept before they are purged, on the event
     /// stream's clock. Default 30.
     public var retentionDays = 30
