@@ -42,6 +42,10 @@ public final class ReplayServer: Sendable {
     public let options: Options
     let logger: Logger
     private let connections = Mutex(0)
+    private let updates = Mutex<[String]>([])
+
+    /// Every `options_update` applied so far (for tests and logs).
+    public var appliedOptionsUpdates: [String] { updates.withLock { $0 } }
 
     public init(capture: ReplayCapture, options: Options, logger: Logger) {
         self.capture = capture
@@ -137,7 +141,7 @@ public final class ReplayServer: Sendable {
         let hello = LockedState(!initial.requireHello)
         logger.info("v1 subscriber", metadata: ["connection": "\(number)", "cursor": "\(initial.cursor.map(String.init) ?? "live")"])
         await withTaskGroup(of: Void.self) { group in
-            group.addTask {
+            group.addTask { [self] in
                 do {
                     for try await message in inbound.messages(maxSize: 1 << 20) {
                         guard case let .text(text) = message else { continue }
@@ -146,6 +150,7 @@ public final class ReplayServer: Sendable {
                             try options.apply(optionsUpdate: text)
                             state.value = options
                             hello.value = true
+                            self.updates.withLock { $0.append(text) }
                         } catch {
                             try? await outbound.close(.unacceptableData, reason: error.description)
                             return

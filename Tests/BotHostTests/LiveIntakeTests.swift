@@ -2,6 +2,7 @@ import BotHost
 import Foundation
 import JetstreamServer
 import Plugins
+import Logging
 import Testing
 import XRPCClient
 
@@ -114,5 +115,29 @@ import XRPCClient
         let summary = try await task.value
         #expect(summary.events == 0)
         #expect(summary.reconnects >= 2)
+    }
+
+    @Test func changingTheWantedCollectionsSendsAnOptionsUpdate() async throws {
+        var options = ReplayServer.Options()
+        options.rate = 200  // keep the connection busy while the test changes the set
+        let server = try await LoopbackJetstream.start(lines: liveCapture(events: 2000), options: options)
+        defer { server.stop() }
+        let host = try TestHost()
+        var logger = Logger(label: "test.live")
+        logger.logLevel = .critical
+        var connector = JetstreamConnector.Configuration(
+            endpoints: [try JetstreamEndpoint(server.v1URL)],
+            subscription: JetstreamSubscription(collections: ["app.bsky.feed.like"], compress: false))
+        connector.rewindUS = 0
+        let live = LiveHost(engine: host.engine, store: host.store, connector: connector, options: .init(), logger: logger)
+        let task = Task { try await live.runUntilDone() }
+        try await Task.sleep(for: .milliseconds(500))
+        live.updateCollections(["app.bsky.feed.post", "app.bsky.feed.repost"])
+        try await Task.sleep(for: .milliseconds(800))
+        task.cancel()
+        _ = try await task.value
+        let updates = server.server.appliedOptionsUpdates
+        #expect(updates.count == 1)
+        #expect(updates.first?.contains(#""wantedCollections":["app.bsky.feed.post","app.bsky.feed.repost"]"#) == true)
     }
 }
