@@ -146,6 +146,7 @@ public final class JetstreamConnector: Sendable {
                     logger.notice("connection closed by server", metadata: ["code": "\(close.closeCode)", "reason": "\(close.reason ?? "")"])
                 }
             } catch {
+                if Task.isCancelled || queue.isClosed { break }  // shutting down, not a failure
                 logger.warning("connection failed", metadata: ["error": "\(error)", "host": "\(endpoint)"])
             }
             let (first, maxTime) = progress.endSession()
