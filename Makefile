@@ -10,7 +10,7 @@ BENCH_EVENTS ?= 1000000
 # Real Jetstream events (a verbatim copy of shared/data/jetstream-real-samples.jsonl).
 REAL_SAMPLES := Tests/BotHostTests/Fixtures/jetstream-real-samples.jsonl
 
-.PHONY: all deps build release run test test-swift test-python test-diff bench captures clean
+.PHONY: all deps build release run test test-swift test-python test-diff bench captures clean fuzz
 
 all: build
 
@@ -54,3 +54,7 @@ bench: deps
 
 clean:
 	rm -rf .build $(CAPTURES)
+
+# Fuzzing (libFuzzer through swiftc -sanitize=fuzzer): bounded by FUZZ_SECONDS per target.
+fuzz: deps
+	scripts/fuzz.sh

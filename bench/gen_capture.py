@@ -486,12 +486,16 @@ class Generator:
     def post_ref(self, author: Account | None):
         """A (uri, cid, root_uri, root_cid) of some post, mostly one seen in the capture."""
         r = self.rng
+        # Never the newest 40 posts (~0.4 s of stream): delivery jitter (up to ~33 ms) could
+        # otherwise stamp a reply, like or repost earlier than its subject, an order no real
+        # stream produces and one that a time-ordered server would serve differently.
         posts = self.posts
-        if posts and r.random() < 0.8:
+        usable = len(posts) - 40
+        if usable > 0 and r.random() < 0.8:
             if r.random() < 0.6:  # recent posts get most of the engagement
-                i = len(posts) - 1 - min(len(posts) - 1, int(r.expovariate(1 / 300.0)))
+                i = usable - 1 - min(usable - 1, int(r.expovariate(1 / 300.0)))
             else:
-                i = r.randrange(len(posts))
+                i = r.randrange(usable)
             p = posts[i]
             return p[0], p[1], p[3], p[4]
         uri = "at://%s/app.bsky.feed.post/%s" % (self.random_did(), self.old_tid())

@@ -1,7 +1,12 @@
 import BotHost
 
 /// A capture loaded for serving: every well-formed event with what the server filters
-/// on, ordered by `time_us` (stable, so one account's events keep their order).
+/// on, in the capture's own order.
+///
+/// The order is kept, not sorted by `time_us`: a capture is the order Jetstream emitted
+/// the events in, which is not strictly ascending in `time_us` across accounts (delivery
+/// jitter of a few milliseconds), and re-sorting would let a delete overtake the repost
+/// that came before it, so a live run would no longer match a replay of the same file.
 public final class ReplayCapture: Sendable {
     /// One servable event.
     public struct Entry: Sendable {
@@ -17,6 +22,10 @@ public final class ReplayCapture: Sendable {
     public let entries: [Entry]
     /// Lines that could not be decoded (not served: they have no time to place them at).
     public let skipped: Int
+    /// The oldest `time_us` in the capture (a cursor before it asks for history it lacks).
+    public let oldestTimeUS: Int64?
+    /// `prefixMax[i]` = the highest `time_us` among entries `0...i`, for cursor lookups.
+    private let prefixMax: [Int64]
 
     /// Loads a capture file (`.jsonl`, `.jsonl.zst`, `-`).
     public convenience init(path: String) throws {
@@ -43,17 +52,23 @@ public final class ReplayCapture: Sendable {
             }
             if let entry { entries.append(entry) } else { skipped += 1 }
         }
-        // Stable sort by time: ascending per connection, and per account in capture order.
-        self.entries = entries.enumerated().sorted { ($0.element.timeUS, $0.offset) < ($1.element.timeUS, $1.offset) }.map(\.element)
+        self.entries = entries
         self.skipped = skipped
+        oldestTimeUS = entries.map(\.timeUS).min()
+        var running = Int64.min
+        prefixMax = entries.map { entry in
+            running = max(running, entry.timeUS)
+            return running
+        }
     }
 
-    /// Index of the first event with `time_us >= cursor`.
+    /// Index of the first event (in capture order) with `time_us >= cursor`; a replay
+    /// from a cursor serves from there on, skipping the few later events older than it.
     public func firstIndex(atOrAfter cursor: Int64) -> Int {
         var low = 0, high = entries.count
         while low < high {
             let mid = (low + high) / 2
-            if entries[mid].timeUS < cursor { low = mid + 1 } else { high = mid }
+            if prefixMax[mid] < cursor { low = mid + 1 } else { high = mid }
         }
         return low
     }

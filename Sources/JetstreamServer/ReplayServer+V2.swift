@@ -104,18 +104,21 @@ extension ReplayServer {
         }
         // Resolve the cursor: seq (< 1e15, 0 = 1) or a timestamp.
         var startIndex = 0
+        var minimumTime = Int64.min
         if let cursor = options.cursor {
             if cursor < 1_000_000_000_000_000 {
                 startIndex = Int(max(cursor, 1) - 1)
             } else {
                 startIndex = capture.firstIndex(atOrAfter: cursor)
-                if let first = capture.entries.first, cursor < first.timeUS {
+                minimumTime = cursor
+                if let oldest = capture.oldestTimeUS, cursor < oldest {
                     let info = V2Frames.info(name: "OutdatedCursor", message: "requested timestamp cursor below retention floor; starting at seq 1")
                     try? await outbound.write(frame(info, ZstdFrameEncoder(dictionary: ZstdDictionary.jetstreamV2)))
                 }
             }
         }
         let start = startIndex
+        let minimum = minimumTime
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 // Server-push only: any data frame from the client ends the connection.
@@ -128,7 +131,7 @@ extension ReplayServer {
             }
             group.addTask { [self] in
                 let encoder = ZstdFrameEncoder(dictionary: ZstdDictionary.jetstreamV2)
-                await self.sendEvents(startIndex: start, filter: { options }, outbound: outbound, channel: channel,
+                await self.sendEvents(startIndex: start, minimumTimeUS: minimum, filter: { options }, outbound: outbound, channel: channel,
                                       encode: { index, entry, _, _ in frame(V2Frames.message(entry, seq: Int64(index + 1)), encoder) },
                                       onDrop: { nextIndex in
                                           let error = V2Frames.error(name: "ConsumerTooSlow",

@@ -162,7 +162,8 @@ public final class ReplayServer: Sendable {
                 while !hello.value && !Task.isCancelled { try? await Task.sleep(for: .milliseconds(10)) }
                 // A cursor older than the capture is clamped silently, as Jetstream v1 does.
                 let start = initial.cursor.map { self.capture.firstIndex(atOrAfter: $0) } ?? 0
-                await self.sendEvents(startIndex: start, filter: { state.value }, outbound: outbound, channel: channel,
+                await self.sendEvents(startIndex: start, minimumTimeUS: initial.cursor ?? .min, filter: { state.value },
+                                      outbound: outbound, channel: channel,
                                       encode: { _, entry, options, encoder in
                                           options.compress ? .binary(ByteBuffer(bytes: encoder.compress(entry.json))) : .text(String(decoding: entry.json, as: UTF8.self))
                                       }, onDrop: { _ in })
@@ -174,7 +175,7 @@ public final class ReplayServer: Sendable {
 
     /// The send loop shared by both wires: cursor, filters, pacing, faults.
     func sendEvents<Filter: Sendable>(
-        startIndex: Int, filter: @escaping @Sendable () -> Filter, outbound: WebSocketOutboundWriter, channel: any Channel,
+        startIndex: Int, minimumTimeUS: Int64 = .min, filter: @escaping @Sendable () -> Filter, outbound: WebSocketOutboundWriter, channel: any Channel,
         encode: (Int, ReplayCapture.Entry, Filter, ZstdFrameEncoder) -> WebSocketOutboundWriter.OutboundFrame?,
         onDrop: (Int) async -> Void
     ) async where Filter: EventFilter {
@@ -195,6 +196,7 @@ public final class ReplayServer: Sendable {
             }
             let entry = entries[index]
             index += 1
+            guard entry.timeUS >= minimumTimeUS else { continue }
             let current = filter()
             guard current.wants(entry), current.maxMessageSizeBytes == 0 || entry.json.count <= current.maxMessageSizeBytes else { continue }
             // Pacing.

@@ -54,8 +54,15 @@ struct ReplayCommand: ParsableCommand {
         let terminal = isatty(2) != 0 && !quiet
         let replayer = Replayer(engine: engine, store: store, options: .init(
             batchSize: batchSize ?? configuration.store.batchSize, progressInterval: terminal ? 0.5 : nil))
-        let summary = try replayer.run(reader) { progress in
-            printError(ProgressLine.render(progress), terminator: "")
+        let summary: Replayer.Summary
+        do {
+            summary = try replayer.run(reader) { progress in
+                printError(ProgressLine.render(progress), terminator: "")
+            }
+        } catch let error as CaptureError {
+            throw CLIError(error.description)
+        } catch {
+            throw CLIError(StoreError.describing(error, path: database.db).description)
         }
         if terminal { printError("\r\u{1B}[K", terminator: "") }
         SummaryPrinter.print(summary, format: format, db: database.db, dryRun: dryRun)

@@ -83,7 +83,11 @@ struct RunCommand: AsyncParsableCommand {
             "hosts": "\(endpoints.map(\.description))", "collections": "\(subscription.collections)",
             "cursor_us": "\(context.cursorUS)", "dry_run": "\(dryRun)",
         ])
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            throw CLIError(StoreError.describing(error, path: database.db).description)
+        }
         if let result = summary.value { RunSummaryPrinter.print(result, format: format, db: database.db) }
     }
 }

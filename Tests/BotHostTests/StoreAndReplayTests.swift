@@ -182,3 +182,58 @@ extension StoreAndReplayTests {
         #expect(try host.store.ledger(account: bob.id, limit: 10).map(\.amount) == [50])
     }
 }
+
+extension StoreAndReplayTests {
+    @Test func aFullDiskStopsWithAClearErrorAndLosesNothingCommitted() throws {
+        let directory = makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let capture = try writeCapture(directory)
+        let path = directory.appendingPathComponent("full.sqlite").path
+        // Room for the schema and a few batches only: SQLite answers SQLITE_FULL, as on a full disk.
+        let small = try Store(path: path, maxPageCount: 30)
+        let context = BotHostConfiguration().makeContext()
+        try small.load(into: context)
+        let replayer = Replayer(engine: HostEngine(context: context, plugins: BotHostConfiguration().makePlugins()), store: small,
+                                options: .init(batchSize: 25))
+        var message = ""
+        do {
+            _ = try replayer.run(try openCapture(capture))
+            Issue.record("the replay did not run out of space")
+        } catch {
+            message = StoreError.describing(error, path: path).description
+        }
+        #expect(message.contains("the disk is full"))
+        let cursor = try small.cursor() ?? 0
+        #expect(cursor > 0)  // earlier batches are committed
+        #expect(try small.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") } == "ok")
+        // With space again, a restart continues and ends in the uninterrupted state.
+        let resumed = try TestHost()
+        try resumed.replay(capture)
+        let again = try Store(path: path)
+        let context2 = BotHostConfiguration().makeContext()
+        try again.load(into: context2)
+        _ = try Replayer(engine: HostEngine(context: context2, plugins: BotHostConfiguration().makePlugins()), store: again).run(try openCapture(capture))
+        var all: [AccountRecord] = []
+        try again.forEachAccount { all.append($0) }
+        #expect(all == (try resumed.exportAll()))
+    }
+
+    @Test func aLockedDatabaseIsAClearErrorAtStart() throws {
+        let directory = makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("locked.sqlite").path
+        _ = try Store(path: path)
+        // Another process holding the write lock.
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        holder.arguments = ["python3", "-c", "import sqlite3,sys,time; c=sqlite3.connect(sys.argv[1], isolation_level=None); c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(3)", path]
+        let pipe = Pipe()
+        holder.standardOutput = pipe
+        try holder.run()
+        defer { holder.terminate(); holder.waitUntilExit() }
+        _ = pipe.fileHandleForReading.availableData  // waits for "locked"
+        #expect { try Store(path: path, busyTimeout: 0.2) } throws: { error in
+            String(describing: error).contains("is locked by another process")
+        }
+    }
+}

@@ -6,6 +6,24 @@ import XRPCClient
 public struct StoreError: Error, Sendable, CustomStringConvertible {
     public var description: String
     public init(_ description: String) { self.description = description }
+
+    /// A clear sentence for an error raised while writing a batch.
+    public static func describing(_ error: any Error, path: String) -> StoreError {
+        if let error = error as? StoreError { return error }
+        if let error = error as? DatabaseError {
+            switch error.resultCode {
+            case .SQLITE_FULL:
+                return StoreError("\(path): the disk is full. Every batch committed before this one is intact; free space and run again to continue from the stored cursor")
+            case .SQLITE_BUSY, .SQLITE_LOCKED:
+                return StoreError("\(path) is locked by another process; stop it or use another --db")
+            case .SQLITE_IOERR:
+                return StoreError("\(path): I/O error (\(error.message ?? "disk")); committed batches are intact")
+            default:
+                return StoreError("\(path): \(error.message ?? "\(error)")")
+            }
+        }
+        return StoreError("\(path): \(error)")
+    }
 }
 
 /// The SQLite store (GRDB over the system libsqlite3, WAL).
@@ -20,16 +38,21 @@ public final class Store: Sendable {
 
     /// Opens (creating if needed) and migrates the database at `path`.
     ///
-    /// - Parameter readOnly: open for reading only (CLI queries); no migration.
+    /// - Parameters:
+    ///   - readOnly: open for reading only (CLI queries); no migration.
+    ///   - busyTimeout: seconds to wait for another process's lock before giving up.
+    ///   - maxPageCount: a cap on the file's size in pages (tests use it to run out of
+    ///     space the way a full disk does: SQLite answers `SQLITE_FULL` either way).
     /// - Throws: `StoreError` when the file is not a database, is locked, or is newer
     ///   than this binary.
-    public init(path: String, readOnly: Bool = false) throws {
+    public init(path: String, readOnly: Bool = false, busyTimeout: Double = 5, maxPageCount: Int? = nil) throws {
         self.path = path
         var config = Configuration()
         config.readonly = readOnly
         config.journalMode = readOnly ? .default : .wal
-        config.busyMode = .timeout(5)
+        config.busyMode = .timeout(busyTimeout)
         config.prepareDatabase { db in
+            if let maxPageCount { try db.execute(sql: "PRAGMA max_page_count = \(maxPageCount)") }
             if !db.configuration.readonly {
                 try db.execute(sql: "PRAGMA synchronous = NORMAL")
                 // Checkpoint every ~64 MB of WAL instead of 4 MB: a page rewritten by
@@ -61,6 +84,8 @@ public final class Store: Sendable {
                 throw StoreError("\(path) is not a BotHost database or is corrupt (\(error.message ?? "SQLite error"))")
             case .SQLITE_BUSY, .SQLITE_LOCKED:
                 throw StoreError("\(path) is locked by another process; stop it or use another --db")
+            case .SQLITE_FULL:
+                throw StoreError("\(path): the disk is full; free space and start again")
             case .SQLITE_CANTOPEN:
                 throw StoreError("cannot open \(path): \(error.message ?? "no such file or directory")")
             default:

@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""Crash safety: kill `bothost replay` and `bothost run` with SIGKILL at random points,
+restart them on the same database, and require exactly the state of one uninterrupted
+run, a clean `PRAGMA integrity_check`, and no duplicated outbox key.
+
+    python3 scripts/crashtest.py BOTHOST_BINARY [--kills 20] [--events 200000] [--seed 1]
+
+Prints one line per scenario and a final 'crashtest: N passed, N failed'.
+"""
+import argparse
+import json
+import os
+import random
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG = os.path.join(ROOT, "examples", "config", "demo.yaml")  # the generator's bot: announcements exist
+
+
+def export(binary, db):
+    out = subprocess.run([binary, "export", "accounts", "--db", db], check=True, capture_output=True, text=True).stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def outbox(db):
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT key, state FROM outbox ORDER BY key").fetchall()
+        keys = [r[0] for r in rows]
+        return rows, len(keys) == len(set(keys))
+
+
+def integrity(db):
+    with sqlite3.connect(db) as conn:
+        return conn.execute("PRAGMA integrity_check").fetchone()[0]
+
+
+def kill_loop(start, kills, rng, span):
+    """Starts the process `kills` times and SIGKILLs each at a random moment within `span`
+    seconds (the length of an uninterrupted run, so most kills land mid-work)."""
+    killed = attempts = 0
+    while killed < kills and attempts < kills * 4:
+        attempts += 1
+        proc = start()
+        time.sleep(rng.uniform(0.02, span * 0.9))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            killed += 1
+        proc.wait()
+    return killed
+
+
+def compare(name, expected, got, db):
+    ok_state = expected == got
+    rows, unique = outbox(db)
+    check = integrity(db)
+    ok = ok_state and unique and check == "ok"
+    print(f"{'ok  ' if ok else 'FAIL'} {name}: {len(got)} accounts {'equal' if ok_state else 'DIFFER'}, "
+          f"integrity_check={check}, outbox keys unique={unique} ({len(rows)} rows)")
+    if not ok_state:
+        e = {a['did']: a for a in expected}
+        g = {a['did']: a for a in got}
+        diffs = [d for d in set(e) | set(g) if e.get(d) != g.get(d)]
+        for d in sorted(diffs)[:5]:
+            print("     ", d, e.get(d), g.get(d))
+    return ok
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("binary")
+    ap.add_argument("--kills", type=int, default=20)
+    ap.add_argument("--events", type=int, default=200_000)
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args()
+    binary = os.path.abspath(args.binary)
+    rng = random.Random(args.seed)
+    py = sys.executable
+    passed = failed = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        capture = os.path.join(tmp, "capture.jsonl")
+        subprocess.run([py, os.path.join(ROOT, "bench", "gen_capture.py"), "--events", str(args.events),
+                        "--seed", str(args.seed), "--out", capture], check=True)
+        # A second capture full of malformed lines (every 7th line broken in some way).
+        noisy = os.path.join(tmp, "noisy.jsonl")
+        breakers = [lambda l: l[: len(l) // 2], lambda l: l.replace('"time_us":', '"time_us":"x'),
+                    lambda l: "not json at all", lambda l: l.replace('"did"', '"dxd"'), lambda l: l + "}"]
+        with open(capture) as src, open(noisy, "w") as dst:
+            for i, line in enumerate(src):
+                line = line.rstrip("\n")
+                dst.write((breakers[i % len(breakers)](line) if i % 7 == 3 else line) + "\n")
+
+        for name, path in (("replay", capture), ("replay, malformed lines", noisy)):
+            reference_db = os.path.join(tmp, f"ref-{len(name)}.sqlite")
+            began = time.monotonic()
+            subprocess.run([binary, "replay", path, "--db", reference_db, "--config", CONFIG, "--quiet", "--format", "json"],
+                           check=True, capture_output=True)
+            span = time.monotonic() - began
+            expected = export(binary, reference_db)
+            db = os.path.join(tmp, f"crash-{len(name)}.sqlite")
+            cmd = [binary, "replay", path, "--db", db, "--config", CONFIG, "--quiet", "--format", "json", "--batch-size", "20000"]
+            killed = kill_loop(lambda: subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+                               args.kills, rng, span)
+            subprocess.run(cmd, check=True, capture_output=True)
+            ok = compare(f"{name}: {killed} SIGKILLs then a restart to the end", expected, export(binary, db), db) and killed >= args.kills
+            passed, failed = (passed + 1, failed) if ok else (passed, failed + 1)
+            if name == "replay":
+                replay_expected = expected
+
+        # bothost run against the replay server: SIGKILL at random points, then run to idle.
+        server = subprocess.Popen([binary, "serve-jetstream", capture, "--port", "0", "--log-level", "error"],
+                                  stdout=subprocess.PIPE, text=True)
+        try:
+            port = int(re.search(r":(\d+)", server.stdout.readline()).group(1))
+            db = os.path.join(tmp, "live.sqlite")
+            cmd = [binary, "run", "--jetstream", f"ws://127.0.0.1:{port}/subscribe", "--db", db, "--config", CONFIG,
+                   "--dry-run", "--exit-idle", "2", "--log-level", "error", "--format", "json"]
+            killed = kill_loop(lambda: subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+                               args.kills, rng, max(0.5, span * 3))
+            # SIGTERM mid-batch: a graceful stop commits what it has.
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            time.sleep(0.5)
+            proc.send_signal(signal.SIGTERM)
+            out, _ = proc.communicate(timeout=30)
+            graceful = proc.returncode == 0 and '"exit":"shutdown"' in out
+            print(f"{'ok  ' if graceful else 'FAIL'} run: SIGTERM mid-run exits 0 after committing ({out.strip()[:120]})")
+            passed, failed = (passed + 1, failed) if graceful else (passed, failed + 1)
+            subprocess.run(cmd, check=True, capture_output=True, timeout=600)
+            ok = compare(f"run: {killed} SIGKILLs, a SIGTERM, then a run to idle (vs replay)", replay_expected, export(binary, db), db) and killed >= args.kills
+            passed, failed = (passed + 1, failed) if ok else (passed, failed + 1)
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    print(f"crashtest: {passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# make fuzz: builds libFuzzer targets with swiftc -sanitize=fuzzer,address and runs each
+# for a bounded time (FUZZ_SECONDS, default 60) from a seed corpus of real events.
+# A crash leaves its input in fuzz/artifacts/; turn it into a regression test
+# (Tests/BotHostTests/FuzzRegressionTests.swift) before fixing it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${FUZZ_SECONDS:-60}
+out=.build-fuzz
+mkdir -p "$out" fuzz/artifacts fuzz/corpus/event-decoder
+# Seed corpus: every real event, one file each (kept out of git: derived data).
+if [ -z "$(ls -A fuzz/corpus/event-decoder 2>/dev/null)" ]; then
+  split -l 1 -d -a 4 Tests/BotHostTests/Fixtures/jetstream-real-samples.jsonl fuzz/corpus/event-decoder/real-
+fi
+swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FuzzEventDecoder \
+  Sources/BotHost/Decoding/*.swift Sources/BotHost/Support/ISOTime.swift fuzz/FuzzEventDecoder.swift \
+  -o "$out/fuzz-event-decoder"
+"$out/fuzz-event-decoder" -max_total_time="$seconds" -max_len=65536 -artifact_prefix=fuzz/artifacts/ \
+  -print_final_stats=1 fuzz/corpus/event-decoder 2>&1 | tail -15
