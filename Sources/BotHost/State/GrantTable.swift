@@ -39,12 +39,36 @@ public struct Grant: Sendable, Equatable {
 /// An open-addressing hash map from ``GrantKey`` to the live ``Grant``, with
 /// tombstone-free deletion (backward shift) so it stays compact under churn.
 ///
-/// Flat arrays, no per-entry allocation: a million live grants take ~32 MB.
+/// Flat arrays of packed 24-byte slots at most 75 % full, no per-entry allocation: a
+/// million live grants take ~32 MB.
 struct GrantTable {
     private struct Slot {
-        var key: GrantKey
-        var grant: Grant
-        var used: Bool
+        var rkey: UInt64 = 0
+        var account: UInt32 = 0
+        var collection: UInt16 = 0
+        var tag: UInt8 = 0
+        var used: Bool = false
+        var amount: Int32 = 0
+        var rule: UInt16 = 0
+
+        @inline(__always) var key: GrantKey { GrantKey(account: account, collection: collection, rkey: rkey) }
+        @inline(__always) var grant: Grant { Grant(amount: amount, tag: tag, rule: rule) }
+
+        @inline(__always) func matches(_ key: GrantKey) -> Bool {
+            rkey == key.rkey && account == key.account && collection == key.collection
+        }
+
+        init() {}
+
+        init(_ key: GrantKey, _ grant: Grant) {
+            rkey = key.rkey
+            account = key.account
+            collection = key.collection
+            tag = grant.tag
+            used = true
+            amount = grant.amount
+            rule = grant.rule
+        }
     }
 
     private var slots: [Slot]
@@ -53,9 +77,8 @@ struct GrantTable {
 
     init(capacity: Int = 1 << 16) {
         var size = 16
-        while size < capacity * 2 { size <<= 1 }
-        slots = [Slot](repeating: Slot(key: GrantKey(account: 0, collection: 0, rkey: 0),
-                                       grant: Grant(amount: 0, tag: 0, rule: 0), used: false), count: size)
+        while size * 3 < capacity * 4 { size <<= 1 }
+        slots = [Slot](repeating: Slot(), count: size)
         mask = size - 1
     }
 
@@ -71,7 +94,7 @@ struct GrantTable {
     func get(_ key: GrantKey) -> Grant? {
         var i = Self.hash(key) & mask
         while slots[i].used {
-            if slots[i].key == key { return slots[i].grant }
+            if slots[i].matches(key) { return slots[i].grant }
             i = (i + 1) & mask
         }
         return nil
@@ -81,15 +104,15 @@ struct GrantTable {
     mutating func set(_ key: GrantKey, _ grant: Grant) {
         var i = Self.hash(key) & mask
         while slots[i].used {
-            if slots[i].key == key {
-                slots[i].grant = grant
+            if slots[i].matches(key) {
+                slots[i] = Slot(key, grant)
                 return
             }
             i = (i + 1) & mask
         }
-        slots[i] = Slot(key: key, grant: grant, used: true)
+        slots[i] = Slot(key, grant)
         count += 1
-        if count * 2 > slots.count { grow() }
+        if count * 4 > slots.count * 3 { grow() }
     }
 
     /// Removes `key`; returns the grant it held.
@@ -97,7 +120,7 @@ struct GrantTable {
     mutating func remove(_ key: GrantKey) -> Grant? {
         var i = Self.hash(key) & mask
         while slots[i].used {
-            if slots[i].key == key { break }
+            if slots[i].matches(key) { break }
             i = (i + 1) & mask
         }
         guard slots[i].used else { return nil }
@@ -124,23 +147,17 @@ struct GrantTable {
     /// - Returns: the removed keys, by account.
     mutating func removeAll(accounts: Set<UInt32>) -> [UInt32: [GrantKey]] {
         var removed: [UInt32: [GrantKey]] = [:]
-        for slot in slots where slot.used && accounts.contains(slot.key.account) {
-            removed[slot.key.account, default: []].append(slot.key)
+        for slot in slots where slot.used && accounts.contains(slot.account) {
+            removed[slot.account, default: []].append(slot.key)
         }
         for keys in removed.values { for key in keys { remove(key) } }
         return removed
     }
 
-    mutating func removeAll() {
-        for i in slots.indices { slots[i].used = false }
-        count = 0
-    }
-
     private mutating func grow() {
         let old = slots
         let size = old.count * 2
-        slots = [Slot](repeating: Slot(key: GrantKey(account: 0, collection: 0, rkey: 0),
-                                       grant: Grant(amount: 0, tag: 0, rule: 0), used: false), count: size)
+        slots = [Slot](repeating: Slot(), count: size)
         mask = size - 1
         count = 0
         for slot in old where slot.used { set(slot.key, slot.grant) }
