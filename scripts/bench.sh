@@ -23,9 +23,17 @@ tape=$($BIN bench-decode "$sample" --repeat 3)
 orjson=$($PY bench/decode_baseline.py "$sample" --repeat 3)
 foundation=$($BIN bench-decode "$sample" --foundation --repeat 1)
 
-echo "== end to end: $events events ($(du -h "$capture" | cut -f1))"
-bothost=$($PY bench/measure.py -- $BIN replay "$capture" --db "$tmp/bothost.sqlite" --quiet --format json)
-reference=$($PY bench/measure.py -- $PY bench/reference.py "$capture" --db "$tmp/reference.sqlite" --batch 50000)
+echo "== end to end: $events events ($(du -h "$capture" | cut -f1)), best of 2 each, alternating"
+cat "$capture" > /dev/null  # both read it from the page cache, not the disk
+best() {  # the faster of two measure.py results
+  $PY -c 'import json,sys; a,b=(json.loads(x) for x in sys.argv[1:3]); print(json.dumps(min(a,b,key=lambda m: m["wall_seconds"])))' "$1" "$2"
+}
+b1=$($PY bench/measure.py -- $BIN replay "$capture" --db "$tmp/bothost1.sqlite" --quiet --format json)
+r1=$($PY bench/measure.py -- $PY bench/reference.py "$capture" --db "$tmp/reference1.sqlite" --batch 50000)
+b2=$($PY bench/measure.py -- $BIN replay "$capture" --db "$tmp/bothost.sqlite" --quiet --format json)
+r2=$($PY bench/measure.py -- $PY bench/reference.py "$capture" --db "$tmp/reference.sqlite" --batch 50000)
+bothost=$(best "$b1" "$b2")
+reference=$(best "$r1" "$r2")
 again=$($PY bench/measure.py -- $BIN replay "$capture" --db "$tmp/bothost.sqlite" --quiet --format json)
 limits=$($PY bench/sqlite_limits.py "$tmp")
 
