@@ -231,6 +231,7 @@ class Generator:
         self.rng = rng = random.Random(seed)
         self.bot_did = bot_did or None
         self.now = 1_783_175_000_000_000 + rng.randrange(3_600_000_000)  # 2026-07-04, like the samples
+        self.mean_gap_us = 1500.0  # ~670 events/s; main() sets it from --rate
         self.seq = 31_527_015_000 + rng.randrange(1_000_000)
         self.out: list[bytes] = []
         self.count = 0
@@ -310,7 +311,7 @@ class Generator:
         # ~670 events/s; per-event delivery jitter of ~1.5 ms, sometimes up to 30 ms. Tuned to the
         # contiguous real window (samples 11-162): ~25-30 % of lines older than their predecessor,
         # at most ~33 ms behind the newest line so far.
-        self.now += int(r.expovariate(1 / 1500.0)) + 1
+        self.now += int(r.expovariate(1 / self.mean_gap_us)) + 1
         j = r.expovariate(1 / 1500.0)
         if r.random() < 0.07:
             j += r.random() * 30_000
@@ -894,6 +895,9 @@ def main(argv=None) -> int:
     ap.add_argument("--bot-did", default="did:plc:bothostbot0000000000000000",
                     help="DID mentioned by consent posts ('' to disable)")
     ap.add_argument("--stats", action="store_true", help="print the event mix as JSON on stderr")
+    ap.add_argument("--rate", type=float, default=670.0,
+                    help="mean events per second of the stream (default ~670, the real window's pace); "
+                         "a low rate spreads a capture over hours or days, for the ranking windows")
     args = ap.parse_args(argv)
     if args.events < 0:
         ap.error("--events must be >= 0")
@@ -901,6 +905,7 @@ def main(argv=None) -> int:
 
     t0 = time.perf_counter()
     gen = Generator(args.events, args.seed, n_accounts, args.bot_did)
+    gen.mean_gap_us = 1_000_000.0 / args.rate
     out = sys.stdout.buffer if args.out == "-" else open(args.out, "wb")
     try:
         def write(lines):

@@ -28,9 +28,31 @@ zstd -q -f "$tmp/capture.jsonl" -o "$tmp/capture.jsonl.zst"
 
 $PY bench/reference.py "$tmp/capture.jsonl" --db "$tmp/ref.sqlite" --export "$tmp/ref.jsonl" > "$tmp/ref.json"
 
+# Sliding-window leaderboards against the reference's ledger, on a capture spread over
+# ~2.3 days (0.1 events/s) so the hour and day windows cut it, at three "as of" times.
+$PY bench/gen_capture.py --events 20000 --seed 13 --rate 0.1 --out "$tmp/slow.jsonl"
+"$bin" replay "$tmp/slow.jsonl" --db "$tmp/slow.sqlite" --quiet --format json > /dev/null
+$PY bench/reference.py "$tmp/slow.jsonl" --db "$tmp/slow-ref.sqlite" > /dev/null
+windows_failed=0
+newest=$(sqlite3 "$tmp/slow.sqlite" "SELECT time_us FROM cursor WHERE source='jetstream'")
+for as_of in "" $((newest - 86400000000)) $((newest - 150000000000)); do
+  for window in hour day week month; do
+    reference_as_of=${as_of:-$newest}
+    "$bin" top --db "$tmp/slow.sqlite" --window $window --limit 1000 ${as_of:+--as-of $as_of} --format json > "$tmp/w-bothost.json"
+    $PY scripts/windows_reference.py "$tmp/slow-ref.sqlite" $window "$reference_as_of" 1000 > "$tmp/w-ref.json"
+    if $PY -c 'import json,sys; a,b=(json.load(open(p)) for p in sys.argv[1:]); sys.exit(0 if a==b and len(a)>0 else 1)' "$tmp/w-bothost.json" "$tmp/w-ref.json"; then
+      echo "ok   top --window $window --as-of ${as_of:-newest}: $($PY -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$tmp/w-ref.json") ranked accounts equal the reference"
+    else
+      echo "FAIL top --window $window --as-of ${as_of:-newest} differs from the reference"
+      windows_failed=$((windows_failed + 1))
+    fi
+  done
+done
+
 $PY scripts/compare_exports.py \
   --pair "reference vs bothost" "$tmp/ref.jsonl" "$tmp/first.jsonl" \
   --pair "second replay vs first" "$tmp/first.jsonl" "$tmp/second.jsonl" \
   --pair "zstd vs plain" "$tmp/first.jsonl" "$tmp/zstd.jsonl" \
   --pair "stdin vs plain" "$tmp/first.jsonl" "$tmp/stdin.jsonl" \
-  --summary "$tmp/first.json" "$tmp/second.json" "$tmp/ref.json"
+  --summary "$tmp/first.json" "$tmp/second.json" "$tmp/ref.json" \
+  --extra-failures "$windows_failed" --extra-passes $((12 - windows_failed))

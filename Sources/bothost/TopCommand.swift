@@ -4,34 +4,71 @@ import BotHost
 struct TopCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "top",
-        abstract: "The leaderboard: active accounts by XP.")
+        abstract: "Leaderboards: all-time XP, or XP gained in a sliding window.",
+        discussion: """
+            --window hour|day|week|month ranks the net XP (grants minus revocations, re-grades by their
+            delta) of events inside (as-of − window, as-of]; as-of defaults to the newest committed event.
+            Only active, not excluded accounts with a positive score are ranked; ties go by DID.
+            """)
 
     @OptionGroup var database: DatabaseOptions
 
-    @Option(name: .long, help: "How many accounts.")
-    var limit: Int = 10
+    @Option(name: .long, help: "hour, day, week or month (default: all-time XP).")
+    var window: RankingWindow?
+
+    @Option(name: .long, help: "How many accounts (default 10, or 1000 with --window).")
+    var limit: Int?
+
+    @Option(name: .long, help: "End of the window: unix microseconds or ISO-8601 (default: the newest committed event).")
+    var asOf: String?
 
     @Option(name: .long, help: "table or json.")
     var format: OutputFormat = .table
 
     func run() throws {
         let store = try openStore(database.db, readOnly: true)
-        let accounts = try store.top(limit: max(0, limit))
-        Leaderboard.print(accounts, format: format)
+        let ranked: [RankedAccount]
+        if let window {
+            let end: Int64
+            if let asOf {
+                guard let parsed = TimeArgument.parse(asOf) else {
+                    throw CLIError("--as-of \(asOf): expected unix microseconds or an ISO-8601 time such as 2026-05-25T14:00:00Z")
+                }
+                end = parsed
+            } else {
+                end = try store.cursor() ?? Clock.nowMicroseconds()
+            }
+            ranked = try store.leaderboard(window: window, asOf: end, limit: max(0, limit ?? 1000))
+        } else {
+            ranked = try store.leaderboard(limit: max(0, limit ?? 10))
+        }
+        Leaderboard.print(ranked, format: format, windowed: window != nil)
+    }
+}
+
+extension RankingWindow: ExpressibleByArgument {}
+
+/// Times on the command line: unix microseconds, or ISO-8601 (a date alone means midnight UTC).
+enum TimeArgument {
+    static func parse(_ text: String) -> Int64? {
+        if let value = Int64(text) { return value }
+        var candidate = text.count == 10 ? text + "T00:00:00Z" : text
+        return candidate.withUTF8 { ISOTime.parseMicroseconds(UnsafeRawBufferPointer($0)) }
     }
 }
 
 enum Leaderboard {
-    static func print(_ accounts: [AccountRecord], format: OutputFormat) {
+    static func print(_ accounts: [RankedAccount], format: OutputFormat, windowed: Bool = false) {
         switch format {
         case .json:
             let json = JSONWriter()
             json.array {
-                for (index, account) in accounts.enumerated() {
+                for account in accounts {
                     json.object {
-                        json.field("rank", index + 1)
+                        json.field("rank", account.rank)
                         json.field("did", account.did)
                         json.field("handle", account.handle)
+                        json.field("score", account.score)
                         json.field("xp", account.xp)
                         json.field("level", account.level)
                     }
@@ -39,9 +76,13 @@ enum Leaderboard {
             }
             Swift.print(json.output)
         case .table:
-            Swift.print(Format.table(["#", "account", "level", "xp"], accounts.enumerated().map { index, account in
-                [String(index + 1), account.handle.map { "@" + $0 } ?? account.did, String(account.level), Format.grouped(account.xp)]
-            }, rightAligned: [0, 2, 3]))
+            let header = windowed ? ["#", "account", "score", "level", "xp"] : ["#", "account", "level", "xp"]
+            Swift.print(Format.table(header, accounts.map { account in
+                let name = account.handle.map { "@" + $0 } ?? account.did
+                return windowed
+                    ? [String(account.rank), name, Format.grouped(account.score), String(account.level), Format.grouped(account.xp)]
+                    : [String(account.rank), name, String(account.level), Format.grouped(account.xp)]
+            }, rightAligned: windowed ? [0, 2, 3, 4] : [0, 2, 3]))
         }
     }
 }

@@ -94,8 +94,135 @@ extension Store {
         try queue.read { db in
             try Row.fetchAll(db, sql: """
                 SELECT \(Self.accountColumns) FROM totals t JOIN accounts a ON a.id = t.account_id
-                WHERE a.status = 'active' AND t.xp > 0 ORDER BY t.xp DESC, a.did LIMIT ?
+                WHERE a.status = 'active' AND a.excluded = 0 AND t.xp > 0 ORDER BY t.xp DESC, a.did LIMIT ?
                 """, arguments: [limit]).map(Self.account)
+        }
+    }
+}
+
+/// One row of a leaderboard.
+public struct RankedAccount: Sendable, Equatable {
+    public var rank: Int
+    public var did: String
+    public var handle: String?
+    /// XP gained in the window (all-time boards: the total).
+    public var score: Int64
+    public var xp: Int64
+    public var level: Int
+}
+
+/// The sliding windows of the rankings.
+public enum RankingWindow: String, Sendable, CaseIterable {
+    case hour, day, week, month
+
+    /// The window's length in microseconds (1 h, 24 h, 7 days, 30 days).
+    public var microseconds: Int64 {
+        switch self {
+        case .hour: 3_600_000_000
+        case .day: 86_400_000_000
+        case .week: 7 * 86_400_000_000
+        case .month: 30 * 86_400_000_000
+        }
+    }
+}
+
+/// A moderator action, as audited.
+public struct AuditRecord: Sendable, Equatable {
+    public var id: Int64
+    public var timeUS: Int64
+    public var actor: String
+    public var action: String
+    public var did: String?
+    public var detail: String
+}
+
+extension Store {
+    /// The leaderboard of a sliding window ending at `asOf` (microseconds): net XP (grants
+    /// minus revocations, re-grades by their delta) of ledger entries whose event time is in
+    /// `(asOf − window, asOf]`; only active, not excluded accounts with a positive score;
+    /// ties by DID.
+    public func leaderboard(window: RankingWindow, asOf: Int64, limit: Int) throws -> [RankedAccount] {
+        try queue.read { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT a.did, a.handle, s.score, t.xp, t.level FROM (
+                    SELECT account_id, SUM(amount) AS score FROM ledger
+                    WHERE time_us > ?1 AND time_us <= ?2 GROUP BY account_id
+                ) s JOIN accounts a ON a.id = s.account_id JOIN totals t ON t.account_id = a.id
+                WHERE s.score > 0 AND a.status = 'active' AND a.excluded = 0
+                ORDER BY s.score DESC, a.did ASC LIMIT ?3
+                """, arguments: [asOf - window.microseconds, asOf, limit])
+            return rows.enumerated().map { index, row in
+                RankedAccount(rank: index + 1, did: row[0], handle: row[1], score: row[2], xp: row[3], level: row[4])
+            }
+        }
+    }
+
+    /// The all-time leaderboard (score = total XP).
+    public func leaderboard(limit: Int) throws -> [RankedAccount] {
+        try top(limit: limit).enumerated().map { index, account in
+            RankedAccount(rank: index + 1, did: account.did, handle: account.handle, score: account.xp, xp: account.xp, level: account.level)
+        }
+    }
+
+    /// Excludes an account from the rankings (or includes it again), with an audit line.
+    /// Safe while a host runs: the host never writes this flag.
+    /// - Returns: false when the account is unknown.
+    public func setExcluded(_ didOrHandle: String, excluded: Bool, actor: String, reason: String) throws -> Bool {
+        guard let account = try account(didOrHandle) else { return false }
+        try queue.write { db in
+            try db.execute(sql: "UPDATE accounts SET excluded = ? WHERE id = ?", arguments: [excluded ? 1 : 0, account.id])
+            try Self.audit(db, actor: actor, action: excluded ? "exclude" : "include", did: account.did, detail: reason)
+        }
+        return true
+    }
+
+    static func audit(_ db: Database, actor: String, action: String, did: String?, detail: String) throws {
+        try db.execute(sql: "INSERT INTO audit(time_us, actor, action, did, detail) VALUES (?, ?, ?, ?, ?)",
+                       arguments: [Clock.nowMicroseconds(), actor, action, did, detail])
+    }
+
+    /// The audit log, newest first.
+    public func auditLog(limit: Int) throws -> [AuditRecord] {
+        try queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, time_us, actor, action, did, detail FROM audit ORDER BY id DESC LIMIT ?",
+                             arguments: [limit]).map {
+                AuditRecord(id: $0[0], timeUS: $0[1], actor: $0[2], action: $0[3], did: $0[4], detail: $0[5])
+            }
+        }
+    }
+
+    /// Whether an account is excluded from the rankings.
+    public func isExcluded(_ did: String) throws -> Bool {
+        try queue.read { db in try Bool.fetchOne(db, sql: "SELECT excluded FROM accounts WHERE did = ?", arguments: [did]) ?? false }
+    }
+
+    /// Figures for `bothost status`.
+    public struct Status: Sendable {
+        public var cursorUS: Int64?
+        public var cursorUpdatedUS: Int64?
+        public var accounts = 0
+        public var ledgerEntries = 0
+        public var liveGrants = 0
+        public var milestones = 0
+        public var outbox: [String: Int] = [:]
+    }
+
+    /// Cursor, sizes and outbox counts.
+    public func status() throws -> Status {
+        try queue.read { db in
+            var status = Status()
+            if let row = try Row.fetchOne(db, sql: "SELECT time_us, updated_us FROM cursor WHERE source = 'jetstream'") {
+                status.cursorUS = row[0]
+                status.cursorUpdatedUS = row[1]
+            }
+            status.accounts = try Int.fetchOne(db, sql: "SELECT count(*) FROM accounts") ?? 0
+            status.ledgerEntries = try Int.fetchOne(db, sql: "SELECT coalesce(max(id), 0) FROM ledger") ?? 0
+            status.liveGrants = try Int.fetchOne(db, sql: "SELECT count(*) FROM grants") ?? 0
+            status.milestones = try Int.fetchOne(db, sql: "SELECT count(*) FROM milestones") ?? 0
+            for row in try Row.fetchAll(db, sql: "SELECT state, count(*) FROM outbox GROUP BY state") {
+                status.outbox[row[0]] = row[1]
+            }
+            return status
         }
     }
 }

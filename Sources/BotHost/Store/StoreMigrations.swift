@@ -102,6 +102,22 @@ enum StoreMigrations {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v3-moderation") { db in
+            // Sliding-window rankings sum the ledger by event time; the time is nearly
+            // ascending, so this index is appended to rather than written at random.
+            try db.execute(sql: """
+                CREATE INDEX ledger_time ON ledger(time_us);
+                ALTER TABLE accounts ADD COLUMN excluded INTEGER NOT NULL DEFAULT 0;
+                CREATE TABLE audit(
+                    id INTEGER PRIMARY KEY,
+                    time_us INTEGER NOT NULL,
+                    actor TEXT NOT NULL,
+                    action TEXT NOT NULL,
+                    did TEXT,
+                    detail TEXT NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 }

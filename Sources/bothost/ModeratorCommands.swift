@@ -1,0 +1,199 @@
+import ArgumentParser
+import BotHost
+
+/// `bothost explain DID`: every ledger entry of an account with its provenance.
+struct ExplainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "explain",
+        abstract: "Every ledger entry of an account: rule, rule version and the event that produced it.")
+
+    @Argument(help: "The account's DID or handle.")
+    var account: String
+
+    @OptionGroup var database: DatabaseOptions
+
+    @Option(name: .long, help: "At most this many entries, newest first.")
+    var limit: Int = 1_000_000
+
+    @Option(name: .long, help: "table or json.")
+    var format: OutputFormat = .table
+
+    func run() throws {
+        let store = try openStore(database.db, readOnly: true)
+        guard let record = try store.account(account) else { throw CLIError("no account \(account) in \(database.db)") }
+        let entries = try store.ledger(account: record.id, limit: max(0, limit))
+        switch format {
+        case .json:
+            let json = JSONWriter()
+            json.object {
+                json.field("did", record.did)
+                json.field("xp", record.xp)
+                json.field("level", record.level)
+                json.array("entries") {
+                    for entry in entries {
+                        json.object {
+                            json.field("id", entry.id)
+                            json.field("kind", entry.kind)
+                            json.field("amount", entry.amount)
+                            json.field("plugin", entry.plugin)
+                            json.field("rule", entry.rule)
+                            json.field("version", entry.version)
+                            json.field("event", entry.uri)
+                            json.field("time_us", entry.timeUS)
+                            json.field("time", ISOTime.format(microseconds: entry.timeUS))
+                        }
+                    }
+                }
+            }
+            print(json.output)
+        case .table:
+            print("\(record.did): \(Format.grouped(record.xp)) XP, level \(record.level), \(entries.count) ledger entries")
+            print(Format.table(["time", "amount", "kind", "rule", "version", "event"], entries.map { entry in
+                [ISOTime.format(microseconds: entry.timeUS), (entry.amount > 0 ? "+" : "") + String(entry.amount), entry.kind,
+                 "\(entry.plugin)/\(entry.rule)", entry.version, entry.uri]
+            }, rightAligned: [1]))
+        }
+    }
+}
+
+/// `bothost exclude DID` / `bothost include DID`.
+struct ExcludeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "exclude",
+        abstract: "Remove an account from every leaderboard (audited; safe while the host runs).")
+
+    @Argument(help: "The account's DID or handle.")
+    var account: String
+
+    @OptionGroup var database: DatabaseOptions
+
+    @Option(name: .long, help: "Why (kept in the audit log).")
+    var reason: String = ""
+
+    @Option(name: .long, help: "Who is acting (default: $USER).")
+    var actor: String?
+
+    func run() throws {
+        try ExcludeCommand.set(account, excluded: true, database: database, reason: reason, actor: actor)
+    }
+
+    static func set(_ account: String, excluded: Bool, database: DatabaseOptions, reason: String, actor: String?) throws {
+        let store = try openStore(database.db)
+        let who = actor ?? environment("USER") ?? "moderator"
+        guard try store.setExcluded(account, excluded: excluded, actor: who, reason: reason) else {
+            throw CLIError("no account \(account) in \(database.db)")
+        }
+        print("\(account): \(excluded ? "excluded from" : "included in") the leaderboards (audited as \(who))")
+    }
+}
+
+struct IncludeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "include",
+        abstract: "Put an excluded account back on the leaderboards (audited).")
+
+    @Argument(help: "The account's DID or handle.")
+    var account: String
+
+    @OptionGroup var database: DatabaseOptions
+
+    @Option(name: .long, help: "Why (kept in the audit log).")
+    var reason: String = ""
+
+    @Option(name: .long, help: "Who is acting (default: $USER).")
+    var actor: String?
+
+    func run() throws {
+        try ExcludeCommand.set(account, excluded: false, database: database, reason: reason, actor: actor)
+    }
+}
+
+/// `bothost audit list`.
+struct AuditCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "audit", abstract: "The moderators' audit log.", subcommands: [List.self])
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Moderator actions, newest first.")
+        @OptionGroup var database: DatabaseOptions
+        @Option(name: .long, help: "How many.") var limit: Int = 100
+        @Option(name: .long, help: "table or json.") var format: OutputFormat = .table
+
+        func run() throws {
+            let records = try openStore(database.db, readOnly: true).auditLog(limit: max(0, limit))
+            switch format {
+            case .json:
+                let json = JSONWriter()
+                json.array {
+                    for record in records {
+                        json.object {
+                            json.field("id", record.id)
+                            json.field("time_us", record.timeUS)
+                            json.field("actor", record.actor)
+                            json.field("action", record.action)
+                            json.field("did", record.did)
+                            json.field("detail", record.detail)
+                        }
+                    }
+                }
+                print(json.output)
+            case .table:
+                print(Format.table(["time", "actor", "action", "account", "detail"], records.map {
+                    [ISOTime.format(microseconds: $0.timeUS), $0.actor, $0.action, $0.did ?? "", $0.detail]
+                }))
+            }
+        }
+    }
+}
+
+/// `bothost status`.
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Cursor, lag, sizes and outbox counts of a database (safe while the host runs).")
+
+    @OptionGroup var database: DatabaseOptions
+    @Option(name: .long, help: "table or json.") var format: OutputFormat = .table
+
+    func run() throws {
+        let status = try openStore(database.db, readOnly: true).status()
+        let now = Clock.nowMicroseconds()
+        let lag = status.cursorUS.map { Double(now - $0) / 1e6 }
+        switch format {
+        case .json:
+            let json = JSONWriter()
+            json.object {
+                json.field("cursor_us", status.cursorUS.map(String.init))
+                json.field("cursor", status.cursorUS.map { ISOTime.format(microseconds: $0) })
+                if let lag { json.field("lag_seconds", lag) }
+                json.field("last_commit", status.cursorUpdatedUS.map { ISOTime.format(microseconds: $0) })
+                json.field("accounts", status.accounts)
+                json.field("ledger_entries", status.ledgerEntries)
+                json.field("live_grants", status.liveGrants)
+                json.field("milestones", status.milestones)
+                json.key("outbox")
+                json.object { for (state, count) in status.outbox.sorted(by: { $0.key < $1.key }) { json.field(state, count) } }
+            }
+            print(json.output)
+        case .table:
+            var rows: [[String]] = [
+                ["cursor", status.cursorUS.map { "\($0) (\(ISOTime.format(microseconds: $0)))" } ?? "none"],
+                ["lag", lag.map { "\(Format.fixed($0, 1)) s" } ?? "-"],
+                ["last commit", status.cursorUpdatedUS.map { ISOTime.format(microseconds: $0) } ?? "-"],
+                ["accounts", Format.grouped(status.accounts)],
+                ["ledger entries", Format.grouped(status.ledgerEntries)],
+                ["live grants", Format.grouped(status.liveGrants)],
+                ["milestones", Format.grouped(status.milestones)],
+            ]
+            for (state, count) in status.outbox.sorted(by: { $0.key < $1.key }) { rows.append(["outbox \(state)", Format.grouped(count)]) }
+            print(Format.table(["status", ""], rows))
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+func environment(_ name: String) -> String? {
+    getenv(name).map { String(cString: $0) }
+}
