@@ -30,19 +30,7 @@ struct ExplainCommand: ParsableCommand {
                 json.field("xp", record.xp)
                 json.field("level", record.level)
                 json.array("entries") {
-                    for entry in entries {
-                        json.object {
-                            json.field("id", entry.id)
-                            json.field("kind", entry.kind)
-                            json.field("amount", entry.amount)
-                            json.field("plugin", entry.plugin)
-                            json.field("rule", entry.rule)
-                            json.field("version", entry.version)
-                            json.field("event", entry.uri)
-                            json.field("time_us", entry.timeUS)
-                            json.field("time", ISOTime.format(microseconds: entry.timeUS))
-                        }
-                    }
+                    for entry in entries { LedgerJSON.write(entry, to: json) }
                 }
             }
             print(json.output)

@@ -47,18 +47,7 @@ struct UserCommand: ParsableCommand {
                 json.field("status", record.status)
                 json.field("consent", record.consent)
                 json.array("ledger") {
-                    for entry in entries {
-                        json.object {
-                            json.field("id", entry.id)
-                            json.field("kind", entry.kind)
-                            json.field("amount", entry.amount)
-                            json.field("plugin", entry.plugin)
-                            json.field("rule", entry.rule)
-                            json.field("version", entry.version)
-                            json.field("event", entry.uri)
-                            json.field("time_us", entry.timeUS)
-                        }
-                    }
+                    for entry in entries { LedgerJSON.write(entry, to: json) }
                 }
             }
             print(json.output)
@@ -72,6 +61,23 @@ struct UserCommand: ParsableCommand {
                     [(entry.amount > 0 ? "+" : "") + String(entry.amount), entry.kind, "\(entry.plugin)/\(entry.rule)", entry.uri]
                 }, rightAligned: [0]))
             }
+        }
+    }
+}
+
+/// One ledger entry as the CLI's JSON shows it (user, explain).
+enum LedgerJSON {
+    static func write(_ entry: LedgerRecord, to json: JSONWriter) {
+        json.object {
+            json.field("id", entry.id)
+            json.field("kind", entry.kind)
+            json.field("amount", entry.amount)
+            json.field("plugin", entry.plugin)
+            json.field("rule", entry.rule)
+            json.field("version", entry.version)
+            json.field("event", entry.uri)
+            json.field("time_us", entry.timeUS)
+            json.field("time", ISOTime.format(microseconds: entry.timeUS))
         }
     }
 }

@@ -69,30 +69,7 @@ extension EventDecoder {
         let seq = payload[V2Keys.seq].int64
         switch kind {
         case .commit:
-            let rev = payload[Keys.rev]
-            try requireKind(rev, .string, "payload.rev")
-            let opValue = payload[Keys.operation]
-            try requireKind(opValue, .string, "payload.operation")
-            let collection = payload[Keys.collection]
-            try requireKind(collection, .string, "payload.collection")
-            let rkey = payload[Keys.rkey]
-            try requireKind(rkey, .string, "payload.rkey")
-            let operation: CommitOperation
-            if opValue.stringEquals(Keys.create) {
-                operation = .create
-            } else if opValue.stringEquals(Keys.update) {
-                operation = .update
-            } else if opValue.stringEquals(Keys.delete) {
-                operation = .delete
-            } else {
-                throw MalformedEvent(.badValue, "payload.operation is not create, update or delete")
-            }
-            let record = payload[Keys.record]
-            if operation != .delete { try requireKind(record, .object, "payload.record") }
-            return .event(Event(kind: .commit, did: did, timeUS: timeUS,
-                                commit: Event.Commit(operation: operation, collection: collection, rkey: rkey, rev: rev,
-                                                     record: operation == .delete ? root.missing : record,
-                                                     cid: payload[Keys.cid]),
+            return .event(Event(kind: .commit, did: did, timeUS: timeUS, commit: try commitFields(payload, .v2),
                                 body: root.missing), seq: seq)
         case .identity:
             let body = payload[Keys.identity]

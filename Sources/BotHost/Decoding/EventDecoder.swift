@@ -53,31 +53,7 @@ public final class EventDecoder {
         if kindValue.stringEquals(Keys.commit) {
             let commit = root[Keys.commit]
             try require(commit, .object, "commit")
-            let rev = commit[Keys.rev]
-            try require(rev, .string, "commit.rev")
-            let opValue = commit[Keys.operation]
-            try require(opValue, .string, "commit.operation")
-            let collection = commit[Keys.collection]
-            try require(collection, .string, "commit.collection")
-            let rkey = commit[Keys.rkey]
-            try require(rkey, .string, "commit.rkey")
-            let operation: CommitOperation
-            if opValue.stringEquals(Keys.create) {
-                operation = .create
-            } else if opValue.stringEquals(Keys.update) {
-                operation = .update
-            } else if opValue.stringEquals(Keys.delete) {
-                operation = .delete
-            } else {
-                throw MalformedEvent(.badValue, "commit.operation is not create, update or delete")
-            }
-            let record = commit[Keys.record]
-            if operation != .delete { try require(record, .object, "commit.record") }
-            return Event(
-                kind: .commit, did: did, timeUS: timeUS,
-                commit: Event.Commit(operation: operation, collection: collection, rkey: rkey, rev: rev,
-                                     record: operation == .delete ? root.missing : record,
-                                     cid: commit[Keys.cid]),
+            return Event(kind: .commit, did: did, timeUS: timeUS, commit: try commitFields(commit, .v1),
                 body: root.missing)
         }
         if kindValue.stringEquals(Keys.identity) {
@@ -92,6 +68,43 @@ public final class EventDecoder {
             return Event(kind: .account, did: did, timeUS: timeUS, commit: nil, body: body)
         }
         return nil
+    }
+
+    /// The names of the commit fields in error messages, per wire.
+    enum CommitFieldNames {
+        case v1, v2
+        var rev: StaticString { self == .v1 ? "commit.rev" : "payload.rev" }
+        var operation: StaticString { self == .v1 ? "commit.operation" : "payload.operation" }
+        var collection: StaticString { self == .v1 ? "commit.collection" : "payload.collection" }
+        var rkey: StaticString { self == .v1 ? "commit.rkey" : "payload.rkey" }
+        var record: StaticString { self == .v1 ? "commit.record" : "payload.record" }
+        var badOperation: String { self == .v1 ? "commit.operation is not create, update or delete" : "payload.operation is not create, update or delete" }
+    }
+
+    /// Reads and checks the commit fields of an object (v1's `commit`, v2's flattened payload).
+    func commitFields(_ object: JSONValue, _ names: CommitFieldNames) throws(MalformedEvent) -> Event.Commit {
+        let rev = object[Keys.rev]
+        try require(rev, .string, names.rev)
+        let opValue = object[Keys.operation]
+        try require(opValue, .string, names.operation)
+        let collection = object[Keys.collection]
+        try require(collection, .string, names.collection)
+        let rkey = object[Keys.rkey]
+        try require(rkey, .string, names.rkey)
+        let operation: CommitOperation
+        if opValue.stringEquals(Keys.create) {
+            operation = .create
+        } else if opValue.stringEquals(Keys.update) {
+            operation = .update
+        } else if opValue.stringEquals(Keys.delete) {
+            operation = .delete
+        } else {
+            throw MalformedEvent(.badValue, names.badOperation)
+        }
+        let record = object[Keys.record]
+        if operation != .delete { try require(record, .object, names.record) }
+        return Event.Commit(operation: operation, collection: collection, rkey: rkey, rev: rev,
+                            record: operation == .delete ? object.missing : record, cid: object[Keys.cid])
     }
 
     @inline(__always)
