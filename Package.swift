@@ -60,6 +60,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "BotHostHTTP",
+            dependencies: [
+                "BotHost", "Rules",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "JetstreamServer",
             dependencies: [
                 "BotHost", "CZstd",
@@ -79,7 +90,7 @@ let package = Package(
         .executableTarget(
             name: "bothost",
             dependencies: [
-                "BotHost", "Plugins", "Rules", "JetstreamServer",
+                "BotHost", "Plugins", "Rules", "JetstreamServer", "BotHostHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -90,7 +101,8 @@ let package = Package(
         .testTarget(
             name: "BotHostTests",
             dependencies: [
-                "BotHost", "Plugins", "Rules", "XRPCClient", "JetstreamServer",
+                "BotHost", "Plugins", "Rules", "XRPCClient", "JetstreamServer", "BotHostHTTP",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "WSClient", package: "swift-websocket"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

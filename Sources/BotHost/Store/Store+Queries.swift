@@ -226,3 +226,32 @@ extension Store {
         }
     }
 }
+
+extension Store {
+    /// An account's activity counts over all retained days, by counter name
+    /// (`<collection>:<operation>`), sorted by name.
+    public func activityTotals(did: String) throws -> [(String, Int64)] {
+        try queue.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT n.name, SUM(c.value) FROM counters c JOIN counter_names n ON n.id = c.counter_id
+                JOIN accounts a ON a.id = c.account_id WHERE a.did = ? GROUP BY n.name ORDER BY n.name
+                """, arguments: [did]).map { ($0[0] as String, $0[1] as Int64) }
+        }
+    }
+
+    /// An account's activity per day bucket (unix seconds), oldest first.
+    public func activity(did: String) throws -> [(Int64, [(String, Int64)])] {
+        try queue.read { db in
+            var result: [(Int64, [(String, Int64)])] = []
+            for row in try Row.fetchAll(db, sql: """
+                SELECT c.bucket, n.name, c.value FROM counters c JOIN counter_names n ON n.id = c.counter_id
+                JOIN accounts a ON a.id = c.account_id WHERE a.did = ? ORDER BY c.bucket, n.name
+                """, arguments: [did]) {
+                let bucket: Int64 = row[0]
+                if result.last?.0 != bucket { result.append((bucket, [])) }
+                result[result.count - 1].1.append((row[1], row[2]))
+            }
+            return result
+        }
+    }
+}

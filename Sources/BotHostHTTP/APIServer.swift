@@ -1,0 +1,182 @@
+import BotHost
+import Hummingbird
+import Logging
+import NIOCore
+import Rules
+import UnixSignals
+
+/// The read-only HTTP API over a database: the character lookup of the Jetstream RPG,
+/// sliding leaderboards and per-account activity, plus health checks.
+///
+/// Every answer is JSON; errors are `{"error": CODE, "message": TEXT}` with a fitting
+/// status. Leaderboards carry `Cache-Control` with a TTL per window and an `ETag`.
+public struct APIServer: Sendable {
+    /// The database served (a reader connection; the host may be writing).
+    public let store: Store
+    /// The level curve, for XP to the next level.
+    public let curve: LevelCurve
+
+    public init(store: Store, curve: LevelCurve = .default) {
+        self.store = store
+        self.curve = curve
+    }
+
+    /// Seconds a leaderboard may be cached: short for the hour board, longer for the month.
+    public static func cacheSeconds(_ window: RankingWindow) -> Int {
+        switch window {
+        case .hour: 10
+        case .day: 60
+        case .week: 300
+        case .month: 900
+        }
+    }
+
+    /// The routes, for an `Application` or for tests.
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.get("/healthz") { _, _ in Self.json(.ok, #"{"status":"ok"}"#) }
+        router.get("/readyz") { _, _ -> Response in
+            do {
+                _ = try store.status()
+                return Self.json(.ok, #"{"status":"ready"}"#)
+            } catch {
+                return Self.error(.serviceUnavailable, "NotReady", "the database cannot be read: \(error)")
+            }
+        }
+        router.get("/v1/characters/:account") { _, context -> Response in
+            let key = context.parameters.get("account") ?? ""
+            return try character(key)
+        }
+        router.get("/v1/leaderboards/:window") { request, context -> Response in
+            try leaderboard(request, window: context.parameters.get("window") ?? "")
+        }
+        router.get("/v1/accounts/:did/activity") { request, context -> Response in
+            try activity(context.parameters.get("did") ?? "", bucket: request.uri.queryParameters.get("bucket") ?? "day")
+        }
+        return router
+    }
+
+    /// Serves on `host:port` until cancelled; `onRunning` gets the bound port.
+    public func run(host: String, port: Int, logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        let app = Application(router: router(), configuration: .init(address: .hostname(host, port: port), serverName: "bothost"),
+                              onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) }, logger: logger)
+        try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+    }
+
+    // MARK: - Handlers
+
+    func character(_ key: String) throws -> Response {
+        guard let account = try store.account(key) else {
+            return Self.error(.notFound, "AccountNotFound", "no account \(key)")
+        }
+        let current = curve.xpToReach(level: account.level)
+        let next = curve.xpToReach(level: account.level + 1)
+        let progress = next > current ? Double(account.xp - current) / Double(next - current) * 100 : 100
+        let counts = try store.activityTotals(did: account.did)
+        let ledger = try store.ledger(account: account.id, limit: 20)
+        let json = JSONWriter()
+        json.object {
+            json.field("did", account.did)
+            json.field("handle", account.handle)
+            json.field("level", account.level)
+            json.field("xp", account.xp)
+            json.field("xp_to_next_level", max(0, next - account.xp))
+            json.field("progress_percent", (progress * 10).rounded() / 10)
+            json.array("milestones") { for level in account.milestones { json.element(level) } }
+            json.field("status", account.status)
+            json.key("counts")
+            json.object { for (name, value) in counts { json.field(name, value) } }
+            json.array("recent_ledger") {
+                for entry in ledger {
+                    json.object {
+                        json.field("kind", entry.kind)
+                        json.field("amount", entry.amount)
+                        json.field("rule", "\(entry.plugin)/\(entry.rule)")
+                        json.field("version", entry.version)
+                        json.field("event", entry.uri)
+                        json.field("time", ISOTime.format(microseconds: entry.timeUS))
+                    }
+                }
+            }
+        }
+        return Self.json(.ok, json.output)
+    }
+
+    func leaderboard(_ request: Request, window name: String) throws -> Response {
+        guard let window = RankingWindow(rawValue: name) else {
+            return Self.error(.notFound, "UnknownWindow", "no leaderboard \(name); expected hour, day, week or month")
+        }
+        let query = request.uri.queryParameters
+        let limit = query.get("limit").flatMap(Int.init) ?? 100
+        guard (1...1000).contains(limit) else { return Self.error(.badRequest, "InvalidLimit", "limit must be between 1 and 1000") }
+        let offset = query.get("cursor").flatMap(Int.init) ?? 0
+        guard offset >= 0 && offset <= 1000 else { return Self.error(.badRequest, "InvalidCursor", "cursor must be an offset from 0 to 1000") }
+        let asOf = try store.cursor() ?? Clock.nowMicroseconds()
+        let all = try store.leaderboard(window: window, asOf: asOf, limit: min(1000, offset + limit))
+        let page = all.dropFirst(offset)
+        let json = JSONWriter()
+        json.object {
+            json.field("window", window.rawValue)
+            json.field("as_of", ISOTime.format(microseconds: asOf))
+            json.array("entries") {
+                for entry in page {
+                    json.object {
+                        json.field("rank", entry.rank)
+                        json.field("did", entry.did)
+                        json.field("handle", entry.handle)
+                        json.field("score", entry.score)
+                        json.field("xp", entry.xp)
+                        json.field("level", entry.level)
+                    }
+                }
+            }
+            if all.count == offset + limit && offset + limit < 1000 { json.field("cursor", String(offset + limit)) }
+        }
+        let body = json.output
+        let etag = "\"\(window.rawValue)-\(asOf)-\(offset)-\(limit)\""
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        headers[.cacheControl] = "public, max-age=\(Self.cacheSeconds(window))"
+        headers[.eTag] = etag
+        if request.headers[.ifNoneMatch] == etag {
+            return Response(status: .notModified, headers: headers)
+        }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    func activity(_ did: String, bucket: String) throws -> Response {
+        guard bucket == "day" else { return Self.error(.badRequest, "InvalidBucket", "bucket must be day") }
+        guard try store.account(did) != nil else { return Self.error(.notFound, "AccountNotFound", "no account \(did)") }
+        let rows = try store.activity(did: did)
+        let json = JSONWriter()
+        json.object {
+            json.field("did", did)
+            json.field("bucket", bucket)
+            json.array("buckets") {
+                for (start, counts) in rows {
+                    json.object {
+                        json.field("start", ISOTime.format(microseconds: start * 1_000_000))
+                        json.key("counts")
+                        json.object { for (name, value) in counts { json.field(name, value) } }
+                    }
+                }
+            }
+        }
+        return Self.json(.ok, json.output)
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ body: String) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    static func error(_ status: HTTPResponse.Status, _ code: String, _ message: String) -> Response {
+        let json = JSONWriter()
+        json.object {
+            json.field("error", code)
+            json.field("message", message)
+        }
+        return Self.json(status, json.output)
+    }
+}

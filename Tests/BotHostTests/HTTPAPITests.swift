@@ -1,0 +1,102 @@
+import BotHost
+import BotHostHTTP
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+/// The HTTP API through Hummingbird's router test client, over a real database.
+@Suite struct HTTPAPITests {
+    typealias E = Events
+
+    private func host() throws -> TestHost {
+        let host = try TestHost()
+        try host.feed([
+            E.identity(E.alice, handle: "alice.test", time: 1),
+            E.post(E.alice, rev: 2, rkey: E.tid(2), embed: E.images(["a cat"])),
+            E.like(E.alice, rev: 3, rkey: E.tid(3), subject: E.postURI(E.bob, E.tid(9))),
+            E.post(E.bob, rev: 4, rkey: E.tid(4)),
+        ])
+        return host
+    }
+
+    private func json(_ buffer: ByteBuffer) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(String(buffer: buffer).utf8)) as? [String: Any])
+    }
+
+    @Test func characterLookupByDidOrHandle() async throws {
+        let host = try host()
+        let app = Application(router: APIServer(store: host.store).router())
+        try await app.test(.router) { client in
+            for key in [E.alice, "alice.test"] {
+                try await client.execute(uri: "/v1/characters/\(key)", method: .get) { response in
+                    #expect(response.status == .ok)
+                    let body = try json(response.body)
+                    #expect(body["did"] as? String == E.alice)
+                    #expect(body["xp"] as? Int == 80)
+                    #expect(body["level"] as? Int == 2)
+                    #expect(body["xp_to_next_level"] as? Int == 120)
+                    #expect(body["progress_percent"] as? Double == 20.0)
+                    let counts = try #require(body["counts"] as? [String: Int])
+                    #expect(counts["app.bsky.feed.post:create"] == 1 && counts["app.bsky.feed.like:create"] == 1)
+                    #expect((body["recent_ledger"] as? [Any])?.count == 2)
+                }
+            }
+            try await client.execute(uri: "/v1/characters/did:plc:nobody", method: .get) { response in
+                #expect(response.status == .notFound)
+                let body = try json(response.body)
+                #expect(body["error"] as? String == "AccountNotFound")
+            }
+        }
+    }
+
+    @Test func leaderboardsArePagedCachedAndTagged() async throws {
+        let host = try host()
+        let app = Application(router: APIServer(store: host.store).router())
+        try await app.test(.router) { client in
+            var etag = ""
+            try await client.execute(uri: "/v1/leaderboards/hour?limit=1", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.cacheControl] == "public, max-age=10")
+                etag = response.headers[.eTag] ?? ""
+                let body = try json(response.body)
+                let entries = try #require(body["entries"] as? [[String: Any]])
+                #expect(entries.map { $0["did"] as? String } == [E.alice])
+                #expect(body["cursor"] as? String == "1")
+            }
+            try await client.execute(uri: "/v1/leaderboards/hour?limit=1&cursor=1", method: .get) { response in
+                let entries = try #require(try json(response.body)["entries"] as? [[String: Any]])
+                #expect(entries.map { $0["did"] as? String } == [E.bob])
+                #expect(entries.first?["rank"] as? Int == 2)
+            }
+            try await client.execute(uri: "/v1/leaderboards/hour?limit=1", method: .get, headers: [.ifNoneMatch: etag]) { response in
+                #expect(response.status == .notModified)
+            }
+            try await client.execute(uri: "/v1/leaderboards/month", method: .get) { response in
+                #expect(response.headers[.cacheControl] == "public, max-age=900")
+            }
+            try await client.execute(uri: "/v1/leaderboards/year", method: .get) { response in
+                #expect(response.status == .notFound)
+                let body = try json(response.body)
+                #expect(body["error"] as? String == "UnknownWindow")
+            }
+            try await client.execute(uri: "/v1/leaderboards/day?limit=0", method: .get) { response in
+                #expect(response.status == .badRequest)
+            }
+        }
+    }
+
+    @Test func activityAndHealth() async throws {
+        let host = try host()
+        let app = Application(router: APIServer(store: host.store).router())
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/v1/accounts/\(E.alice)/activity?bucket=day", method: .get) { response in
+                let buckets = try #require(try json(response.body)["buckets"] as? [[String: Any]])
+                #expect(buckets.count == 1)
+                #expect((buckets.first?["counts"] as? [String: Int])?["app.bsky.feed.like:create"] == 1)
+            }
+            try await client.execute(uri: "/healthz", method: .get) { response in #expect(response.status == .ok) }
+            try await client.execute(uri: "/readyz", method: .get) { response in #expect(response.status == .ok) }
+        }
+    }
+}
