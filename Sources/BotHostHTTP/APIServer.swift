@@ -44,14 +44,15 @@ public struct APIServer: Sendable {
             }
         }
         router.get("/v1/characters/:account") { _, context -> Response in
-            let key = context.parameters.get("account") ?? ""
-            return try character(key)
+            Self.guarded { try character(context.parameters.get("account") ?? "") }
         }
         router.get("/v1/leaderboards/:window") { request, context -> Response in
-            try leaderboard(request, window: context.parameters.get("window") ?? "")
+            Self.guarded { try leaderboard(request, window: context.parameters.get("window") ?? "") }
         }
         router.get("/v1/accounts/:did/activity") { request, context -> Response in
-            try activity(context.parameters.get("did") ?? "", bucket: request.uri.queryParameters.get("bucket") ?? "day")
+            Self.guarded {
+                try activity(context.parameters.get("did") ?? "", bucket: request.uri.queryParameters.get("bucket") ?? "day")
+            }
         }
         return router
     }
@@ -163,6 +164,15 @@ public struct APIServer: Sendable {
             }
         }
         return Self.json(.ok, json.output)
+    }
+
+    /// Runs a handler, answering a failure as a JSON 500 instead of an empty one.
+    static func guarded(_ body: () throws -> Response) -> Response {
+        do {
+            return try body()
+        } catch {
+            return Self.error(.internalServerError, "InternalError", String(describing: error))
+        }
     }
 
     static func json(_ status: HTTPResponse.Status, _ body: String) -> Response {

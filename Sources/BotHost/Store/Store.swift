@@ -74,7 +74,17 @@ public final class Store: Sendable {
                 }
                 try migrator.migrate(queue)
             } else {
-                _ = try queue.read { db in try db.tableExists("accounts") }
+                let complete = try queue.read { db in try StoreMigrations.migrator.hasCompletedMigrations(db) }
+                if !complete {
+                    // An older database: migrate it once through a writable connection (what a
+                    // host of this version would do on start), then read it as asked.
+                    var writable = Configuration()
+                    writable.journalMode = .wal
+                    writable.busyMode = .timeout(busyTimeout)
+                    let upgrade = try DatabaseQueue(path: path, configuration: writable)
+                    try StoreMigrations.migrator.migrate(upgrade)
+                    try upgrade.close()
+                }
             }
         } catch let error as StoreError {
             throw error
