@@ -2,6 +2,10 @@ import BotHost
 import Hummingbird
 import Logging
 import NIOCore
+import CoreMetrics
+import Metrics
+import Prometheus
+import ServiceLifecycle
 import Rules
 import UnixSignals
 
@@ -15,10 +19,13 @@ public struct APIServer: Sendable {
     public let store: Store
     /// The level curve, for XP to the next level.
     public let curve: LevelCurve
+    /// Where `/metrics` reads from (nil: the endpoint answers 404).
+    public let registry: PrometheusCollectorRegistry?
 
-    public init(store: Store, curve: LevelCurve = .default) {
+    public init(store: Store, curve: LevelCurve = .default, registry: PrometheusCollectorRegistry? = nil) {
         self.store = store
         self.curve = curve
+        self.registry = registry
     }
 
     /// Seconds a leaderboard may be cached: short for the hour board, longer for the month.
@@ -43,6 +50,12 @@ public struct APIServer: Sendable {
                 return Self.error(.serviceUnavailable, "NotReady", "the database cannot be read: \(error)")
             }
         }
+        router.get("/metrics") { _, _ -> Response in
+            guard let registry else { return Self.error(.notFound, "NoMetrics", "this server exports no metrics") }
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+        }
         router.get("/v1/characters/:account") { _, context -> Response in
             Self.guarded { try character(context.parameters.get("account") ?? "") }
         }
@@ -59,9 +72,23 @@ public struct APIServer: Sendable {
 
     /// Serves on `host:port` until cancelled; `onRunning` gets the bound port.
     public func run(host: String, port: Int, logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
-        let app = Application(router: router(), configuration: .init(address: .hostname(host, port: port), serverName: "bothost"),
-                              onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) }, logger: logger)
-        try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        try await application(host: host, port: port, logger: logger, onRunning: onRunning)
+            .runService(gracefulShutdownSignals: [.sigterm, .sigint])
+    }
+
+    /// The application, to run as one service among others (`bothost run --http-port`).
+    public func application(host: String, port: Int, logger: Logger,
+                            onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol & Service {
+        Application(router: router(), configuration: .init(address: .hostname(host, port: port), serverName: "bothost"),
+                    onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) }, logger: logger)
+    }
+
+    /// Installs a Prometheus registry as the swift-metrics backend (once per process)
+    /// and returns it for `/metrics`.
+    public static func bootstrapMetrics() -> PrometheusCollectorRegistry {
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        return registry
     }
 
     // MARK: - Handlers

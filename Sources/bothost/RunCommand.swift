@@ -1,6 +1,7 @@
 import ArgumentParser
 import BotHost
 import Logging
+import BotHostHTTP
 import Plugins
 import ServiceLifecycle
 import UnixSignals
@@ -39,6 +40,12 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds without a frame after which the socket is treated as dead.")
     var deadSocketTimeout: Double = 60
 
+    @Option(name: .long, help: "Also serve the HTTP API (and /metrics) on this port.")
+    var httpPort: Int?
+
+    @Option(name: .long, help: "Address the HTTP API binds.")
+    var httpHost: String = "127.0.0.1"
+
     @Option(name: .long, help: "trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
 
@@ -75,8 +82,17 @@ struct RunCommand: AsyncParsableCommand {
         let host = LiveHost(engine: engine, store: store, connector: connector, options: options, logger: logger)
         let summary = LockedSummary()
         let service = SummaryService(host: host, summary: summary)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: service, successTerminationBehavior: .gracefullyShutdownGroup),
+        ]
+        if let httpPort {
+            let registry = APIServer.bootstrapMetrics()
+            let reader = try openStore(database.db, readOnly: true)
+            let api = APIServer(store: reader, curve: configuration.leveling.progression.curve, registry: registry)
+            services.append(.init(service: api.application(host: httpHost, port: httpPort, logger: logger)))
+        }
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         logger.info("following Jetstream", metadata: [

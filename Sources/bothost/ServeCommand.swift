@@ -28,7 +28,7 @@ struct ServeCommand: AsyncParsableCommand {
         Log.bootstrap(level: logLevel)
         let configuration = try loadConfiguration(config)
         let store = try openStore(database.db, readOnly: true)
-        let api = APIServer(store: store, curve: configuration.leveling.progression.curve)
+        let api = APIServer(store: store, curve: configuration.leveling.progression.curve, registry: APIServer.bootstrapMetrics())
         let host = self.host
         try await api.run(host: host, port: port, logger: Logger(label: "bothost.http")) { port in
             print("serving http://\(host):\(port)")

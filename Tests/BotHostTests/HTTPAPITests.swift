@@ -3,6 +3,7 @@ import BotHostHTTP
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import Prometheus
 import Testing
 
 /// The HTTP API through Hummingbird's router test client, over a real database.
@@ -97,6 +98,23 @@ import Testing
             }
             try await client.execute(uri: "/healthz", method: .get) { response in #expect(response.status == .ok) }
             try await client.execute(uri: "/readyz", method: .get) { response in #expect(response.status == .ok) }
+        }
+    }
+
+    @Test func metricsAreExportedInPrometheusFormat() async throws {
+        let host = try host()
+        let registry = PrometheusCollectorRegistry()
+        registry.makeCounter(name: "bothost_events_total").increment(by: Int64(42))
+        let app = Application(router: APIServer(store: host.store, registry: registry).router())
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body).contains("bothost_events_total 42"))
+            }
+        }
+        let none = Application(router: APIServer(store: host.store).router())
+        try await none.test(.router) { client in
+            try await client.execute(uri: "/metrics", method: .get) { response in #expect(response.status == .notFound) }
         }
     }
 }
