@@ -23,8 +23,9 @@ fi
 
 # Python tools for the reference pipeline, the decode baseline and the tests.
 # atproto: the Python SDK whose Jetstream client is the interoperability peer.
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import orjson, zstandard, atproto_jetstream' >/dev/null 2>&1; then
-  echo "setting up .venv (orjson, zstandard, atproto)"
+# schemathesis: checks docs/openapi.yaml against the running HTTP API.
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import orjson, zstandard, atproto_jetstream, schemathesis' >/dev/null 2>&1; then
+  echo "setting up .venv (orjson, zstandard, atproto, schemathesis)"
   [ -x .venv/bin/python ] || python3 -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check orjson zstandard atproto
+  .venv/bin/pip install -q --disable-pip-version-check orjson zstandard atproto schemathesis
 fi

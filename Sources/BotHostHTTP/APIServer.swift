@@ -41,6 +41,7 @@ public struct APIServer: Sendable {
     /// The routes, for an `Application` or for tests.
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
+        router.add(middleware: GetOnlyMiddleware())
         router.get("/healthz") { _, _ in Self.json(.ok, #"{"status":"ok"}"#) }
         router.get("/readyz") { _, _ -> Response in
             do {
@@ -135,10 +136,14 @@ public struct APIServer: Sendable {
             return Self.error(.notFound, "UnknownWindow", "no leaderboard \(name); expected hour, day, week or month")
         }
         let query = request.uri.queryParameters
-        let limit = query.get("limit").flatMap(Int.init) ?? 100
-        guard (1...1000).contains(limit) else { return Self.error(.badRequest, "InvalidLimit", "limit must be between 1 and 1000") }
-        let offset = query.get("cursor").flatMap(Int.init) ?? 0
-        guard offset >= 0 && offset <= 1000 else { return Self.error(.badRequest, "InvalidCursor", "cursor must be an offset from 0 to 1000") }
+        let rawLimit = query.get("limit")
+        guard let limit = rawLimit.map({ Int($0) }) ?? 100, (1...1000).contains(limit) else {
+            return Self.error(.badRequest, "InvalidLimit", "limit must be an integer between 1 and 1000")
+        }
+        let rawCursor = query.get("cursor")
+        guard let offset = rawCursor.map({ Int($0) }) ?? 0, offset >= 0 && offset <= 1000 else {
+            return Self.error(.badRequest, "InvalidCursor", "cursor must be an offset from 0 to 1000")
+        }
         let asOf = try store.cursor() ?? Clock.nowMicroseconds()
         let all = try store.leaderboard(window: window, asOf: asOf, limit: min(1000, offset + limit))
         let page = all.dropFirst(offset)
@@ -215,5 +220,17 @@ public struct APIServer: Sendable {
             json.field("message", message)
         }
         return Self.json(status, json.output)
+    }
+}
+
+/// Every endpoint is read-only: any method but GET and HEAD is answered 405.
+struct GetOnlyMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard request.method == .get || request.method == .head else {
+            var response = APIServer.error(.methodNotAllowed, "MethodNotAllowed", "\(request.method) is not allowed: this API is read-only")
+            response.headers[.allow] = "GET, HEAD"
+            return response
+        }
+        return try await next(request, context)
     }
 }

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Checks docs/openapi.yaml against the running HTTP API with schemathesis (PyPI):
+# every documented status code and response schema, on a database with real data.
+# Ends with 'openapi: N passed, N failed'.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bin=${1:-.build/debug/bothost}
+tmp=$(mktemp -d)
+trap 'kill $server 2>/dev/null; rm -rf "$tmp"' EXIT
+"$bin" replay Tests/BotHostTests/Fixtures/jetstream-real-samples.jsonl --db "$tmp/api.sqlite" --quiet > /dev/null
+"$bin" serve --db "$tmp/api.sqlite" --port 0 --log-level error > "$tmp/serve.out" 2>&1 &
+server=$!
+for _ in $(seq 100); do grep -q serving "$tmp/serve.out" 2>/dev/null && break; sleep 0.1; done
+port=$(grep -oE ':[0-9]+' "$tmp/serve.out" | tail -1 | tr -d :)
+if .venv/bin/schemathesis run docs/openapi.yaml --url "http://127.0.0.1:$port" --checks all \
+     --max-examples 30 --phases examples,coverage,fuzzing --suppress-health-check all > "$tmp/st.log" 2>&1; then
+  tail -5 "$tmp/st.log"
+  echo "openapi: 1 passed, 0 failed"
+else
+  cat "$tmp/st.log"
+  echo "openapi: 0 passed, 1 failed"
+  exit 1
+fi
