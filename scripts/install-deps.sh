@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pkg in libsqlite3-dev libzstd-dev libcurl4-openssl-dev zstd sqlite3; do
+# chromium: renders the web pages for the screenshot check (scripts/page_check.py).
+for pkg in libsqlite3-dev libzstd-dev libcurl4-openssl-dev zstd sqlite3 curl chromium; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then need+=(python3-venv); fi
@@ -24,8 +25,9 @@ fi
 # Python tools for the reference pipeline, the decode baseline and the tests.
 # atproto: the Python SDK whose Jetstream client is the interoperability peer.
 # schemathesis: checks docs/openapi.yaml against the running HTTP API.
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import orjson, zstandard, atproto_jetstream, schemathesis' >/dev/null 2>&1; then
-  echo "setting up .venv (orjson, zstandard, atproto, schemathesis)"
+# pillow: reads the page screenshots.
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import orjson, zstandard, atproto_jetstream, schemathesis, PIL' >/dev/null 2>&1; then
+  echo "setting up .venv (orjson, zstandard, atproto, schemathesis, pillow)"
   [ -x .venv/bin/python ] || python3 -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check orjson zstandard atproto schemathesis
+  .venv/bin/pip install -q --disable-pip-version-check orjson zstandard atproto schemathesis pillow
 fi

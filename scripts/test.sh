@@ -45,11 +45,17 @@ scripts/openapi_check.sh .build/debug/bothost 2>&1 | tee "$log"
 openapi=$(grep -oE '[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
 [ -n "$openapi" ] || openapi="0 passed, 1 failed"
 
+# The web pages rendered in headless Chromium: tables and the XP chart on the screenshots.
+.venv/bin/python scripts/page_check.py .build/debug/bothost 2>&1 | grep -v "getdata" | tee "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+pages=$(grep -oE '[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+[ -n "$pages" ] || pages="0 passed, 1 failed"
+
 count() { echo "$1" | grep -oE "[0-9]+ $2" | grep -oE '[0-9]+'; }
-passed=$(( ${swift_passed:-0} + $(count "$py" passed) + $(count "$diff" passed) + $(count "$interop" passed) + $(count "$crash" passed) + $(count "$openapi" passed) ))
-failed=$(( ${swift_failed:-0} + $(count "$py" failed) + $(count "$diff" failed) + $(count "$interop" failed) + $(count "$crash" failed) + $(count "$openapi" failed) ))
+passed=$(( ${swift_passed:-0} + $(count "$py" passed) + $(count "$diff" passed) + $(count "$interop" passed) + $(count "$crash" passed) + $(count "$openapi" passed) + $(count "$pages" passed) ))
+failed=$(( ${swift_failed:-0} + $(count "$py" failed) + $(count "$diff" failed) + $(count "$interop" failed) + $(count "$crash" failed) + $(count "$openapi" failed) + $(count "$pages" failed) ))
 [ "$status" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1
 echo
-echo "swift: ${swift_passed:-0} tests; reference self-checks: $py; difftest: $diff; interop: $interop; crashtest: $crash; openapi: $openapi"
+echo "swift: ${swift_passed:-0} tests; reference self-checks: $py; difftest: $diff; interop: $interop; crashtest: $crash; openapi: $openapi; pages: $pages"
 echo "tests: $passed passed, $failed failed"
 exit $status

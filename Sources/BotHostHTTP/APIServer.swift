@@ -42,6 +42,29 @@ public struct APIServer: Sendable {
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: GetOnlyMiddleware())
+        router.get("/") { _, _ -> Response in
+            Self.guarded {
+                let asOf = try store.cursor() ?? Clock.nowMicroseconds()
+                let boards = try RankingWindow.allCases.map { ($0, try store.leaderboard(window: $0, asOf: asOf, limit: 10)) }
+                return Self.html(WebPages.leaderboards(boards, asOf: asOf))
+            }
+        }
+        router.get("/accounts/:account") { _, context -> Response in
+            Self.guarded {
+                let key = context.parameters.get("account") ?? ""
+                guard let account = try store.account(key) else {
+                    return Self.html(WebPages.page(title: "Not found", body: "<h1>No account \(WebPages.escape(key))</h1>"), status: .notFound)
+                }
+                let ledger = try store.ledger(account: account.id, limit: 100_000)
+                var total: Int64 = 0
+                let series = ledger.reversed().map { entry -> (timeUS: Int64, xp: Int64) in
+                    total = max(0, total + entry.amount)
+                    return (entry.timeUS, total)
+                }
+                return Self.html(WebPages.account(account, curve: curve, series: series,
+                                                  counts: try store.activityTotals(did: account.did), ledger: ledger))
+            }
+        }
         router.get("/healthz") { _, _ in Self.json(.ok, #"{"status":"ok"}"#) }
         router.get("/readyz") { _, _ -> Response in
             do {
@@ -205,6 +228,12 @@ public struct APIServer: Sendable {
         } catch {
             return Self.error(.internalServerError, "InternalError", String(describing: error))
         }
+    }
+
+    static func html(_ body: String, status: HTTPResponse.Status = .ok) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "text/html; charset=utf-8"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
     }
 
     static func json(_ status: HTTPResponse.Status, _ body: String) -> Response {

@@ -118,3 +118,30 @@ import Testing
         }
     }
 }
+
+extension HTTPAPITests {
+    @Test func pagesAreServerRenderedWithTablesAndAnSVGChart() async throws {
+        let host = try host()
+        let app = Application(router: APIServer(store: host.store).router())
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentType] == "text/html; charset=utf-8")
+                let html = String(buffer: response.body)
+                for window in ["hour", "day", "week", "month"] { #expect(html.contains("<h2>Last \(window)</h2>")) }
+                #expect(html.contains("<a href=\"/accounts/\(E.alice)\">@alice.test</a>"))
+                #expect(!html.contains("<script"))
+            }
+            try await client.execute(uri: "/accounts/\(E.alice)", method: .get) { response in
+                let html = String(buffer: response.body)
+                #expect(html.contains("<svg"))
+                let points = try #require(html.firstRange(of: #/points="([0-9, ]+)"/#))
+                #expect(html[points].split(separator: " ").count == 2)  // two ledger entries
+                #expect(html.contains("Level 2 · 80 XP"))
+            }
+            try await client.execute(uri: "/accounts/did:plc:nobody", method: .get) { response in
+                #expect(response.status == .notFound)
+            }
+        }
+    }
+}
