@@ -48,7 +48,8 @@ test-python: deps
 test-diff: deps
 	scripts/difftest.sh .build/debug/bothost
 
-bench: deps
+bench:
+	BOTHOST_BENCH=1 scripts/install-deps.sh
 	$(SWIFT) build -c release --product bothost
 	scripts/bench.sh $(BENCH_EVENTS)
 

@@ -56,11 +56,31 @@ port=$(serve "$tmp/paced.jsonl" --rate 5000)
 paced=$($BIN run --jetstream ws://127.0.0.1:$port/subscribe --db "$tmp/paced.sqlite" --dry-run --exit-idle 1 --log-level error --format json)
 kill "$(cat "$tmp/serve.pid")"
 
-$PY - "$tape" "$orjson" "$foundation" "$bothost" "$reference" "$again" "$limits" "$events" "$live_file" "$live_text" "$live_zstd" "$paced" <<'PYEOF'
+echo "== leaderboard requests under load (wrk, 200 connections, warm cache, 1M-event database)"
+http=null
+if command -v wrk > /dev/null; then
+  $BIN serve --db "$tmp/bothost.sqlite" --port 0 --log-level error > "$tmp/http.out" 2>&1 &
+  http_pid=$!
+  for _ in $(seq 100); do grep -q serving "$tmp/http.out" 2>/dev/null && break; sleep 0.1; done
+  hport=$(grep -oE ':[0-9]+' "$tmp/http.out" | tail -1 | tr -d :)
+  curl -s "http://127.0.0.1:$hport/v1/leaderboards/day?limit=100" > /dev/null  # warm the cache
+  wrk -t2 -c200 -d5s --latency "http://127.0.0.1:$hport/v1/leaderboards/day?limit=100" > "$tmp/wrk.txt" 2>&1
+  kill $http_pid
+  http=$($PY -c '
+import json, re, sys
+text = open(sys.argv[1]).read()
+def ms(v, unit): return float(v) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+p = {k: ms(*re.search(r"\s" + k + r"%\s+([\d.]+)(us|ms|s)", text).groups()) for k in ("50", "99")}
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+print(json.dumps({"p50_ms": p["50"], "p99_ms": p["99"], "rps": rps}))' "$tmp/wrk.txt")
+fi
+
+$PY - "$tape" "$orjson" "$foundation" "$bothost" "$reference" "$again" "$limits" "$events" "$live_file" "$live_text" "$live_zstd" "$paced" "$http" <<'PYEOF'
 import json, sys
 tape, orj, fnd, bh, ref, again, limits = (json.loads(a) for a in sys.argv[1:8])
 events = int(sys.argv[8])
 live_file, live_text, live_zstd, paced = (json.loads(a) for a in sys.argv[9:13])
+http = json.loads(sys.argv[13])
 def rate(m): return events / m["wall_seconds"]
 rows = [
     ("decode, bothost tape", f"{tape['mb_per_s']:.0f} MB/s", "1.00x"),
@@ -78,6 +98,8 @@ rows = [
      f"{live_zstd['events_per_second']/live_file['events_per_second']:.2f}x of file replay ({live_zstd['events']:,} events)"),
     ("event->commit latency at 5k events/s", f"p50 {paced['latency_p50_ms']:.1f} ms", f"p99 {paced['latency_p99_ms']:.1f} ms ({paced['events']:,} events, {paced['batches']} batches)"),
 ]
+if http:
+    rows.append(("GET /v1/leaderboards/day (wrk -c200)", f"p50 {http['p50_ms']:.2f} ms", f"p99 {http['p99_ms']:.2f} ms, {http['rps']:,.0f} requests/s"))
 w = max(len(r[0]) for r in rows)
 print()
 for name, value, ratio in rows:

@@ -10,6 +10,8 @@ for pkg in libsqlite3-dev libzstd-dev libcurl4-openssl-dev zstd sqlite3 curl chr
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then need+=(python3-venv); fi
+# wrk (make bench only): loads the HTTP API.
+if [ "${BOTHOST_BENCH:-}" = 1 ] && ! command -v wrk > /dev/null; then need+=(wrk); fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing system packages: ${need[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

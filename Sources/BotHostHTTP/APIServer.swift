@@ -6,6 +6,7 @@ import CoreMetrics
 import Metrics
 import Prometheus
 import ServiceLifecycle
+import Synchronization
 import Rules
 import UnixSignals
 
@@ -21,6 +22,9 @@ public struct APIServer: Sendable {
     public let curve: LevelCurve
     /// Where `/metrics` reads from (nil: the endpoint answers 404).
     public let registry: PrometheusCollectorRegistry?
+    /// Rendered leaderboard pages by ETag (the ETag names the "as of" time, so a new
+    /// commit makes new keys and old pages age out).
+    let cache = LeaderboardCache()
 
     public init(store: Store, curve: LevelCurve = .default, registry: PrometheusCollectorRegistry? = nil) {
         self.store = store
@@ -167,7 +171,21 @@ public struct APIServer: Sendable {
         guard let offset = rawCursor.map({ Int($0) }) ?? 0, offset >= 0 && offset <= 1000 else {
             return Self.error(.badRequest, "InvalidCursor", "cursor must be an offset from 0 to 1000")
         }
-        let asOf = try store.cursor() ?? Clock.nowMicroseconds()
+        let asOf = try cache.asOf { try store.cursor() ?? Clock.nowMicroseconds() }
+        let etag = "\"\(window.rawValue)-\(asOf)-\(offset)-\(limit)\""
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        headers[.cacheControl] = "public, max-age=\(Self.cacheSeconds(window))"
+        headers[.eTag] = etag
+        if request.headers[.ifNoneMatch] == etag {
+            return Response(status: .notModified, headers: headers)
+        }
+        let body = try cache.body(for: etag) { try renderLeaderboard(window, asOf: asOf, offset: offset, limit: limit) }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: body))
+    }
+
+    /// The JSON of one leaderboard page.
+    func renderLeaderboard(_ window: RankingWindow, asOf: Int64, offset: Int, limit: Int) throws -> ByteBuffer {
         let all = try store.leaderboard(window: window, asOf: asOf, limit: min(1000, offset + limit))
         let page = all.dropFirst(offset)
         let json = JSONWriter()
@@ -188,16 +206,7 @@ public struct APIServer: Sendable {
             }
             if all.count == offset + limit && offset + limit < 1000 { json.field("cursor", String(offset + limit)) }
         }
-        let body = json.output
-        let etag = "\"\(window.rawValue)-\(asOf)-\(offset)-\(limit)\""
-        var headers = HTTPFields()
-        headers[.contentType] = "application/json"
-        headers[.cacheControl] = "public, max-age=\(Self.cacheSeconds(window))"
-        headers[.eTag] = etag
-        if request.headers[.ifNoneMatch] == etag {
-            return Response(status: .notModified, headers: headers)
-        }
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+        return ByteBuffer(string: json.output)
     }
 
     func activity(_ did: String, bucket: String) throws -> Response {
@@ -261,5 +270,39 @@ struct GetOnlyMiddleware<Context: RequestContext>: RouterMiddleware {
             return response
         }
         return try await next(request, context)
+    }
+}
+
+/// Warm-path cache of the leaderboards: the "as of" time is re-read at most every 100 ms,
+/// and each page is rendered once per "as of" time, so a request under load costs a lock
+/// and a dictionary lookup instead of a ledger query.
+final class LeaderboardCache: Sendable {
+    private struct State {
+        var asOf: Int64 = 0
+        var asOfReadAt = -1.0
+        var pages: [String: ByteBuffer] = [:]
+    }
+    private let state = Mutex(State())
+
+    func asOf(_ read: () throws -> Int64) throws -> Int64 {
+        let now = Clock.monotonicSeconds()
+        if let cached = state.withLock({ now - $0.asOfReadAt < 0.1 ? $0.asOf : nil }) { return cached }
+        let value = try read()
+        state.withLock { s in
+            if value != s.asOf { s.pages.removeAll() }
+            s.asOf = value
+            s.asOfReadAt = now
+        }
+        return value
+    }
+
+    func body(for key: String, _ render: () throws -> ByteBuffer) throws -> ByteBuffer {
+        if let cached = state.withLock({ $0.pages[key] }) { return cached }
+        let body = try render()
+        state.withLock { s in
+            if s.pages.count > 256 { s.pages.removeAll() }
+            s.pages[key] = body
+        }
+        return body
     }
 }
