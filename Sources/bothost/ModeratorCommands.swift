@@ -1,5 +1,7 @@
 import ArgumentParser
 import BotHost
+import Plugins
+import Rules
 
 /// `bothost explain DID`: every ledger entry of an account with its provenance.
 struct ExplainCommand: ParsableCommand {
@@ -184,4 +186,118 @@ import Glibc
 
 func environment(_ name: String) -> String? {
     getenv(name).map { String(cString: $0) }
+}
+
+/// `bothost adjust DID ±N --reason TEXT [--yes]` and `bothost purge DID`: changes that the
+/// host owning the database applies (through the command queue) in its next batch, or
+/// that this command applies itself when no host runs.
+struct AdjustCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "adjust",
+        abstract: "Add or remove XP by hand (dry run unless --yes; audited; safe while the host runs).")
+
+    @Argument(help: "The account's DID or handle.")
+    var account: String
+
+    @Argument(help: "XP to add (negative to remove), e.g. +100 or -50.")
+    var amount: String
+
+    @OptionGroup var database: DatabaseOptions
+
+    @Option(name: .long, help: "Why (required; kept in the ledger's audit).")
+    var reason: String
+
+    @Flag(name: .long, help: "Really do it (without: show what would happen).")
+    var yes = false
+
+    @Option(name: .long, help: "YAML config file (for the level curve).")
+    var config: String?
+
+    @Option(name: .long, help: "Who is acting (default: $USER).")
+    var actor: String?
+
+    @Option(name: .long, help: "table or json.")
+    var format: OutputFormat = .table
+
+    func run() throws {
+        guard let delta = Int64(amount.hasPrefix("+") ? String(amount.dropFirst()) : amount), delta != 0 else {
+            throw CLIError("amount \(amount): expected a non-zero integer such as +100 or -50")
+        }
+        guard reason.contains(where: { !$0.isWhitespace }) else { throw CLIError("--reason must say why") }
+        try ModeratorAction.run(.adjust, account: account, amount: delta, reason: reason, yes: yes, config: config,
+                                actor: actor, database: database, format: format)
+    }
+}
+
+struct PurgeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "purge",
+        abstract: "Privacy request: remove an account's rows (ledger, grants, milestones, outbox, activity), keep an audit line.")
+
+    @Argument(help: "The account's DID or handle.")
+    var account: String
+
+    @OptionGroup var database: DatabaseOptions
+
+    @Option(name: .long, help: "Why (kept in the audit log).")
+    var reason: String = "privacy request"
+
+    @Flag(name: .long, help: "Really do it (without: show what would happen).")
+    var yes = false
+
+    @Option(name: .long, help: "Who is acting (default: $USER).")
+    var actor: String?
+
+    @Option(name: .long, help: "table or json.")
+    var format: OutputFormat = .table
+
+    func run() throws {
+        try ModeratorAction.run(.purge, account: account, amount: 0, reason: reason, yes: yes, config: nil,
+                                actor: actor, database: database, format: format)
+    }
+}
+
+enum ModeratorAction {
+    static func run(_ kind: ModeratorCommand.Kind, account: String, amount: Int64, reason: String, yes: Bool, config: String?,
+                    actor: String?, database: DatabaseOptions, format: OutputFormat) throws {
+        let store = try openStore(database.db)
+        guard let record = try store.account(account) else { throw CLIError("no account \(account) in \(database.db)") }
+        let configuration = try loadConfiguration(config)
+        let curve = configuration.leveling.progression.curve
+        let projected = max(0, record.xp + amount)
+        let plan = kind == .adjust
+            ? "\(record.did): xp \(record.xp) → \(projected), level \(record.level) → \(curve.level(forXP: projected))"
+            : "\(record.did): remove \(record.xp) XP of ledger, grants, milestones, outbox and activity rows"
+        guard yes else {
+            report(["dry_run": "true", "plan": plan], format: format)
+            return
+        }
+        let who = actor ?? environment("USER") ?? "moderator"
+        let id = try store.enqueue(kind, did: record.did, amount: amount, reason: reason, actor: who)
+        if let lock = HostLock(databasePath: database.db) {
+            // No host owns the database: apply the queue here, as a host would.
+            let context = configuration.makeContext()
+            try store.load(into: context)
+            _ = HostEngine(context: context, plugins: configuration.makePlugins())
+            context.apply(try store.pendingCommands())
+            try store.write(context.closeBatch())
+            withExtendedLifetime(lock) {}
+            let result = try store.command(id)
+            report(["command": String(id), "state": result?.state ?? "?", "result": result?.result ?? ""], format: format)
+        } else {
+            report(["command": String(id), "state": "pending",
+                    "result": "queued: the running host applies it in its next batch"], format: format)
+        }
+    }
+
+    static func report(_ fields: KeyValuePairs<String, String>, format: OutputFormat) {
+        switch format {
+        case .json:
+            let json = JSONWriter()
+            json.object { for (key, value) in fields { json.field(key, value) } }
+            print(json.output)
+        case .table:
+            for (key, value) in fields { print("\(key): \(value)") }
+        }
+    }
 }

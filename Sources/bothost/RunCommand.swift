@@ -57,6 +57,10 @@ struct RunCommand: AsyncParsableCommand {
         let logger = Logger(label: "bothost")
         let configuration = try loadConfiguration(config)
         let store = try openStore(database.db)
+        guard let lock = HostLock(databasePath: database.db) else {
+            throw CLIError("\(database.db) is in use by another bothost replay or run; stop it first")
+        }
+        defer { withExtendedLifetime(lock) {} }
         let context = configuration.makeContext()
         try store.load(into: context)
         let plugins = configuration.makePlugins()

@@ -73,3 +73,46 @@ import Testing
         #expect(status.outbox.isEmpty)
     }
 }
+
+extension ModerationTests {
+    @Test func adjustmentsAndPurgesGoThroughTheHostThatOwnsTheDatabase() throws {
+        let host = try TestHost()
+        try host.feed([E.post(E.alice, rev: 1, rkey: E.tid(1)), E.post(E.bob, rev: 2, rkey: E.tid(2))])
+        // Queued while "the host runs": the replayer applies them at its next batch close.
+        let adjust = try host.store.enqueue(.adjust, did: E.alice, amount: 750, reason: "prize", actor: "mod")
+        let purge = try host.store.enqueue(.purge, did: E.bob, amount: 0, reason: "privacy request", actor: "mod")
+        let unknown = try host.store.enqueue(.adjust, did: "did:plc:nobody", amount: 5, reason: "typo", actor: "mod")
+        let capture = host.directory.appendingPathComponent("more.jsonl").path
+        try (E.like(E.alice, rev: 3, rkey: E.tid(3), subject: E.postURI(E.bob, E.tid(2))) + "\n").write(toFile: capture, atomically: true, encoding: .utf8)
+        try host.replay(capture)
+        #expect(try host.xp(E.alice) == 810)
+        #expect(try host.account(E.alice)?.milestones == [5])
+        #expect(try host.store.command(adjust)?.state == "applied")
+        // Applied when the replay's batch closed, after the like in it.
+        #expect(try host.store.command(adjust)?.result == "xp 60 → 810, level 5")
+        #expect(try host.store.command(unknown)?.result == "unknown account")
+        let bob = try #require(try host.account(E.bob))
+        #expect(bob.xp == 0 && bob.milestones.isEmpty)
+        #expect(try host.store.ledger(account: bob.id, limit: 10).isEmpty)
+        #expect(try host.store.command(purge)?.result == "purged")
+        #expect(try host.store.auditLog(limit: 10).map(\.action) == ["purge", "adjust"])
+        // The adjustment is a ledger entry with its provenance, and survives a restart.
+        try host.restart()
+        try host.replay(capture)
+        #expect(try host.xp(E.alice) == 810)
+        let entries = try host.store.ledger(account: try #require(try host.account(E.alice)).id, limit: 10)
+        #expect(entries.map(\.kind) == ["adjust", "grant", "grant"])
+        #expect(entries[0].rule == "adjust" && entries[0].plugin == "moderation" && entries[0].amount == 750)
+        #expect(try host.store.pendingCommands().isEmpty)
+    }
+
+    @Test func theHostLockIsExclusive() throws {
+        let directory = makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("db.sqlite").path
+        let first = HostLock(databasePath: path)
+        #expect(first != nil)
+        #expect(HostLock(databasePath: path) == nil)
+        withExtendedLifetime(first) {}
+    }
+}

@@ -103,6 +103,7 @@ public final class LiveHost: Service, @unchecked Sendable {
                 var batchOpened = Clock.monotonicSeconds()
                 var lastStatus = Clock.monotonicSeconds()
                 var oldestReceive = Double.infinity
+                var appliedCommands: Int64 = 0
                 while true {
                     let frames = await queue.next(timeout: min(options.maxBatchDelay, 0.25))
                     for frame in frames {
@@ -113,6 +114,7 @@ public final class LiveHost: Service, @unchecked Sendable {
                     let now = Clock.monotonicSeconds()
                     if context.batchEvents >= options.batchSize
                         || (context.batchEvents > 0 && now - batchOpened >= options.maxBatchDelay) {
+                        context.apply(try store.pendingCommandsOnce(after: &appliedCommands))
                         var batch = context.closeBatch()
                         batch.oldestReceivedAt = oldestReceive
                         try await writer.submitAsync(batch)

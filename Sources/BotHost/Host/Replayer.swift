@@ -46,11 +46,13 @@ public final class Replayer {
     private let engine: HostEngine
     private let writer: BatchWriter
     private let options: Options
+    private let store: Store
 
     public init(engine: HostEngine, store: Store, options: Options = Options()) {
         self.engine = engine
         self.writer = BatchWriter(store: store)
         self.options = options
+        self.store = store
     }
 
     /// Replays every line of `reader`, committing a batch every `batchSize` events.
@@ -68,6 +70,7 @@ public final class Replayer {
         var batches = 0
         let batchSize = max(1, options.batchSize)
         var readError: (any Error)?
+        var appliedCommands: Int64 = 0
         do {
             try reader.forEachLine { line in
                 lines += 1
@@ -79,6 +82,7 @@ public final class Replayer {
                                            MalformedEvent(.tooLong, "line of \(length) bytes exceeds the \(reader.maxLineLength)-byte limit"))
                 }
                 if context.batchEvents >= batchSize {
+                    context.apply(try store.pendingCommandsOnce(after: &appliedCommands))
                     try writer.submit(context.closeBatch())
                     batches += 1
                     if let interval = options.progressInterval, let progress {
@@ -97,6 +101,8 @@ public final class Replayer {
             readError = error
         }
         // Commit what was applied before a read error too: it is valid work.
+        try writer.finish()  // commands read below must see the committed state
+        context.apply(try store.pendingCommandsOnce(after: &appliedCommands))
         let last = context.closeBatch()
         if !last.isEmpty || batches == 0 {
             try writer.submit(last)

@@ -52,6 +52,10 @@ public struct WriteBatch: Sendable {
     /// Deleted accounts whose rows are purged in this batch: the account, the head of its
     /// ledger chain, and the keys of the grants it held.
     public var purges: [Purge] = []
+    /// Moderator commands applied in this batch, with what they did.
+    public var commandsApplied: [(id: Int64, result: String)] = []
+    /// Audit lines written with the batch.
+    public var audits: [(actor: String, action: String, did: String?, detail: String)] = []
     /// The cursor stored with the batch.
     public var cursorUS: Int64 = 0
     /// Events applied in the batch (for metrics).
@@ -63,7 +67,7 @@ public struct WriteBatch: Sendable {
     /// Whether the batch changes nothing at all.
     public var isEmpty: Bool {
         accounts.isEmpty && ledger.isEmpty && outboxCancels.isEmpty && collections.isEmpty && rules.isEmpty && purges.isEmpty
-            && counters.isEmpty && counterNames.isEmpty
+            && counters.isEmpty && counterNames.isEmpty && commandsApplied.isEmpty
     }
 
     /// A deleted account's rows to remove.
@@ -89,6 +93,10 @@ extension PluginContext {
             nextLedgerID += 1
         }
         batch.purges = purgeDueAccounts()
+        batch.commandsApplied = commandsApplied
+        batch.audits = audits
+        commandsApplied.removeAll()
+        audits.removeAll()
         for purge in batch.purges {
             for key in purge.grants where key.rkey & RecordKey.nonTIDFlag != 0 { batch.rkeyTexts[key.rkey] = rkeyString(key.rkey) }
         }
@@ -155,7 +163,7 @@ extension PluginContext {
     /// The account row stays as a tombstone with its last rev, so replaying the events
     /// from before the deletion is still recognised as duplicates and restores nothing.
     func purgeDueAccounts() -> [WriteBatch.Purge] {
-        guard !pendingPurges.isEmpty else { return [] }
+        guard !pendingPurges.isEmpty || !requestedPurges.isEmpty else { return [] }
         var due: [UInt32] = []
         var waiting: [UInt32] = []
         for id in Set(pendingPurges) {
@@ -164,7 +172,10 @@ extension PluginContext {
             if state.statusTimeUS + retentionUS <= cursorUS { due.append(id) } else { waiting.append(id) }
         }
         pendingPurges = waiting
+        due.append(contentsOf: requestedPurges)
+        requestedPurges.removeAll()
         guard !due.isEmpty else { return [] }
+        due = Array(Set(due))
         let keys = grants.removeAll(accounts: Set(due))
         var purges: [WriteBatch.Purge] = []
         for id in due.sorted() {

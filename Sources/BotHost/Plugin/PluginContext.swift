@@ -79,6 +79,10 @@ public final class PluginContext {
     public let retentionUS: Int64
     /// Deleted accounts waiting for their retention period to pass.
     var pendingPurges: [UInt32] = []
+    /// Accounts a moderator asked to purge, purged when the batch closes.
+    var requestedPurges: [UInt32] = []
+    var commandsApplied: [(id: Int64, result: String)] = []
+    var audits: [(actor: String, action: String, did: String?, detail: String)] = []
 
     /// - Parameters:
     ///   - progression: levels, milestones and the announcement text.
@@ -313,5 +317,55 @@ public struct OutboxRow: Sendable {
             json.field("subject", subject)
         }
         return json.output
+    }
+}
+
+/// A moderator's request, queued in the `commands` table and applied by the host that
+/// owns the database (in its next batch), or by the CLI when no host runs.
+public struct ModeratorCommand: Sendable, Equatable {
+    public enum Kind: String, Sendable { case adjust, purge }
+    public var id: Int64
+    public var kind: Kind
+    public var did: String
+    public var amount: Int64
+    public var reason: String
+    public var actor: String
+}
+
+extension PluginContext {
+    /// The collection that moderator adjustments are recorded under in the ledger.
+    static let moderationCollection = "bothost.moderation"
+
+    /// Applies moderator commands to the in-memory state; their effects, the commands'
+    /// results and the audit lines are written with the next batch, in one transaction.
+    public func apply(_ commands: [ModeratorCommand]) {
+        let rule = registerRule(plugin: "moderation", rule: "adjust", version: "1")
+        let collection = collectionID(Self.moderationCollection)
+        for command in commands {
+            guard let id = dids.find(command.did) else {
+                commandsApplied.append((command.id, "unknown account"))
+                continue
+            }
+            let account = UInt32(id)
+            markDirty(account)
+            switch command.kind {
+            case .adjust:
+                select(account: account, timeUS: max(cursorUS, 0))
+                var key = Array("cmd-\(command.id)".utf8)
+                let rkey = key.withUnsafeMutableBytes { recordKey(UnsafeRawBufferPointer($0), intern: true)! }
+                selectRecord(GrantKey(account: account, collection: collection, rkey: rkey), operation: .create)
+                let before = accounts[id].xp
+                ledger.append(LedgerEntry(account: account, collection: collection, kind: .adjust, rule: rule.index,
+                                          rkey: rkey, amount: Int32(clamping: command.amount), timeUS: currentTimeUS))
+                addXP(command.amount)
+                let result = "xp \(before) → \(accounts[id].xp), level \(accounts[id].level)"
+                commandsApplied.append((command.id, result))
+                audits.append((command.actor, "adjust", command.did, "\(command.amount > 0 ? "+" : "")\(command.amount): \(command.reason) (\(result))"))
+            case .purge:
+                requestedPurges.append(account)
+                commandsApplied.append((command.id, "purged"))
+                audits.append((command.actor, "purge", command.did, command.reason))
+            }
+        }
     }
 }

@@ -255,3 +255,41 @@ extension Store {
         }
     }
 }
+
+extension Store {
+    /// Queues a moderator command; returns its id.
+    public func enqueue(_ kind: ModeratorCommand.Kind, did: String, amount: Int64, reason: String, actor: String) throws -> Int64 {
+        try queue.write { db in
+            try db.execute(sql: "INSERT INTO commands(kind, did, amount, reason, actor, created_us) VALUES (?, ?, ?, ?, ?, ?)",
+                           arguments: [kind.rawValue, did, amount, reason, actor, Clock.nowMicroseconds()])
+            return db.lastInsertedRowID
+        }
+    }
+
+    /// Commands not applied yet, oldest first.
+    public func pendingCommands() throws -> [ModeratorCommand] {
+        try queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, kind, did, amount, reason, actor FROM commands WHERE state = 'pending' ORDER BY id").compactMap { row in
+                guard let kind = ModeratorCommand.Kind(rawValue: row[1]) else { return nil }
+                return ModeratorCommand(id: row[0], kind: kind, did: row[2], amount: row[3], reason: row[4], actor: row[5])
+            }
+        }
+    }
+
+    /// A command's state and result.
+    public func command(_ id: Int64) throws -> (state: String, result: String?)? {
+        try queue.read { db in
+            try Row.fetchOne(db, sql: "SELECT state, result FROM commands WHERE id = ?", arguments: [id]).map { ($0[0], $0[1]) }
+        }
+    }
+}
+
+extension Store {
+    /// Pending commands newer than `after` (a host applies each once; the batch that
+    /// applies them marks them applied), advancing `after`.
+    public func pendingCommandsOnce(after: inout Int64) throws -> [ModeratorCommand] {
+        let commands = try pendingCommands().filter { $0.id > after }
+        if let last = commands.last { after = last.id }
+        return commands
+    }
+}

@@ -161,6 +161,14 @@ extension Store {
             }
         }
         for purge in batch.purges { try applyPurge(purge, batch, db) }
+        for (id, result) in batch.commandsApplied {
+            let s = try RawStatement(db, "UPDATE commands SET state = 'applied', applied_us = ?, result = ? WHERE id = ?")
+            s.bind(1, Clock.nowMicroseconds()); s.bind(2, result); s.bind(3, id)
+            try s.run(db)
+        }
+        for audit in batch.audits {
+            try Self.audit(db, actor: audit.actor, action: audit.action, did: audit.did, detail: audit.detail)
+        }
         let cursor = try RawStatement(db, """
             INSERT INTO cursor(source, time_us, updated_us) VALUES (?, ?, ?)
             ON CONFLICT(source) DO UPDATE SET time_us = max(time_us, excluded.time_us), updated_us = excluded.updated_us
@@ -208,6 +216,7 @@ extension Store {
             try grant.run(db)
         }
         for sql in ["DELETE FROM milestones WHERE account_id = ?1", "DELETE FROM outbox WHERE account_id = ?1",
+                    "DELETE FROM counters WHERE account_id = ?1",
                     "UPDATE accounts SET handle = NULL, purged_us = ?2 WHERE id = ?1"] {
             let s = try RawStatement(db, sql)
             s.bind(1, id)

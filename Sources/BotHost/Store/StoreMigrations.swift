@@ -118,6 +118,24 @@ enum StoreMigrations {
                 );
                 """)
         }
+        migrator.registerMigration("v4-commands") { db in
+            // Moderator commands (adjust, purge) for the host that owns the database.
+            try db.execute(sql: """
+                CREATE TABLE commands(
+                    id INTEGER PRIMARY KEY,
+                    kind TEXT NOT NULL,
+                    did TEXT NOT NULL,
+                    amount INTEGER NOT NULL DEFAULT 0,
+                    reason TEXT NOT NULL,
+                    actor TEXT NOT NULL,
+                    created_us INTEGER NOT NULL,
+                    state TEXT NOT NULL DEFAULT 'pending',
+                    applied_us INTEGER,
+                    result TEXT
+                );
+                CREATE INDEX commands_pending ON commands(state, id);
+                """)
+        }
         return migrator
     }
 }
