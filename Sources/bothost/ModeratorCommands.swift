@@ -46,12 +46,8 @@ struct ExplainCommand: ParsableCommand {
     }
 }
 
-/// `bothost exclude DID` / `bothost include DID`.
-struct ExcludeCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "exclude",
-        abstract: "Remove an account from every leaderboard (audited; safe while the host runs).")
-
+/// The account and the who/why every audited moderator command takes.
+struct ModerationTarget: ParsableArguments {
     @Argument(help: "The account's DID or handle.")
     var account: String
 
@@ -63,11 +59,8 @@ struct ExcludeCommand: ParsableCommand {
     @Option(name: .long, help: "Who is acting (default: $USER).")
     var actor: String?
 
-    func run() throws {
-        try ExcludeCommand.set(account, excluded: true, database: database, reason: reason, actor: actor)
-    }
-
-    static func set(_ account: String, excluded: Bool, database: DatabaseOptions, reason: String, actor: String?) throws {
+    /// Sets or clears the excluded flag, with an audit line.
+    func setExcluded(_ excluded: Bool) throws {
         let store = try openStore(database.db)
         let who = actor ?? environment("USER") ?? "moderator"
         guard try store.setExcluded(account, excluded: excluded, actor: who, reason: reason) else {
@@ -77,25 +70,26 @@ struct ExcludeCommand: ParsableCommand {
     }
 }
 
+/// `bothost exclude DID`.
+struct ExcludeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "exclude",
+        abstract: "Remove an account from every leaderboard (audited; safe while the host runs).")
+
+    @OptionGroup var target: ModerationTarget
+
+    func run() throws { try target.setExcluded(true) }
+}
+
+/// `bothost include DID`.
 struct IncludeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "include",
         abstract: "Put an excluded account back on the leaderboards (audited).")
 
-    @Argument(help: "The account's DID or handle.")
-    var account: String
+    @OptionGroup var target: ModerationTarget
 
-    @OptionGroup var database: DatabaseOptions
-
-    @Option(name: .long, help: "Why (kept in the audit log).")
-    var reason: String = ""
-
-    @Option(name: .long, help: "Who is acting (default: $USER).")
-    var actor: String?
-
-    func run() throws {
-        try ExcludeCommand.set(account, excluded: false, database: database, reason: reason, actor: actor)
-    }
+    func run() throws { try target.setExcluded(false) }
 }
 
 /// `bothost audit list`.

@@ -73,13 +73,7 @@ import Testing
     @Test func zstdCaptureReadsLikeThePlainOne() throws {
         let plain = try TestHost()
         let capture = try writeCapture(plain.directory)
-        let compressed = capture + ".zst"
-        let zstd = Process()
-        zstd.executableURL = URL(fileURLWithPath: "/usr/bin/zstd")
-        zstd.arguments = ["-q", "-f", capture, "-o", compressed]
-        try zstd.run()
-        zstd.waitUntilExit()
-        #expect(zstd.terminationStatus == 0)
+        let compressed = try compressWithZstdTool(capture)
         let plainSummary = try plain.replay(capture)
         let other = try TestHost()
         let zstdSummary = try other.replay(compressed)
@@ -152,12 +146,7 @@ extension StoreAndReplayTests {
     @Test func truncatedZstdCaptureIsAnError() throws {
         let host = try TestHost()
         let capture = try writeCapture(host.directory)
-        let compressed = capture + ".zst"
-        let zstd = Process()
-        zstd.executableURL = URL(fileURLWithPath: "/usr/bin/zstd")
-        zstd.arguments = ["-q", "-f", capture, "-o", compressed]
-        try zstd.run()
-        zstd.waitUntilExit()
+        let compressed = try compressWithZstdTool(capture)
         let data = try Data(contentsOf: URL(fileURLWithPath: compressed))
         try data.prefix(data.count - 20).write(to: URL(fileURLWithPath: compressed))
         #expect { try host.replay(compressed) } throws: { String(describing: $0).contains("truncated") }
@@ -236,4 +225,17 @@ extension StoreAndReplayTests {
             String(describing: error).contains("is locked by another process")
         }
     }
+}
+
+/// Compresses a file with the `zstd` command-line tool (an independent encoder), returning
+/// the `.zst` path.
+func compressWithZstdTool(_ path: String) throws -> String {
+    let compressed = path + ".zst"
+    let zstd = Process()
+    zstd.executableURL = URL(fileURLWithPath: "/usr/bin/zstd")
+    zstd.arguments = ["-q", "-f", path, "-o", compressed]
+    try zstd.run()
+    zstd.waitUntilExit()
+    guard zstd.terminationStatus == 0 else { throw CaptureError("zstd exited with \(zstd.terminationStatus)") }
+    return compressed
 }
