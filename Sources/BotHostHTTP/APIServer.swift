@@ -210,9 +210,9 @@ public struct APIServer: Sendable {
     }
 
     func activity(_ did: String, bucket: String) throws -> Response {
-        guard bucket == "day" else { return Self.error(.badRequest, "InvalidBucket", "bucket must be day") }
+        guard bucket == "day" || bucket == "hour" else { return Self.error(.badRequest, "InvalidBucket", "bucket must be day or hour") }
         guard try store.account(did) != nil else { return Self.error(.notFound, "AccountNotFound", "no account \(did)") }
-        let rows = try store.activity(did: did)
+        let rows = try store.activity(did: did, hourly: bucket == "hour")
         let json = JSONWriter()
         json.object {
             json.field("did", did)

@@ -52,6 +52,9 @@ public struct WriteBatch: Sendable {
     /// Deleted accounts whose rows are purged in this batch: the account, the head of its
     /// ledger chain, and the keys of the grants it held.
     public var purges: [Purge] = []
+    /// When set, counters older than these bucket starts (unix seconds) are deleted: daily
+    /// ones before `daily`, hourly ones (names starting `hour:`) before `hourly`.
+    public var retention: (daily: Int64, hourly: Int64)?
     /// Moderator commands applied in this batch, with what they did.
     public var commandsApplied: [(id: Int64, result: String)] = []
     /// Audit lines written with the batch.
@@ -93,6 +96,13 @@ extension PluginContext {
             nextLedgerID += 1
         }
         batch.purges = purgeDueAccounts()
+        // Retention once per stream day.
+        let day = cursorUS / 86_400_000_000
+        if cursorUS > 0 && day != retentionDay {
+            retentionDay = day
+            let now = cursorUS / 1_000_000
+            batch.retention = (now - Int64(analyticsRetentionDays) * 86_400, now - Int64(hourlyRetentionDays) * 86_400)
+        }
         batch.commandsApplied = commandsApplied
         batch.audits = audits
         commandsApplied.removeAll()

@@ -79,6 +79,12 @@ public final class PluginContext {
     public let retentionUS: Int64
     /// Deleted accounts waiting for their retention period to pass.
     var pendingPurges: [UInt32] = []
+    /// Days that daily and hourly analytics counters are kept, on the stream's clock.
+    public var analyticsRetentionDays = 90
+    public var hourlyRetentionDays = 7
+    /// The stream day of the last retention pass.
+    var retentionDay: Int64 = -1
+
     /// Accounts a moderator asked to purge, purged when the batch closes.
     var requestedPurges: [UInt32] = []
     var commandsApplied: [(id: Int64, result: String)] = []

@@ -234,25 +234,36 @@ extension Store {
         try queue.read { db in
             try Row.fetchAll(db, sql: """
                 SELECT n.name, SUM(c.value) FROM counters c JOIN counter_names n ON n.id = c.counter_id
-                JOIN accounts a ON a.id = c.account_id WHERE a.did = ? GROUP BY n.name ORDER BY n.name
+                JOIN accounts a ON a.id = c.account_id WHERE a.did = ? AND n.name NOT LIKE 'hour:%'
+                GROUP BY n.name ORDER BY n.name
                 """, arguments: [did]).map { ($0[0] as String, $0[1] as Int64) }
         }
     }
 
-    /// An account's activity per day bucket (unix seconds), oldest first.
-    public func activity(did: String) throws -> [(Int64, [(String, Int64)])] {
+    /// An account's activity per day (or hour) bucket (unix seconds), oldest first:
+    /// event counts by type, and the net XP of each type from the ledger.
+    public func activity(did: String, hourly: Bool = false) throws -> [(Int64, [(String, Int64)])] {
+        let unit: Int64 = hourly ? 3_600 : 86_400
+        var buckets: [Int64: [String: Int64]] = [:]
         try queue.read { db in
-            var result: [(Int64, [(String, Int64)])] = []
             for row in try Row.fetchAll(db, sql: """
                 SELECT c.bucket, n.name, c.value FROM counters c JOIN counter_names n ON n.id = c.counter_id
-                JOIN accounts a ON a.id = c.account_id WHERE a.did = ? ORDER BY c.bucket, n.name
+                JOIN accounts a ON a.id = c.account_id WHERE a.did = ?
                 """, arguments: [did]) {
-                let bucket: Int64 = row[0]
-                if result.last?.0 != bucket { result.append((bucket, [])) }
-                result[result.count - 1].1.append((row[1], row[2]))
+                let name: String = row[1]
+                guard name.hasPrefix("hour:") == hourly else { continue }
+                buckets[row[0], default: [:]][hourly ? String(name.dropFirst(5)) : name] = row[2]
             }
-            return result
         }
+        if let account = try account(did) {
+            for entry in try ledger(account: account.id, limit: 1_000_000) {
+                let seconds = entry.timeUS / 1_000_000
+                let bucket = seconds - ((seconds % unit) + unit) % unit
+                let collection = entry.uri.split(separator: "/").dropFirst(2).first.map(String.init) ?? "?"
+                buckets[bucket, default: [:]]["xp:" + collection, default: 0] += entry.amount
+            }
+        }
+        return buckets.sorted { $0.key < $1.key }.map { ($0.key, $0.value.sorted { $0.key < $1.key }) }
     }
 }
 

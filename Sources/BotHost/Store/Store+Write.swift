@@ -161,6 +161,17 @@ extension Store {
             }
         }
         for purge in batch.purges { try applyPurge(purge, batch, db) }
+        if let retention = batch.retention {
+            // Bucket-first keys make each a range delete at the front of the B-tree.
+            let hourly = try RawStatement(db, """
+                DELETE FROM counters WHERE bucket < ? AND counter_id IN (SELECT id FROM counter_names WHERE name LIKE 'hour:%')
+                """)
+            hourly.bind(1, retention.hourly)
+            try hourly.run(db)
+            let daily = try RawStatement(db, "DELETE FROM counters WHERE bucket < ?")
+            daily.bind(1, retention.daily)
+            try daily.run(db)
+        }
         for (id, result) in batch.commandsApplied {
             let s = try RawStatement(db, "UPDATE commands SET state = 'applied', applied_us = ?, result = ? WHERE id = ?")
             s.bind(1, Clock.nowMicroseconds()); s.bind(2, result); s.bind(3, id)

@@ -1,21 +1,28 @@
 import BotHost
 
-/// Per-account activity by event type and day: every commit counts once under
-/// `<collection>:<operation>` in the day of its `time_us` (the analytics the rankings
-/// and the HTTP API read).
+/// Per-account activity by event type, per day and per hour: every commit counts once
+/// under `<collection>:<operation>` in the day of its `time_us`, and under
+/// `hour:<collection>:<operation>` in its hour (the analytics the HTTP API reads; XP per
+/// period and type comes from the ledger itself). Old buckets are dropped by the store's
+/// retention policy.
 ///
 /// It reads every collection (`*`), which is also what keeps the host's view of an
 /// account complete: the live subscription then carries all collections, like a replay.
 public final class ActivityPlugin: Plugin {
     public let id = "activity"
     public let collections = ["*"]
-    /// Counter per collection id × 3 + operation, registered on first use.
-    private var counters: [CounterRef?] = []
-    /// The day bucket of the last event, to avoid a division per event.
+    /// Counters per collection id × 3 + operation, registered on first use: (day, hour).
+    private var counters: [(CounterRef, CounterRef)?] = []
+    /// The hour bucket of the last event, to avoid divisions per event.
+    private var hourStart: Int64 = 0
+    private var hourEnd: Int64 = 0
     private var dayStart: Int64 = 0
-    private var dayEnd: Int64 = 0
+    /// Whether hourly counts are kept (they double the counter rows).
+    public let hourly: Bool
 
-    public init() {}
+    public init(hourly: Bool = true) {
+        self.hourly = hourly
+    }
 
     public func register(in context: PluginContext) {}
 
@@ -23,19 +30,21 @@ public final class ActivityPlugin: Plugin {
         let operation = Int(context.operation.rawValue)
         let slot = Int(context.currentCollection) * 3 + operation
         if counters.count <= slot { counters.append(contentsOf: repeatElement(nil, count: slot + 1 - counters.count)) }
-        let counter: CounterRef
+        let pair: (CounterRef, CounterRef)
         if let known = counters[slot] {
-            counter = known
+            pair = known
         } else {
             let name = (event.commit?.collection.string ?? "?") + ":" + ["create", "update", "delete"][operation]
-            counter = context.registerCounter(name)
-            counters[slot] = counter
+            pair = (context.registerCounter(name), context.registerCounter("hour:" + name))
+            counters[slot] = pair
         }
         let seconds = context.eventTimeUS / 1_000_000
-        if seconds < dayStart || seconds >= dayEnd {
+        if seconds < hourStart || seconds >= hourEnd {
+            hourStart = seconds - ((seconds % 3_600) + 3_600) % 3_600
+            hourEnd = hourStart + 3_600
             dayStart = seconds - ((seconds % 86_400) + 86_400) % 86_400
-            dayEnd = dayStart + 86_400
         }
-        context.increment(counter, bucketStart: dayStart)
+        context.increment(pair.0, bucketStart: dayStart)
+        if hourly { context.increment(pair.1, bucketStart: hourStart) }
     }
 }

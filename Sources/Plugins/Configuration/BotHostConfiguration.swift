@@ -27,6 +27,7 @@ public struct BotHostConfiguration: Sendable, Equatable {
     public var consent = ConsentConfiguration()
     public var store = StoreConfiguration()
     public var jetstream = JetstreamConfiguration()
+    public var analytics = AnalyticsConfiguration()
 
     public init() {}
 
@@ -45,7 +46,18 @@ public struct BotHostConfiguration: Sendable, Equatable {
         guard let root = doc.root else { return config }
         if case let .scalar(scalar) = root, scalar.string.isEmpty { return config }
         let top = try doc.mapping(root, "the config file")
-        try doc.rejectUnknownKeys(in: top, allowed: ["bot", "leveling", "consent", "store", "jetstream"], section: "the config file")
+        try doc.rejectUnknownKeys(in: top, allowed: ["bot", "leveling", "consent", "store", "jetstream", "analytics"], section: "the config file")
+        if let node = top["analytics"] {
+            let analytics = try doc.mapping(node, "analytics")
+            try doc.rejectUnknownKeys(in: analytics, allowed: ["hourly", "retention_days", "hourly_retention_days"], section: "analytics")
+            if let value = analytics["hourly"] { config.analytics.hourly = try doc.bool(value, "analytics.hourly") }
+            if let value = analytics["retention_days"] {
+                config.analytics.retentionDays = Int(try doc.int(value, "analytics.retention_days", in: 1...36_500))
+            }
+            if let value = analytics["hourly_retention_days"] {
+                config.analytics.hourlyRetentionDays = Int(try doc.int(value, "analytics.hourly_retention_days", in: 1...36_500))
+            }
+        }
         if let node = top["jetstream"] {
             let js = try doc.mapping(node, "jetstream")
             try doc.rejectUnknownKeys(in: js, allowed: ["hosts", "wanted_dids", "compress", "rewind_seconds", "batch_size", "batch_delay_ms"], section: "jetstream")
@@ -170,13 +182,16 @@ public struct BotHostConfiguration: Sendable, Equatable {
 
     /// A host context with this configuration's progression and retention.
     public func makeContext() -> PluginContext {
-        PluginContext(progression: leveling.progression, retentionDays: store.retentionDays)
+        let context = PluginContext(progression: leveling.progression, retentionDays: store.retentionDays)
+        context.analyticsRetentionDays = analytics.retentionDays
+        context.hourlyRetentionDays = analytics.hourlyRetentionDays
+        return context
     }
 
     /// The plugins this configuration runs, in order: consent first, so a post that
     /// opts in and crosses a milestone is announced.
     public func makePlugins() -> [any Plugin] {
-        [ConsentPlugin(bot: bot, options: consent), LevelingPlugin(amounts: leveling.amounts), ActivityPlugin()]
+        [ConsentPlugin(bot: bot, options: consent), LevelingPlugin(amounts: leveling.amounts), ActivityPlugin(hourly: analytics.hourly)]
     }
 }
 

@@ -72,6 +72,17 @@ public struct StoreConfiguration: Sendable, Equatable {
     public init() {}
 }
 
+/// Analytics options (the `analytics:` section).
+public struct AnalyticsConfiguration: Sendable, Equatable {
+    /// Keep per-hour activity counts as well as per-day ones. Default on.
+    public var hourly = true
+    /// Days daily counts are kept (stream clock). Default 90.
+    public var retentionDays = 90
+    /// Days hourly counts are kept (stream clock). Default 7.
+    public var hourlyRetentionDays = 7
+    public init() {}
+}
+
 /// Live intake options (the `jetstream:` section).
 public struct JetstreamConfiguration: Sendable, Equatable {
     /// Hosts to follow, tried in order with failover (default: the four public v1 instances).
