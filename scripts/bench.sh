@@ -28,12 +28,16 @@ cat "$capture" > /dev/null  # both read it from the page cache, not the disk
 best() {  # the faster of two measure.py results
   $PY -c 'import json,sys; a,b=(json.loads(x) for x in sys.argv[1:3]); print(json.dumps(min(a,b,key=lambda m: m["wall_seconds"])))' "$1" "$2"
 }
-b1=$($PY bench/measure.py -- $BIN replay "$capture" --db "$tmp/bothost1.sqlite" --quiet --format json)
+same="--config bench/leveling-only.yaml"
+b1=$($PY bench/measure.py -- $BIN replay "$capture" --db "$tmp/bothost1.sqlite" --quiet --format json $same)
 r1=$($PY bench/measure.py -- $PY bench/reference.py "$capture" --db "$tmp/reference1.sqlite" --batch 50000)
-b2=$($PY bench/measure.py -- $BIN replay "$capture" --db "$tmp/bothost.sqlite" --quiet --format json)
+b2=$($PY bench/measure.py -- $BIN replay "$capture" --db "$tmp/bothost2.sqlite" --quiet --format json $same)
 r2=$($PY bench/measure.py -- $PY bench/reference.py "$capture" --db "$tmp/reference.sqlite" --batch 50000)
+d1=$($PY bench/measure.py -- $BIN replay "$capture" --db "$tmp/default1.sqlite" --quiet --format json)
+d2=$($PY bench/measure.py -- $BIN replay "$capture" --db "$tmp/bothost.sqlite" --quiet --format json)
 bothost=$(best "$b1" "$b2")
 reference=$(best "$r1" "$r2")
+default=$(best "$d1" "$d2")
 again=$($PY bench/measure.py -- $BIN replay "$capture" --db "$tmp/bothost.sqlite" --quiet --format json)
 limits=$($PY bench/sqlite_limits.py "$tmp")
 
@@ -75,19 +79,21 @@ rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
 print(json.dumps({"p50_ms": p["50"], "p99_ms": p["99"], "rps": rps}))' "$tmp/wrk.txt")
 fi
 
-$PY - "$tape" "$orjson" "$foundation" "$bothost" "$reference" "$again" "$limits" "$events" "$live_file" "$live_text" "$live_zstd" "$paced" "$http" <<'PYEOF'
+$PY - "$tape" "$orjson" "$foundation" "$bothost" "$reference" "$again" "$limits" "$events" "$live_file" "$live_text" "$live_zstd" "$paced" "$http" "$default" <<'PYEOF'
 import json, sys
 tape, orj, fnd, bh, ref, again, limits = (json.loads(a) for a in sys.argv[1:8])
 events = int(sys.argv[8])
 live_file, live_text, live_zstd, paced = (json.loads(a) for a in sys.argv[9:13])
 http = json.loads(sys.argv[13])
+default = json.loads(sys.argv[14])
 def rate(m): return events / m["wall_seconds"]
 rows = [
     ("decode, bothost tape", f"{tape['mb_per_s']:.0f} MB/s", "1.00x"),
     ("decode, orjson (Python)", f"{orj['mb_per_s']:.0f} MB/s", f"bothost {tape['mb_per_s']/orj['mb_per_s']:.2f}x"),
     ("decode, Foundation JSONDecoder", f"{fnd['mb_per_s']:.0f} MB/s", f"bothost {tape['mb_per_s']/fnd['mb_per_s']:.1f}x"),
-    ("replay, bothost (wall, incl. start-up)", f"{rate(bh):,.0f} events/s", f"peak RSS {bh['peak_rss_mb']:.0f} MB"),
+    ("replay, bothost, same rules as the reference", f"{rate(bh):,.0f} events/s", f"peak RSS {bh['peak_rss_mb']:.0f} MB (wall, incl. start-up)"),
     ("replay, Python reference", f"{rate(ref):,.0f} events/s", f"bothost {rate(bh)/rate(ref):.1f}x, peak RSS {ref['peak_rss_mb']:.0f} MB"),
+    ("replay, bothost, default plugins (+ analytics)", f"{rate(default):,.0f} events/s", f"{rate(default)/rate(ref):.1f}x the reference, peak RSS {default['peak_rss_mb']:.0f} MB"),
     ("second replay, bothost (all duplicates)", f"{rate(again):,.0f} events/s", ""),
     ("SQLite rowid append (Python executemany)", f"{limits['rowid_append_rows_per_s']:,.0f} rows/s", ""),
     ("SQLite time-keyed insert (WITHOUT ROWID)", f"{limits['time_keyed_insert_rows_per_s']:,.0f} rows/s", ""),

@@ -150,7 +150,17 @@ extension PluginContext {
         batch.events = batchEvents
         batch.counterNames = newCounterNames
         newCounterNames.removeAll()
-        batch.counters = counterIncrements.drain().map { ($0.key.bucket, $0.key.account, $0.key.counter, $0.value) }
+        var entries = counterIncrements.drain()
+        if !rollups.isEmpty {
+            for entry in entries {
+                guard Int(entry.key.counter) < rollups.count, let (target, seconds) = rollups[Int(entry.key.counter)] else { continue }
+                let bucket = entry.key.bucket - ((entry.key.bucket % seconds) + seconds) % seconds
+                counterIncrements.add(CounterTable.Key(bucket: bucket, account: entry.key.account, counter: target), entry.value)
+            }
+            entries += counterIncrements.drain()
+            entries.sort { $0.key < $1.key }
+        }
+        batch.counters = entries.map { ($0.key.bucket, $0.key.account, $0.key.counter, $0.value) }
 
         ledger.removeAll(keepingCapacity: true)
         milestones.removeAll(keepingCapacity: true)

@@ -27,6 +27,8 @@ public final class PluginContext {
     var newCounterNames: [(Int, String)] = []
     /// Counter increments of the open batch.
     var counterIncrements = CounterTable()
+    /// Per counter index: the counter it rolls up into, and that counter's bucket size.
+    var rollups: [(UInt16, Int64)?] = []
 
     /// A registered rule: plugin, rule name and version.
     public struct RuleInfo: Sendable, Hashable {
@@ -115,6 +117,14 @@ public final class PluginContext {
         counterNames.append(name)
         newCounterNames.append((counterNames.count - 1, name))
         return CounterRef(index: UInt16(counterNames.count - 1))
+    }
+
+    /// Makes every increment of `counter` also count, at batch close, in `target`'s bucket
+    /// of `seconds` containing it: one increment per event on the hot path feeds both an
+    /// hourly and a daily counter.
+    public func rollUp(_ counter: CounterRef, into target: CounterRef, bucketSeconds seconds: Int64) {
+        while rollups.count <= Int(counter.index) { rollups.append(nil) }
+        rollups[Int(counter.index)] = (target.index, seconds)
     }
 
     /// Adds `amount` to the current account's `counter` in the bucket starting at

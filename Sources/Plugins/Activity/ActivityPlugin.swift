@@ -36,6 +36,8 @@ public final class ActivityPlugin: Plugin {
         } else {
             let name = (event.commit?.collection.string ?? "?") + ":" + ["create", "update", "delete"][operation]
             pair = (context.registerCounter(name), context.registerCounter("hour:" + name))
+            // Hourly increments are summed into the daily counter when the batch closes.
+            if hourly { context.rollUp(pair.1, into: pair.0, bucketSeconds: 86_400) }
             counters[slot] = pair
         }
         let seconds = context.eventTimeUS / 1_000_000
@@ -44,7 +46,10 @@ public final class ActivityPlugin: Plugin {
             hourEnd = hourStart + 3_600
             dayStart = seconds - ((seconds % 86_400) + 86_400) % 86_400
         }
-        context.increment(pair.0, bucketStart: dayStart)
-        if hourly { context.increment(pair.1, bucketStart: hourStart) }
+        if hourly {
+            context.increment(pair.1, bucketStart: hourStart)
+        } else {
+            context.increment(pair.0, bucketStart: dayStart)
+        }
     }
 }

@@ -49,7 +49,8 @@ public struct BotHostConfiguration: Sendable, Equatable {
         try doc.rejectUnknownKeys(in: top, allowed: ["bot", "leveling", "consent", "store", "jetstream", "analytics"], section: "the config file")
         if let node = top["analytics"] {
             let analytics = try doc.mapping(node, "analytics")
-            try doc.rejectUnknownKeys(in: analytics, allowed: ["hourly", "retention_days", "hourly_retention_days"], section: "analytics")
+            try doc.rejectUnknownKeys(in: analytics, allowed: ["enabled", "hourly", "retention_days", "hourly_retention_days"], section: "analytics")
+            if let value = analytics["enabled"] { config.analytics.enabled = try doc.bool(value, "analytics.enabled") }
             if let value = analytics["hourly"] { config.analytics.hourly = try doc.bool(value, "analytics.hourly") }
             if let value = analytics["retention_days"] {
                 config.analytics.retentionDays = Int(try doc.int(value, "analytics.retention_days", in: 1...36_500))
@@ -191,7 +192,9 @@ public struct BotHostConfiguration: Sendable, Equatable {
     /// The plugins this configuration runs, in order: consent first, so a post that
     /// opts in and crosses a milestone is announced.
     public func makePlugins() -> [any Plugin] {
-        [ConsentPlugin(bot: bot, options: consent), LevelingPlugin(amounts: leveling.amounts), ActivityPlugin(hourly: analytics.hourly)]
+        var plugins: [any Plugin] = [ConsentPlugin(bot: bot, options: consent), LevelingPlugin(amounts: leveling.amounts)]
+        if analytics.enabled { plugins.append(ActivityPlugin(hourly: analytics.hourly)) }
+        return plugins
     }
 }
 

@@ -74,6 +74,9 @@ public struct StoreConfiguration: Sendable, Equatable {
 
 /// Analytics options (the `analytics:` section).
 public struct AnalyticsConfiguration: Sendable, Equatable {
+    /// Count activity at all (the activity plugin, which also makes the live subscription
+    /// carry every collection). Default on.
+    public var enabled = true
     /// Keep per-hour activity counts as well as per-day ones. Default on.
     public var hourly = true
     /// Days daily counts are kept (stream clock). Default 90.
