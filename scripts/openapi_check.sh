@@ -8,7 +8,8 @@ bin=${1:-.build/debug/bothost}
 tmp=$(mktemp -d)
 trap 'kill $server 2>/dev/null; rm -rf "$tmp"' EXIT
 "$bin" replay Tests/BotHostTests/Fixtures/jetstream-real-samples.jsonl --db "$tmp/api.sqlite" --quiet > /dev/null
-"$bin" serve --db "$tmp/api.sqlite" --port 0 --log-level error > "$tmp/serve.out" 2>&1 &
+# With an admin token, so the admin endpoints exist (and answer 401 to requests without it).
+BOTHOST_ADMIN_TOKEN=openapi-check-token "$bin" serve --db "$tmp/api.sqlite" --port 0 --log-level error > "$tmp/serve.out" 2>&1 &
 server=$!
 for _ in $(seq 100); do grep -q serving "$tmp/serve.out" 2>/dev/null && break; sleep 0.1; done
 port=$(grep -oE ':[0-9]+' "$tmp/serve.out" | tail -1 | tr -d :)

@@ -22,14 +22,21 @@ public struct APIServer: Sendable {
     public let curve: LevelCurve
     /// Where `/metrics` reads from (nil: the endpoint answers 404).
     public let registry: PrometheusCollectorRegistry?
+    /// Admin endpoints, when a token and a writable store were given.
+    let admin: AdminAPI?
     /// Rendered leaderboard pages by ETag (the ETag names the "as of" time, so a new
     /// commit makes new keys and old pages age out).
     let cache = LeaderboardCache()
 
-    public init(store: Store, curve: LevelCurve = .default, registry: PrometheusCollectorRegistry? = nil) {
+    /// - Parameters:
+    ///   - adminToken: enables the admin endpoints (bearer token); nil keeps the API read-only.
+    ///   - adminStore: a writable store for the admin endpoints (the read store may be read-only).
+    public init(store: Store, curve: LevelCurve = .default, registry: PrometheusCollectorRegistry? = nil,
+                adminToken: String? = nil, adminStore: Store? = nil) {
         self.store = store
         self.curve = curve
         self.registry = registry
+        if let adminToken, !adminToken.isEmpty { admin = AdminAPI(store: adminStore ?? store, token: adminToken) } else { admin = nil }
     }
 
     /// Seconds a leaderboard may be cached: short for the hour board, longer for the month.
@@ -46,6 +53,7 @@ public struct APIServer: Sendable {
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: GetOnlyMiddleware())
+        admin?.register(on: router)
         router.get("/") { _, _ -> Response in
             Self.guarded {
                 let asOf = try store.cursor() ?? Clock.nowMicroseconds()
@@ -264,9 +272,10 @@ public struct APIServer: Sendable {
 /// Every endpoint is read-only: any method but GET and HEAD is answered 405.
 struct GetOnlyMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard request.method == .get || request.method == .head else {
+        let isAdmin = request.uri.path.hasPrefix("/v1/admin/")
+        guard request.method == .get || request.method == .head || (isAdmin && request.method == .post) else {
             var response = APIServer.error(.methodNotAllowed, "MethodNotAllowed", "\(request.method) is not allowed: this API is read-only")
-            response.headers[.allow] = "GET, HEAD"
+            response.headers[.allow] = isAdmin ? "POST" : "GET, HEAD"
             return response
         }
         return try await next(request, context)

@@ -46,6 +46,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Address the HTTP API binds.")
     var httpHost: String = "127.0.0.1"
 
+    @Option(name: .long, help: "File (mode 0600) with the admin API's bearer token (default: $BOTHOST_ADMIN_TOKEN; none: read-only).")
+    var adminTokenFile: String?
+
     @Option(name: .long, help: "trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
 
@@ -92,7 +95,9 @@ struct RunCommand: AsyncParsableCommand {
         if let httpPort {
             let registry = APIServer.bootstrapMetrics()
             let reader = try openStore(database.db, readOnly: true)
-            let api = APIServer(store: reader, curve: configuration.leveling.progression.curve, registry: registry)
+            let token = try AdminToken.load(file: adminTokenFile)
+            let api = APIServer(store: reader, curve: configuration.leveling.progression.curve, registry: registry,
+                                adminToken: token, adminStore: token == nil ? nil : store)
             services.append(.init(service: api.application(host: httpHost, port: httpPort, logger: logger)))
         }
         let group = ServiceGroup(configuration: .init(

@@ -21,6 +21,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "YAML config file (for the level curve).")
     var config: String?
 
+    @Option(name: .long, help: "File (mode 0600) with the admin API's bearer token (default: $BOTHOST_ADMIN_TOKEN; none: read-only).")
+    var adminTokenFile: String?
+
     @Option(name: .long, help: "trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
 
@@ -28,7 +31,9 @@ struct ServeCommand: AsyncParsableCommand {
         Log.bootstrap(level: logLevel)
         let configuration = try loadConfiguration(config)
         let store = try openStore(database.db, readOnly: true)
-        let api = APIServer(store: store, curve: configuration.leveling.progression.curve, registry: APIServer.bootstrapMetrics())
+        let token = try AdminToken.load(file: adminTokenFile)
+        let api = APIServer(store: store, curve: configuration.leveling.progression.curve, registry: APIServer.bootstrapMetrics(),
+                            adminToken: token, adminStore: token == nil ? nil : try openStore(database.db))
         let host = self.host
         try await api.run(host: host, port: port, logger: Logger(label: "bothost.http")) { port in
             print("serving http://\(host):\(port)")

@@ -145,3 +145,46 @@ extension HTTPAPITests {
         }
     }
 }
+
+extension HTTPAPITests {
+    @Test func adminEndpointsNeedTheBearerTokenAndQueueCommands() async throws {
+        let host = try host()
+        let api = APIServer(store: host.store, adminToken: "s3cret-token")
+        let app = Application(router: api.router())
+        try await app.test(.router) { client in
+            let body = ByteBuffer(string: #"{"amount": 500, "reason": "contest"}"#)
+            try await client.execute(uri: "/v1/admin/accounts/\(E.alice)/adjust", method: .post, body: body) { response in
+                #expect(response.status == .unauthorized)
+                #expect(!String(buffer: response.body).contains("s3cret"))
+            }
+            try await client.execute(uri: "/v1/admin/accounts/\(E.alice)/adjust", method: .post,
+                                     headers: [.authorization: "Bearer wrong-token!"], body: body) { response in
+                #expect(response.status == .unauthorized)
+            }
+            try await client.execute(uri: "/v1/admin/accounts/\(E.alice)/adjust", method: .post,
+                                     headers: [.authorization: "Bearer s3cret-token"], body: body) { response in
+                #expect(response.status == .accepted)
+                #expect(String(buffer: response.body).contains(#""state":"pending""#))
+            }
+            try await client.execute(uri: "/v1/admin/accounts/\(E.alice)/adjust", method: .post,
+                                     headers: [.authorization: "Bearer s3cret-token"], body: ByteBuffer(string: "{}")) { response in
+                #expect(response.status == .badRequest)
+            }
+            try await client.execute(uri: "/v1/admin/accounts/\(E.bob)/exclude", method: .post,
+                                     headers: [.authorization: "Bearer s3cret-token"]) { response in
+                #expect(response.status == .ok)
+            }
+        }
+        let pending = try host.store.pendingCommands()
+        #expect(pending.map(\.amount) == [500] && pending.first?.did == E.alice && pending.first?.actor == "http-admin")
+        #expect(try host.store.isExcluded(E.bob))
+        // Without a token the API stays read-only: no admin routes at all.
+        let readOnly = Application(router: APIServer(store: host.store).router())
+        try await readOnly.test(.router) { client in
+            try await client.execute(uri: "/v1/admin/accounts/\(E.bob)/include", method: .post,
+                                     headers: [.authorization: "Bearer s3cret-token"]) { response in
+                #expect(response.status == .notFound)
+            }
+        }
+    }
+}
