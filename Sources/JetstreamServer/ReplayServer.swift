@@ -137,8 +137,8 @@ public final class ReplayServer: Sendable {
     private func serveV1(_ initial: SubscribeOptions, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter,
                          channel: any Channel) async {
         let number = connectionCountIncrement()
-        let state = LockedState(initial)
-        let hello = LockedState(!initial.requireHello)
+        let state = LockedBox(initial)
+        let hello = LockedBox(!initial.requireHello)
         logger.info("v1 subscriber", metadata: ["connection": "\(number)", "cursor": "\(initial.cursor.map(String.init) ?? "live")"])
         await withTaskGroup(of: Void.self) { group in
             group.addTask { [self] in
@@ -245,14 +245,4 @@ protocol EventFilter: Sendable {
 extension SubscribeOptions: EventFilter {
     var compressed: Bool { compress }
     var dictionary: ZstdDictionary? { ZstdDictionary.jetstreamV1 }
-}
-
-/// A value shared by a connection's tasks.
-final class LockedState<Value: Sendable>: Sendable {
-    private let storage: Mutex<Value>
-    init(_ value: Value) { storage = Mutex(value) }
-    var value: Value {
-        get { storage.withLock { $0 } }
-        set { storage.withLock { $0 = newValue } }
-    }
 }

@@ -87,7 +87,7 @@ struct RunCommand: AsyncParsableCommand {
         options.batchSize = configuration.jetstream.batchSize
         options.maxBatchDelay = Double(configuration.jetstream.batchDelayMS) / 1000
         let host = LiveHost(engine: engine, store: store, connector: connector, options: options, logger: logger)
-        let summary = LockedSummary()
+        let summary = LockedBox<LiveHost.Summary?>(nil)
         let service = SummaryService(host: host, summary: summary)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: service, successTerminationBehavior: .gracefullyShutdownGroup),
@@ -120,31 +120,10 @@ struct RunCommand: AsyncParsableCommand {
 /// Runs the live host as a service and keeps its summary.
 struct SummaryService: Service {
     let host: LiveHost
-    let summary: LockedSummary
+    let summary: LockedBox<LiveHost.Summary?>
     func run() async throws {
         let result = try await host.runUntilDone()
         summary.value = result
-    }
-}
-
-final class LockedSummary: @unchecked Sendable {
-    private let lock = NIOLockLike()
-    private var stored: LiveHost.Summary?
-    var value: LiveHost.Summary? {
-        get { lock.withLock { stored } }
-        set { lock.withLock { stored = newValue } }
-    }
-}
-
-/// A tiny lock without importing NIO into the CLI.
-final class NIOLockLike: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    init() { pthread_mutex_init(&mutex, nil) }
-    deinit { pthread_mutex_destroy(&mutex) }
-    func withLock<T>(_ body: () -> T) -> T {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        return body()
     }
 }
 

@@ -195,13 +195,3 @@ public final class JetstreamConnector: Sendable {
         }
     }
 }
-
-/// A value behind a lock, shareable between tasks.
-final class LockedBox<Value: Sendable>: Sendable {
-    private let storage: Mutex<Value>
-    init(_ value: Value) { storage = Mutex(value) }
-    var value: Value {
-        get { storage.withLock { $0 } }
-        set { storage.withLock { $0 = newValue } }
-    }
-}
