@@ -37,7 +37,8 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CZstd", providers: [.apt(["libzstd-dev"])]),
-        .target(name: "XRPCClient", swiftSettings: swiftSettings),
+        .systemLibrary(name: "CCurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .target(name: "XRPCClient", dependencies: ["CCurl"], swiftSettings: swiftSettings),
         .target(
             name: "Rules",
             dependencies: [.product(name: "Yams", package: "Yams")],

@@ -898,6 +898,9 @@ def main(argv=None) -> int:
     ap.add_argument("--rate", type=float, default=670.0,
                     help="mean events per second of the stream (default ~670, the real window's pace); "
                          "a low rate spreads a capture over hours or days, for the ranking windows")
+    ap.add_argument("--start-us", type=int, default=None,
+                    help="time_us of the first event (default 2026-07-04, like the samples); "
+                         "'now' captures let outbox tests pass the 24 h announcement age limit")
     args = ap.parse_args(argv)
     if args.events < 0:
         ap.error("--events must be >= 0")
@@ -906,6 +909,8 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     gen = Generator(args.events, args.seed, n_accounts, args.bot_did)
     gen.mean_gap_us = 1_000_000.0 / args.rate
+    if args.start_us is not None:
+        gen.now = args.start_us
     out = sys.stdout.buffer if args.out == "-" else open(args.out, "wb")
     try:
         def write(lines):

@@ -1,13 +1,10 @@
 import ArgumentParser
 import BotHost
+import Foundation
 import Plugins
 import Rules
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
-struct ReplayCommand: ParsableCommand {
+struct ReplayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "replay",
         abstract: "Play a capture through the rules into the database.",
@@ -15,6 +12,10 @@ struct ReplayCommand: ParsableCommand {
             CAPTURE is JSON lines (.jsonl), zstd-compressed JSON lines (.jsonl.zst) or - for stdin.
             Malformed lines are counted and skipped with their line number and reason.
             Replaying the same capture again changes nothing.
+
+            Without --dry-run, and with a bot account (BOTHOST_PDS, BOTHOST_IDENTIFIER and
+            BOTHOST_APP_PASSWORD, or the config's bot section), the outbox is dispatched while
+            the capture plays and, when it ends, until nothing sendable is pending.
             """)
 
     @Argument(help: "Capture file (.jsonl, .jsonl.zst) or - for standard input.")
@@ -25,7 +26,7 @@ struct ReplayCommand: ParsableCommand {
     @Option(name: .long, help: "YAML config file (defaults: the leveling spec).")
     var config: String?
 
-    @Flag(name: .long, help: "Never post anything (announcements stay queued in the outbox).")
+    @Flag(name: .long, help: "Never post anything: print what would be posted (announcements stay queued).")
     var dryRun = false
 
     @Option(name: .long, help: "Events per committed batch (overrides store.batch_size).")
@@ -37,39 +38,77 @@ struct ReplayCommand: ParsableCommand {
     @Flag(name: .long, help: "No progress line.")
     var quiet = false
 
-    func run() throws {
-        let configuration = try loadConfiguration(config)
+    func run() async throws {
+        var configuration = try loadConfiguration(config)
         let store = try openStore(database.db)
         guard let lock = HostLock(databasePath: database.db) else {
             throw CLIError("\(database.db) is in use by another bothost replay or run; stop it first")
         }
         defer { withExtendedLifetime(lock) {} }
-        let context = configuration.makeContext()
-        try store.load(into: context)
-        let engine = HostEngine(context: context, plugins: configuration.makePlugins())
-        var shown = 0
-        engine.onMalformed = { line, error in
-            shown += 1
-            if shown <= 20 { printError("line \(line): skipped: \(error.reason.rawValue): \(error.detail)") }
-            if shown == 21 { printError("(more malformed lines are counted in the summary)") }
-        }
-        let reader: LineReader
-        do { reader = try openCapture(capture) } catch { throw CLIError(error.description) }
+        let dryRun = self.dryRun || configuration.bot.dryRun
+        let log: @Sendable (String) -> Void = { printError($0) }
+        let delivery = dryRun ? nil : try await BotDelivery.setUp(&configuration, store: store, log: log)
+        // Fail on a missing or unreadable capture before anything else happens.
+        do { _ = try openCapture(capture) } catch { throw CLIError(error.description) }
+        let capture = self.capture
         let terminal = isatty(2) != 0 && !quiet
-        let replayer = Replayer(engine: engine, store: store, options: .init(
-            batchSize: batchSize ?? configuration.store.batchSize, progressInterval: terminal ? 0.5 : nil))
-        let summary: Replayer.Summary
-        do {
-            summary = try replayer.run(reader) { progress in
-                printError(ProgressLine.render(progress), terminator: "")
-            }
-        } catch let error as CaptureError {
-            throw CLIError(error.description)
-        } catch {
-            throw CLIError(StoreError.describing(error, path: database.db).description)
+        let options = Replayer.Options(batchSize: batchSize ?? configuration.store.batchSize, progressInterval: terminal ? 0.5 : nil)
+
+        // The replay is CPU-bound and blocking: it runs on its own thread, so the
+        // dispatcher's tasks keep the cooperative pool.
+        let finished = LockedBox(false)
+        let dispatching = delivery.map { delivery in
+            Task { await delivery.dispatcher.run(stop: { finished.value }) }
         }
+        let frozen = configuration
+        let outcome: Result<Replayer.Summary, CLIError> = await runOnThread {
+            let context = frozen.makeContext()
+            do { try store.load(into: context) } catch {
+                return .failure(CLIError(StoreError.describing(error, path: store.path).description))
+            }
+            let engine = HostEngine(context: context, plugins: frozen.makePlugins())
+            if let did = frozen.bot.did { engine.setBot(did: did) }
+            var shown = 0
+            engine.onMalformed = { line, error in
+                shown += 1
+                if shown <= 20 { printError("line \(line): skipped: \(error.reason.rawValue): \(error.detail)") }
+                if shown == 21 { printError("(more malformed lines are counted in the summary)") }
+            }
+            let replayer = Replayer(engine: engine, store: store, options: options)
+            do {
+                let reader = try openCapture(capture)
+                return .success(try replayer.run(reader) { progress in
+                    printError(ProgressLine.render(progress), terminator: "")
+                })
+            } catch let error as CaptureError {
+                return .failure(CLIError(error.description))
+            } catch {
+                return .failure(CLIError(StoreError.describing(error, path: store.path).description))
+            }
+        }
+        finished.value = true
+        await dispatching?.value
         if terminal { printError("\r\u{1B}[K", terminator: "") }
-        SummaryPrinter.print(summary, format: format, db: database.db, dryRun: dryRun)
+        let summary = try outcome.get()
+        if let delivery {
+            await delivery.dispatcher.drain()
+            let totals = delivery.dispatcher.totals.value
+            if !quiet {
+                printError("outbox: \(totals.sent) sent, \(totals.failed) failed, \(totals.cancelled) cancelled, \(totals.skipped) skipped")
+            }
+        } else if dryRun && format == .table {
+            for line in try OutboxPreview.lines(store: store, configuration: configuration, limit: 20) { print(line) }
+        }
+        SummaryPrinter.print(summary, format: format, db: database.db, dryRun: dryRun, outbox: try? store.outboxCounts())
+    }
+}
+
+/// Runs blocking work on a dedicated thread and awaits its result.
+func runOnThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        let thread = Thread { continuation.resume(returning: body()) }
+        thread.stackSize = 8 << 20
+        thread.start()
     }
 }
 
@@ -98,7 +137,6 @@ func printError(_ text: String, terminator: String) {
     var stderr = StandardError()
     print(text, terminator: terminator, to: &stderr)
 }
-
 enum ProgressLine {
     static func render(_ p: Replayer.Progress) -> String {
         let rate = p.elapsed > 0 ? Double(p.events) / p.elapsed : 0

@@ -1,7 +1,7 @@
 import BotHost
 
 enum SummaryPrinter {
-    static func print(_ s: Replayer.Summary, format: OutputFormat, db: String, dryRun: Bool) {
+    static func print(_ s: Replayer.Summary, format: OutputFormat, db: String, dryRun: Bool, outbox: [String: Int]? = nil) {
         let rate = s.seconds > 0 ? Double(s.events) / s.seconds : 0
         switch format {
         case .json:
@@ -28,6 +28,10 @@ enum SummaryPrinter {
                 json.field("peak_rss_mb", Double(ProcessStats.peakResidentBytes()) / 1_048_576)
                 json.field("cursor_us", s.cursorUS)
                 json.field("dry_run", dryRun)
+                if let outbox {
+                    json.key("outbox")
+                    json.object { for (state, count) in outbox.sorted(by: { $0.key < $1.key }) { json.field(state, count) } }
+                }
                 json.field("db", db)
             }
             Swift.print(json.output)
@@ -50,6 +54,10 @@ enum SummaryPrinter {
                 ["time", "\(Format.fixed(s.seconds, 2)) s, \(Format.grouped(Int(rate))) events/s, \(s.batches) batches"],
                 ["database", db],
             ]
+            if let outbox {
+                let states = outbox.sorted(by: { $0.key < $1.key }).map { "\($0.key) \(Format.grouped($0.value))" }
+                rows.insert(["outbox", states.isEmpty ? "empty" : states.joined(separator: ", ")], at: rows.count - 2)
+            }
             Swift.print(Format.table(["replay", ""], rows))
         }
     }

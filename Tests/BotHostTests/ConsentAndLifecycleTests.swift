@@ -23,15 +23,15 @@ import Testing
         try host.feed([E.identity(alice, handle: "alice.test", time: 1), optIn(alice, rev: 2)])
         #expect(try host.account(alice)?.consent == "opted_in")
         #expect(try host.account(alice)?.milestones == [5])
-        #expect(try host.count("SELECT count(*) FROM outbox WHERE state = 'pending'") == 1)
-        let payload = try host.store.read { db in try String.fetchOne(db, sql: "SELECT payload FROM outbox") } ?? ""
+        #expect(try host.count("SELECT count(*) FROM outbox WHERE state = 'pending' AND kind = 'milestone'") == 1)
+        let payload = try host.store.read { db in try String.fetchOne(db, sql: "SELECT payload FROM outbox WHERE kind = 'milestone'") } ?? ""
         #expect(payload.contains(#""text":"@alice.test reached level 5!""#))
         #expect(payload.contains(#""mention":true"#))
-        #expect(try host.store.read { db in try String.fetchOne(db, sql: "SELECT key FROM outbox") } == "milestone:\(alice):5")
+        #expect(try host.store.read { db in try String.fetchOne(db, sql: "SELECT key FROM outbox WHERE kind = 'milestone'") } == "milestone:\(alice):5")
         // Replaying everything again queues nothing new.
         try host.restart()
         try host.feed([E.identity(alice, handle: "alice.test", time: 1), optIn(alice, rev: 2)])
-        #expect(try host.count("SELECT count(*) FROM outbox") == 1)
+        #expect(try host.count("SELECT count(*) FROM outbox WHERE kind = 'milestone'") == 1)
     }
 
     @Test func accountsThatDidNotOptInGetNoAnnouncement() throws {
@@ -50,17 +50,17 @@ import Testing
     @Test func optOutCancelsQueuedAnnouncements() throws {
         let host = try botHost()
         try host.feed([optIn(alice, rev: 1)])
-        #expect(try host.count("SELECT count(*) FROM outbox WHERE state = 'pending'") == 1)
+        #expect(try host.count("SELECT count(*) FROM outbox WHERE state = 'pending' AND kind = 'milestone'") == 1)
         try host.feed([optIn(alice, rev: 2, text: "@bot OPT   OUT")])
         #expect(try host.account(alice)?.consent == "opted_out")
-        #expect(try host.count("SELECT count(*) FROM outbox WHERE state = 'cancelled'") == 1)
+        #expect(try host.count("SELECT count(*) FROM outbox WHERE state = 'cancelled' AND kind = 'milestone'") == 1)
     }
 
     @Test func noPingAnnouncesWithoutMention() throws {
         let host = try botHost()
         try host.feed([optIn(alice, rev: 1, text: "@bot no ping")])
         #expect(try host.account(alice)?.consent == "no_ping")
-        let payload = try host.store.read { db in try String.fetchOne(db, sql: "SELECT payload FROM outbox") } ?? ""
+        let payload = try host.store.read { db in try String.fetchOne(db, sql: "SELECT payload FROM outbox WHERE kind = 'milestone'") } ?? ""
         #expect(payload.contains(#""mention":false"#))
     }
 
@@ -93,7 +93,7 @@ import Testing
         try host.feed([optIn(alice, rev: 1), E.post(bob, rev: 2, rkey: E.tid(2))])
         try host.feed([E.account(alice, active: false, status: "deactivated", time: 100)])
         #expect(try host.account(alice)?.status == "deactivated")
-        #expect(try host.count("SELECT count(*) FROM outbox WHERE state = 'cancelled'") == 1)
+        #expect(try host.count("SELECT count(*) FROM outbox WHERE state = 'cancelled' AND kind = 'milestone'") == 1)
         #expect(try host.store.top(limit: 10).map(\.did) == [bob])
         try host.feed([E.account(alice, active: true, time: 200)])
         #expect(try host.account(alice)?.status == "active")
@@ -133,7 +133,7 @@ extension ConsentAndLifecycleTests {
         try host.feed([E.commit(bob, rev: 4, op: "create", collection: "app.bsky.feed.like", rkey: E.tid(4),
                                 record: #"{"subject":{"uri":"at://x/y/z"}}"#, time: 29 * day)])
         #expect(try host.xp(alice) == 800)
-        #expect(try host.count("SELECT count(*) FROM outbox") == 1)
+        #expect(try host.count("SELECT count(*) FROM outbox WHERE kind = 'milestone'") == 1)
         // 30 days after the deletion (stream time), the next batch purges the rows.
         let later = E.commit(bob, rev: 5, op: "create", collection: "app.bsky.feed.like", rkey: E.tid(5),
                              record: #"{"subject":{"uri":"at://x/y/z"}}"#, time: 30 * day + 10)

@@ -33,6 +33,19 @@ public final class HostEngine {
         for plugin in plugins { plugin.register(in: context) }
     }
 
+    /// Names the bot's own account, whose commits are then never handed to plugins (the
+    /// bot's posts earn nothing and trigger nothing). Call after the state is loaded.
+    public func setBot(did: String) {
+        var did = did
+        let (id, isNew) = did.withUTF8 { context.dids.intern(UnsafeRawBufferPointer($0)) }
+        if isNew {
+            context.accounts.append(AccountState())
+            context.handles.append(nil)
+            context.markDirty(UInt32(id))
+        }
+        context.botAccount = UInt32(id)
+    }
+
     /// Total malformed lines.
     public var malformedCount: Int { malformed.values.reduce(0, +) }
 
@@ -132,12 +145,21 @@ public final class HostEngine {
                 ctx.totals.duplicates += 1
                 return
             }
+            // The bot's own posts never earn XP or trigger rules: no loops.
+            if account == ctx.botAccount {
+                ctx.totals.ownEvents += 1
+                return
+            }
             guard let rkeyBytes = commit.rkey.unescapedBytes,
                   let rkey = ctx.recordKey(rkeyBytes, intern: true) else { return }
             let targets = routes[collection]
             ctx.selectRecord(GrantKey(account: account, collection: UInt16(truncatingIfNeeded: collection), rkey: rkey),
                              operation: commit.operation)
+            ctx.currentCID = commit.cid
+            ctx.currentRecord = commit.record
             for index in targets { plugins[index].handle(event, in: ctx) }
+            ctx.currentCID = nil
+            ctx.currentRecord = nil
         case .identity:
             guard event.timeUS >= ctx.accounts[id].handleTimeUS else { return }
             ctx.accounts[id].handleTimeUS = event.timeUS
@@ -157,6 +179,11 @@ public final class HostEngine {
             }
             let code = statusCode(status)
             if code != 0 && ctx.accounts[id].status == 0 { ctx.outboxCancels.append(account) }
+            // Deactivating or deleting an account opts it out (leveling spec, Consent);
+            // a takedown or suspension only pauses it.
+            if (status == "deactivated" || status == "deleted") && ctx.accounts[id].consent != .none {
+                ctx.setConsent(.optedOut, source: "account:\(status)")
+            }
             ctx.accounts[id].status = code
             if status == "deleted" && !ctx.accounts[id].purged { ctx.pendingPurges.append(account) }
         }

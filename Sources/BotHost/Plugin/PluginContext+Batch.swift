@@ -49,6 +49,8 @@ public struct WriteBatch: Sendable {
     public var milestones: [MilestoneRow] = []
     public var outbox: [OutboxRow] = []
     public var outboxCancels: [UInt32] = []
+    /// Consent changes with where they came from, appended to `consent_log`.
+    public var consentChanges: [ConsentChange] = []
     /// Deleted accounts whose rows are purged in this batch: the account, the head of its
     /// ledger chain, and the keys of the grants it held.
     public var purges: [Purge] = []
@@ -69,7 +71,7 @@ public struct WriteBatch: Sendable {
 
     /// Whether the batch changes nothing at all.
     public var isEmpty: Bool {
-        accounts.isEmpty && ledger.isEmpty && outboxCancels.isEmpty && collections.isEmpty && rules.isEmpty && purges.isEmpty
+        accounts.isEmpty && ledger.isEmpty && outboxCancels.isEmpty && outbox.isEmpty && collections.isEmpty && rules.isEmpty && purges.isEmpty
             && counters.isEmpty && counterNames.isEmpty && commandsApplied.isEmpty
     }
 
@@ -147,6 +149,7 @@ extension PluginContext {
         batch.milestones = milestones
         batch.outbox = outbox
         batch.outboxCancels = outboxCancels
+        batch.consentChanges = consentChanges
         batch.events = batchEvents
         batch.counterNames = newCounterNames
         newCounterNames.removeAll()
@@ -166,6 +169,7 @@ extension PluginContext {
         milestones.removeAll(keepingCapacity: true)
         outbox.removeAll(keepingCapacity: true)
         outboxCancels.removeAll(keepingCapacity: true)
+        consentChanges.removeAll(keepingCapacity: true)
         newCollections.removeAll()
         newRules.removeAll()
         dirtyAccounts.removeAll(keepingCapacity: true)

@@ -38,6 +38,12 @@ public final class PluginContext {
     }
 
     // The event being applied.
+    /// The current commit's record CID and record (valid during ``Plugin/handle(_:in:)``):
+    /// an announcement replies to the post that triggered it.
+    var currentCID: JSONValue?
+    var currentRecord: JSONValue?
+    /// Account id of the bot's own DID, once known: its commits never reach plugins.
+    public internal(set) var botAccount: UInt32?
     /// Account id of the current event's DID.
     public private(set) var account: UInt32 = 0
     var currentKey = GrantKey(account: 0, collection: 0, rkey: 0)
@@ -52,6 +58,7 @@ public final class PluginContext {
     var milestones: [MilestoneRow] = []
     var outbox: [OutboxRow] = []
     var outboxCancels: [UInt32] = []
+    var consentChanges: [ConsentChange] = []
     var newCollections: [(Int, String)] = []
     var newRules: [(Int, RuleInfo)] = []
     /// Events applied since the batch opened.
@@ -74,6 +81,8 @@ public final class PluginContext {
         public var xpRevoked: Int64 = 0
         public var milestones = 0
         public var announcements = 0
+        /// Commits of the bot's own account (never rewarded: no loops).
+        public var ownEvents = 0
     }
 
     /// How long a deleted account's rows are kept before they are purged, measured on
@@ -194,12 +203,52 @@ public final class PluginContext {
         return grants.get(GrantKey(account: UInt32(author), collection: collection, rkey: key))
     }
 
-    /// Records the current account's consent; opting out cancels queued announcements.
-    public func setConsent(_ consent: Consent) {
+    /// Records the current account's consent and where it came from (e.g. the URI of the
+    /// command post); opting out cancels queued announcements.
+    public func setConsent(_ consent: Consent, source: String = "plugin") {
         guard accounts[Int(account)].consent != consent else { return }
         accounts[Int(account)].consent = consent
         markProfileDirty(account)
+        consentChanges.append(ConsentChange(account: account, consent: consent, source: source, timeUS: currentTimeUS))
         if consent == .optedOut { outboxCancels.append(account) }
+    }
+
+    /// The AT URI of the current commit's record.
+    public var currentRecordURI: String {
+        "at://\(dids.string(Int(account)))/\(collections.string(Int(currentKey.collection)))/\(rkeyString(currentKey.rkey))"
+    }
+
+    /// Queues a short reply to the current post (a consent command's confirmation), once
+    /// per post: keyed by the post's URI. The dispatcher rate-limits these per account.
+    public func queueReply(kind: String, text: String) {
+        guard let parent = currentStrongRef() else { return }
+        let did = dids.string(Int(account))
+        let json = JSONWriter()
+        json.object {
+            json.field("type", kind)
+            json.field("did", did)
+            json.field("handle", handles[Int(account)] ?? "")
+            json.field("text", text)
+            writeReplyFields(json, parent: parent)
+        }
+        outbox.append(OutboxRow(key: "\(kind):\(parent.uri)", account: account, kind: kind, payload: json.output,
+                                createdUS: currentTimeUS))
+    }
+
+    /// The current record as a strong reference, when it is a post with a CID.
+    private func currentStrongRef() -> (uri: String, cid: String, rootURI: String?, rootCID: String?)? {
+        guard currentOperation != .delete, let cid = currentCID?.string, let record = currentRecord,
+              collections.string(Int(currentKey.collection)) == "app.bsky.feed.post" else { return nil }
+        let root = record["reply"]["root"]
+        return (currentRecordURI, cid, root["uri"].string, root["cid"].string)
+    }
+
+    private func writeReplyFields(_ json: JSONWriter, parent: (uri: String, cid: String, rootURI: String?, rootCID: String?)) {
+        json.field("parent_uri", parent.uri)
+        json.field("parent_cid", parent.cid)
+        // A reply to a reply keeps the thread's root.
+        json.field("root_uri", parent.rootURI ?? parent.uri)
+        json.field("root_cid", parent.rootCID ?? parent.cid)
     }
 
     /// Collection id of the current commit.
@@ -213,6 +262,9 @@ public final class PluginContext {
 
     /// The current account's XP.
     public var xp: Int64 { accounts[Int(account)].xp }
+
+    /// The current account's level.
+    public var level: Int { Int(accounts[Int(account)].level) }
 
     // MARK: - Internals
 
@@ -248,12 +300,20 @@ public final class PluginContext {
         let did = dids.string(Int(account))
         let handle = handles[Int(account)] ?? ""
         let text = progression.renderAnnouncement(handle: handle, did: did, level: level, xp: xp)
-        outbox.append(OutboxRow(
-            key: "milestone:\(did):\(level)", account: account, kind: "milestone",
-            payload: OutboxRow.payload(did: did, handle: handle, level: level, text: text,
-                                       mention: state.consent == .optedIn,
-                                       subject: currentSubjectURI(did: did)),
-            createdUS: currentTimeUS))
+        let json = JSONWriter()
+        json.object {
+            json.field("type", "milestone")
+            json.field("did", did)
+            json.field("handle", handle)
+            json.field("level", level)
+            json.field("xp", Int(xp))
+            json.field("text", text)
+            json.field("mention", state.consent == .optedIn)
+            json.field("subject", currentSubjectURI(did: did))
+            if let parent = currentStrongRef() { writeReplyFields(json, parent: parent) }
+        }
+        outbox.append(OutboxRow(key: "milestone:\(did):\(level)", account: account, kind: "milestone",
+                                payload: json.output, createdUS: currentTimeUS))
         totals.announcements += 1
     }
 
@@ -321,19 +381,15 @@ public struct OutboxRow: Sendable {
     /// Time of the event that caused it (announcements of old events are not posted).
     public var createdUS: Int64
 
-    static func payload(did: String, handle: String, level: Int, text: String, mention: Bool, subject: String) -> String {
-        let json = JSONWriter()
-        json.object {
-            json.field("type", "milestone")
-            json.field("did", did)
-            json.field("handle", handle)
-            json.field("level", level)
-            json.field("text", text)
-            json.field("mention", mention)
-            json.field("subject", subject)
-        }
-        return json.output
-    }
+}
+
+/// A consent change and where it came from.
+public struct ConsentChange: Sendable {
+    public var account: UInt32
+    public var consent: Consent
+    /// What changed it: the command post's URI, `follow`, `block`, `account:deactivated`, …
+    public var source: String
+    public var timeUS: Int64
 }
 
 /// A moderator's request, queued in the `commands` table and applied by the host that

@@ -11,16 +11,21 @@ public struct Progression: Sendable, Equatable {
     public var milestones: [Int]
     /// Announcement text; placeholders `{handle}`, `{level}`, `{xp}`, `{did}`.
     public var announcement: String
+    /// The text of several milestones announced in one post; `{levels}` lists them
+    /// ("5 and 10"), `{level}` is the highest.
+    public var announcementMany: String
 
     /// The defaults of the leveling pack.
     public static let `default` = Progression(
         curve: .default, milestones: [5, 10, 25, 50, 100],
         announcement: "{handle} reached level {level}!")
 
-    public init(curve: LevelCurve, milestones: [Int], announcement: String) {
+    public init(curve: LevelCurve, milestones: [Int], announcement: String,
+                announcementMany: String = "{handle} reached levels {levels}!") {
         self.curve = curve
         self.milestones = Array(Set(milestones)).sorted()
         self.announcement = announcement
+        self.announcementMany = announcementMany
     }
 
     /// Renders the announcement for an account.

@@ -154,9 +154,20 @@ extension Store {
             }
         }
         if !batch.outboxCancels.isEmpty {
-            let s = try RawStatement(db, "UPDATE outbox SET state = 'cancelled' WHERE account_id = ? AND state = 'pending'")
+            // Announcements only: a confirmation of the opt-out itself still goes out.
+            let s = try RawStatement(db, """
+                UPDATE outbox SET state = 'cancelled', last_error = 'account opted out or inactive'
+                WHERE account_id = ? AND state = 'pending' AND kind = 'milestone'
+                """)
             for account in batch.outboxCancels {
                 s.bind(1, Int64(account))
+                try s.run(db)
+            }
+        }
+        if !batch.consentChanges.isEmpty {
+            let s = try RawStatement(db, "INSERT INTO consent_log(account_id, consent, source, time_us) VALUES (?, ?, ?, ?)")
+            for change in batch.consentChanges {
+                s.bind(1, Int64(change.account)); s.bind(2, change.consent.name); s.bind(3, change.source); s.bind(4, change.timeUS)
                 try s.run(db)
             }
         }
@@ -227,6 +238,7 @@ extension Store {
             try grant.run(db)
         }
         for sql in ["DELETE FROM milestones WHERE account_id = ?1", "DELETE FROM outbox WHERE account_id = ?1",
+                   "DELETE FROM consent_log WHERE account_id = ?1",
                     "DELETE FROM counters WHERE account_id = ?1",
                     "UPDATE accounts SET handle = NULL, purged_us = ?2 WHERE id = ?1"] {
             let s = try RawStatement(db, sql)

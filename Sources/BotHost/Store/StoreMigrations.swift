@@ -136,6 +136,42 @@ enum StoreMigrations {
                 CREATE INDEX commands_pending ON commands(state, id);
                 """)
         }
+        migrator.registerMigration("v5-outbox") { db in
+            // The dispatcher's state. A message is prepared once (its final record text and
+            // its deterministic record key stored) before the first attempt, so every retry
+            // sends the same record under the same key: a retry after a crash that followed
+            // the server's acceptance is recognised, never posted twice.
+            try db.execute(sql: """
+                ALTER TABLE outbox ADD COLUMN group_id INTEGER;     -- lead row of a coalesced post
+                ALTER TABLE outbox ADD COLUMN rkey TEXT;            -- deterministic TID of the post
+                ALTER TABLE outbox ADD COLUMN request TEXT;         -- the prepared record or message
+                ALTER TABLE outbox ADD COLUMN sent_us INTEGER;
+                ALTER TABLE outbox ADD COLUMN updated_us INTEGER NOT NULL DEFAULT 0;
+                CREATE INDEX outbox_group ON outbox(group_id);
+                -- Every consent change, with its source (a post, a follow, a block, an
+                -- account status) and the event time.
+                CREATE TABLE consent_log(
+                    id INTEGER PRIMARY KEY,
+                    account_id INTEGER NOT NULL,
+                    consent TEXT NOT NULL,
+                    source TEXT NOT NULL,
+                    time_us INTEGER NOT NULL
+                );
+                CREATE INDEX consent_log_account ON consent_log(account_id, id);
+                -- Write-budget points spent, one row per write, so the budget survives
+                -- restarts; rows older than a day are pruned.
+                CREATE TABLE writes(
+                    id INTEGER PRIMARY KEY,
+                    time_us INTEGER NOT NULL,
+                    points INTEGER NOT NULL,
+                    outbox_id INTEGER
+                );
+                CREATE INDEX writes_time ON writes(time_us);
+                -- Small durable facts of the dispatcher: the server's last RateLimit
+                -- headers, the bot's DID, whether the profile was labelled.
+                CREATE TABLE bot_state(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                """)
+        }
         return migrator
     }
 }

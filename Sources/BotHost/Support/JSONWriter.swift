@@ -35,6 +35,13 @@ public final class JSONWriter {
         needsComma = true
     }
 
+    /// Writes `"key":number`, or `"key":null`.
+    public func field(_ key: String, _ value: Int?) {
+        separate()
+        output += Self.quoted(key) + ":" + (value.map { String($0) } ?? "null")
+        needsComma = true
+    }
+
     /// Writes `"key":number`.
     public func field(_ key: String, _ value: some BinaryInteger) {
         separate()

@@ -28,6 +28,7 @@ public struct BotHostConfiguration: Sendable, Equatable {
     public var store = StoreConfiguration()
     public var jetstream = JetstreamConfiguration()
     public var analytics = AnalyticsConfiguration()
+    public var outbox = OutboxConfiguration()
 
     public init() {}
 
@@ -46,7 +47,7 @@ public struct BotHostConfiguration: Sendable, Equatable {
         guard let root = doc.root else { return config }
         if case let .scalar(scalar) = root, scalar.string.isEmpty { return config }
         let top = try doc.mapping(root, "the config file")
-        try doc.rejectUnknownKeys(in: top, allowed: ["bot", "leveling", "consent", "store", "jetstream", "analytics"], section: "the config file")
+        try doc.rejectUnknownKeys(in: top, allowed: ["bot", "leveling", "consent", "store", "jetstream", "analytics", "outbox"], section: "the config file")
         if let node = top["analytics"] {
             let analytics = try doc.mapping(node, "analytics")
             try doc.rejectUnknownKeys(in: analytics, allowed: ["enabled", "hourly", "retention_days", "hourly_retention_days"], section: "analytics")
@@ -86,7 +87,19 @@ public struct BotHostConfiguration: Sendable, Equatable {
         }
         if let node = top["bot"] {
             let bot = try doc.mapping(node, "bot")
-            try doc.rejectUnknownKeys(in: bot, allowed: ["did", "handle"], section: "bot")
+            try doc.rejectUnknownKeys(in: bot, allowed: ["did", "handle", "pds", "identifier", "app_password_file",
+                                                         "declare_automated", "dry_run"], section: "bot")
+            if let node = bot["pds"] {
+                let url = try doc.string(node, "bot.pds")
+                guard url.hasPrefix("https://") || url.hasPrefix("http://") else {
+                    throw doc.error("bot.pds must be an https:// URL (http:// only on loopback), got '\(url)'", at: node)
+                }
+                config.bot.pds = url
+            }
+            if let node = bot["identifier"] { config.bot.identifier = try doc.string(node, "bot.identifier") }
+            if let node = bot["app_password_file"] { config.bot.appPasswordFile = try doc.string(node, "bot.app_password_file") }
+            if let node = bot["declare_automated"] { config.bot.declareAutomated = try doc.bool(node, "bot.declare_automated") }
+            if let node = bot["dry_run"] { config.bot.dryRun = try doc.bool(node, "bot.dry_run") }
             if let did = bot["did"] {
                 let value = try doc.string(did, "bot.did")
                 guard value.hasPrefix("did:"), value.split(separator: ":").count >= 3 else {
@@ -101,8 +114,40 @@ public struct BotHostConfiguration: Sendable, Equatable {
         }
         if let node = top["consent"] {
             let consent = try doc.mapping(node, "consent")
-            try doc.rejectUnknownKeys(in: consent, allowed: ["follow_opts_in"], section: "consent")
+            try doc.rejectUnknownKeys(in: consent, allowed: ["follow_opts_in", "confirm_commands", "confirm_interval_minutes",
+                                                             "confirmations_per_hour"], section: "consent")
             if let value = consent["follow_opts_in"] { config.consent.followOptsIn = try doc.bool(value, "consent.follow_opts_in") }
+            if let value = consent["confirm_commands"] { config.consent.confirmCommands = try doc.bool(value, "consent.confirm_commands") }
+            if let value = consent["confirm_interval_minutes"] {
+                config.consent.confirmIntervalMinutes = Int(try doc.int(value, "consent.confirm_interval_minutes", in: 0...100_000))
+            }
+            if let value = consent["confirmations_per_hour"] {
+                config.consent.confirmationsPerHour = Int(try doc.int(value, "consent.confirmations_per_hour", in: 0...10_000))
+            }
+        }
+        if let node = top["outbox"] {
+            let outbox = try doc.mapping(node, "outbox")
+            try doc.rejectUnknownKeys(in: outbox, allowed: ["mode", "max_age_hours", "max_attempts", "coalesce", "write_budget"],
+                                      section: "outbox")
+            if let value = outbox["mode"] {
+                let name = try doc.string(value, "outbox.mode")
+                guard let mode = OutboxConfiguration.Mode(rawValue: name) else {
+                    throw doc.error("outbox.mode must be reply, post or dm, got '\(name)'", at: value)
+                }
+                config.outbox.mode = mode
+            }
+            if let value = outbox["max_age_hours"] {
+                config.outbox.maxAgeSeconds = try doc.int(value, "outbox.max_age_hours", in: 0...100_000) * 3_600
+            }
+            if let value = outbox["max_attempts"] { config.outbox.maxAttempts = Int(try doc.int(value, "outbox.max_attempts", in: 1...1_000)) }
+            if let value = outbox["coalesce"] { config.outbox.coalesce = try doc.bool(value, "outbox.coalesce") }
+            if let node = outbox["write_budget"] {
+                let budget = try doc.mapping(node, "outbox.write_budget")
+                try doc.rejectUnknownKeys(in: budget, allowed: ["hourly_points", "daily_points", "headroom_percent"], section: "outbox.write_budget")
+                if let value = budget["hourly_points"] { config.outbox.hourlyPoints = Int(try doc.int(value, "outbox.write_budget.hourly_points", in: 3...1_000_000)) }
+                if let value = budget["daily_points"] { config.outbox.dailyPoints = Int(try doc.int(value, "outbox.write_budget.daily_points", in: 3...10_000_000)) }
+                if let value = budget["headroom_percent"] { config.outbox.headroomPercent = Int(try doc.int(value, "outbox.write_budget.headroom_percent", in: 0...90)) }
+            }
         }
         if let node = top["store"] {
             let store = try doc.mapping(node, "store")
@@ -120,7 +165,7 @@ public struct BotHostConfiguration: Sendable, Equatable {
     private static func parseLeveling(_ node: Node, _ doc: YAMLDocument) throws(Diagnostic) -> LevelingConfiguration {
         var leveling = LevelingConfiguration()
         let map = try doc.mapping(node, "leveling")
-        try doc.rejectUnknownKeys(in: map, allowed: ["xp", "curve", "milestones", "announcement"], section: "leveling")
+        try doc.rejectUnknownKeys(in: map, allowed: ["xp", "curve", "milestones", "announcement", "announcement_many"], section: "leveling")
         if let xpNode = map["xp"] {
             let xp = try doc.mapping(xpNode, "leveling.xp")
             let fields: [(String, WritableKeyPath<LevelingConfiguration.Amounts, Int>)] = [
@@ -156,7 +201,14 @@ public struct BotHostConfiguration: Sendable, Equatable {
                 throw doc.error("unknown placeholder {\(placeholder)} in leveling.announcement; expected {handle}, {level}, {xp} or {did}", at: text)
             }
         }
-        leveling.progression = Progression(curve: curve, milestones: milestones, announcement: announcement)
+        var many = leveling.progression.announcementMany
+        if let text = map["announcement_many"] {
+            many = try doc.string(text, "leveling.announcement_many")
+            for placeholder in placeholders(in: many) where !["handle", "levels", "level", "xp", "did"].contains(placeholder) {
+                throw doc.error("unknown placeholder {\(placeholder)} in leveling.announcement_many; expected {handle}, {levels}, {level}, {xp} or {did}", at: text)
+            }
+        }
+        leveling.progression = Progression(curve: curve, milestones: milestones, announcement: announcement, announcementMany: many)
         return leveling
     }
 

@@ -49,6 +49,12 @@ public struct LevelingConfiguration: Sendable, Equatable {
 public struct ConsentConfiguration: Sendable, Equatable {
     /// Whether following the bot opts in. Default off.
     public var followOptsIn = false
+    /// Whether the bot answers a command with a short confirmation reply. Default on.
+    public var confirmCommands = true
+    /// At most one confirmation per account in this many minutes (default 60), and at
+    /// most `confirmationsPerHour` in all: a loop of commands cannot make the bot spam.
+    public var confirmIntervalMinutes = 60
+    public var confirmationsPerHour = 60
     public init() {}
 }
 
@@ -58,6 +64,43 @@ public struct BotAccountConfiguration: Sendable, Equatable {
     public var did: String?
     /// The bot's handle, for messages.
     public var handle: String?
+    /// The PDS the bot posts through (`BOTHOST_PDS` overrides it).
+    public var pds: String?
+    /// The login identifier, a handle or DID (`BOTHOST_IDENTIFIER` overrides it).
+    public var identifier: String?
+    /// A file holding the app password, which must not be readable by group or others
+    /// (mode 0600); `BOTHOST_APP_PASSWORD` is used first when set.
+    public var appPasswordFile: String?
+    /// Whether the bot labels its own profile as automated (the `bot` self-label).
+    public var declareAutomated = false
+    /// Print what would be posted instead of posting.
+    public var dryRun = false
+    public init() {}
+}
+
+/// Announcement delivery (the `outbox:` section).
+public struct OutboxConfiguration: Sendable, Equatable {
+    /// How an announcement is delivered.
+    public enum Mode: String, Sendable, CaseIterable {
+        /// A reply to the post that reached the milestone (a standalone post when the
+        /// milestone came from a like or repost, or for `no ping` accounts).
+        case reply
+        /// A standalone post.
+        case post
+        /// A direct message (chat), through the PDS's chat proxy.
+        case dm
+    }
+    public var mode = Mode.reply
+    /// Announcements of events older than this are recorded but not posted (0 = no limit).
+    public var maxAgeSeconds: Int64 = 86_400
+    /// Attempts before a message is `failed`.
+    public var maxAttempts = 8
+    /// Several pending announcements of one account become one post.
+    public var coalesce = true
+    /// The account's write budget (create = 3 points) and the share kept unused.
+    public var hourlyPoints = 5_000
+    public var dailyPoints = 35_000
+    public var headroomPercent = 10
     public init() {}
 }
 

@@ -1,16 +1,17 @@
 import BotHost
 
 /// Reads consent commands addressed to the bot (leveling spec, "Consent"): a post that
-/// mentions the bot with `opt in`, `opt out` or `no ping`; a block of the bot opts out;
-/// a follow opts in when configured.
+/// mentions the bot (a mention facet with the bot's DID) with `opt in`, `opt out`,
+/// `no ping` or `status`; a block of the bot opts out; a follow opts in when configured.
 ///
-/// Without a configured bot DID the plugin does nothing: nobody can be mentioned who
-/// did not opt in, and nobody can opt in to an unknown bot.
+/// Each command is answered with a short reply (queued in the outbox, once per command
+/// post; the dispatcher rate-limits them). Without a bot DID the plugin does nothing:
+/// nobody can opt in to an unknown bot.
 public final class ConsentPlugin: Plugin {
     public let id = "consent"
     public let collections = ["app.bsky.feed.post", "app.bsky.graph.follow", "app.bsky.graph.block"]
     private let botDID: JSONKey?
-    private let followOptsIn: Bool
+    private let options: ConsentConfiguration
     private var post: UInt16 = 0
     private var follow: UInt16 = 0
     private var block: UInt16 = 0
@@ -25,9 +26,15 @@ public final class ConsentPlugin: Plugin {
         static let mention: JSONKey = "app.bsky.richtext.facet#mention"
     }
 
+    /// A command found in a post.
+    enum Command: Equatable {
+        case set(Consent)
+        case status
+    }
+
     public init(bot: BotAccountConfiguration, options: ConsentConfiguration) {
         botDID = bot.did.map { JSONKey($0) }
-        followOptsIn = options.followOptsIn
+        self.options = options
     }
 
     public func register(in context: PluginContext) {
@@ -41,16 +48,50 @@ public final class ConsentPlugin: Plugin {
         let collection = context.currentCollection
         let record = commit.record
         if collection == block {
-            if record[Keys.subject].stringEquals(botDID) { context.setConsent(.optedOut) }
+            if record[Keys.subject].stringEquals(botDID) { context.setConsent(.optedOut, source: "block:" + context.currentRecordURI) }
         } else if collection == follow {
-            if followOptsIn && record[Keys.subject].stringEquals(botDID) && context.consent != .optedIn {
-                context.setConsent(.optedIn)
+            if options.followOptsIn && record[Keys.subject].stringEquals(botDID) && context.consent == .none {
+                context.setConsent(.optedIn, source: "follow:" + context.currentRecordURI)
             }
         } else if collection == post {
             guard mentionsBot(record, botDID), let text = record[Keys.text].string,
                   let command = Self.command(in: text) else { return }
-            context.setConsent(command)
+            switch command {
+            case .set(let consent):
+                context.setConsent(consent, source: context.currentRecordURI)
+                confirm(Self.confirmation(for: consent), context)
+            case .status:
+                confirm(Self.status(context.consent, level: context.level, xp: context.xp), context)
+            }
         }
+    }
+
+    /// Answers only accounts that are opted in once the command is applied: a reply
+    /// notifies its parent's author, and nobody who has not opted in (or just opted
+    /// out) is ever notified by the bot. An opt-out is honoured by silence.
+    private func confirm(_ text: String, _ context: PluginContext) {
+        guard options.confirmCommands, context.consent.allowsAnnouncements else { return }
+        context.queueReply(kind: "confirm", text: text)
+    }
+
+    static func confirmation(for consent: Consent) -> String {
+        switch consent {
+        case .optedIn: "You're in: I'll announce your level-ups. Reply \"no ping\" to be announced without a mention, or \"opt out\" to stop."
+        case .noPing: "Done: I'll announce your level-ups without mentioning you."
+        case .optedOut: "You're out: I won't post about you. Mention me with \"opt in\" to come back."
+        case .none: "Noted."
+        }
+    }
+
+    static func status(_ consent: Consent, level: Int, xp: Int64) -> String {
+        let state: String
+        switch consent {
+        case .optedIn: state = "opted in to level-up announcements"
+        case .noPing: state = "opted in, without mentions (no ping)"
+        case .optedOut: state = "opted out"
+        case .none: state = "not opted in (mention me with \"opt in\")"
+        }
+        return "You're \(state). Level \(level), \(xp) XP."
     }
 
     private func mentionsBot(_ record: JSONValue, _ bot: JSONKey) -> Bool {
@@ -63,14 +104,15 @@ public final class ConsentPlugin: Plugin {
         return false
     }
 
-    /// The consent command a post's text carries; `opt out` wins over `no ping`, which
-    /// wins over `opt in`, so an ambiguous post never widens consent.
-    static func command(in text: String) -> Consent? {
+    /// The command a post's text carries; `opt out` wins over `no ping`, which wins over
+    /// `opt in`, so an ambiguous post never widens consent; `status` only asks.
+    static func command(in text: String) -> Command? {
         let lower = text.lowercased()
         let words = lower.split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
-        if words.contains("opt out") { return .optedOut }
-        if words.contains("no ping") { return .noPing }
-        if words.contains("opt in") { return .optedIn }
+        if words.contains("opt out") { return .set(.optedOut) }
+        if words.contains("no ping") { return .set(.noPing) }
+        if words.contains("opt in") { return .set(.optedIn) }
+        if words.contains("status") { return .status }
         return nil
     }
 }

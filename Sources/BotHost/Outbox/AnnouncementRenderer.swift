@@ -1,0 +1,53 @@
+import XRPCClient
+
+/// Turns announcement templates into rich text: `{handle}` becomes a mention facet
+/// (`@handle`) for accounts that opted in, and plain text (the handle without `@`, no
+/// facet, no notification) for `no ping`.
+public struct AnnouncementRenderer: Sendable {
+    public var progression: Progression
+
+    public init(progression: Progression) { self.progression = progression }
+
+    /// The text for one or several milestones of one account.
+    public func render(did: String, handle: String?, levels: [Int], xp: Int64?, mention: Bool) -> RichText {
+        let levels = levels.sorted()
+        let template = levels.count > 1 ? progression.announcementMany : progression.announcement
+        let top = levels.last ?? 0
+        var builder = RichTextBuilder()
+        let pieces = template.splitAll(on: "{handle}")
+        for (index, piece) in pieces.enumerated() {
+            if index > 0 {
+                let name = (handle?.isEmpty == false) ? handle! : did
+                if mention { builder.mention("@" + name, did: did) } else { builder.text(name) }
+            }
+            let text = piece
+                .replacingAll("{levels}", with: Self.list(levels))
+                .replacingAll("{level}", with: String(top))
+                .replacingAll("{xp}", with: xp.map(String.init) ?? "")
+                .replacingAll("{did}", with: did)
+            if !text.isEmpty { builder.text(text) }
+        }
+        return builder.build(maxGraphemes: RichText.maxGraphemes, maxBytes: RichText.maxBytes)
+    }
+
+    /// "5", "5 and 10", "5, 10 and 25".
+    static func list(_ levels: [Int]) -> String {
+        let names = levels.map(String.init)
+        guard names.count > 1 else { return names.first ?? "" }
+        return names.dropLast().joined(separator: ", ") + " and " + names.last!
+    }
+}
+
+extension String {
+    /// Splits on every occurrence of `separator` (no Foundation needed).
+    func splitAll(on separator: String) -> [String] {
+        var parts: [String] = []
+        var rest = self
+        while let range = rest.firstRange(of: separator) {
+            parts.append(String(rest[..<range.lowerBound]))
+            rest = String(rest[range.upperBound...])
+        }
+        parts.append(rest)
+        return parts
+    }
+}

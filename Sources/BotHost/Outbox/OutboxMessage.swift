@@ -1,0 +1,52 @@
+/// One row of the outbox as the dispatcher and the CLI see it.
+public struct OutboxMessage: Sendable, Equatable {
+    public var id: Int64
+    /// Idempotency key: `milestone:<did>:<level>` or `confirm:<post uri>`.
+    public var key: String
+    public var kind: String
+    public var did: String
+    public var handle: String?
+    /// `pending`, `sent`, `failed`, `cancelled` or `skipped`.
+    public var state: String
+    public var attempts: Int
+    public var nextAtUS: Int64
+    /// Time of the event that queued it.
+    public var createdUS: Int64
+    public var lastError: String?
+    public var uri: String?
+    public var cid: String?
+    /// The lead message when several were coalesced into one post.
+    public var groupID: Int64?
+    /// The record key the post is (or will be) written under.
+    public var rkey: String?
+    /// The prepared record or chat message, once prepared.
+    public var request: String?
+    public var sentUS: Int64?
+    public var payload: String
+    /// The account's consent and status now (for send-time checks).
+    public var consent: Consent
+    public var status: String
+
+    /// The states a message ends in.
+    public static let finalStates: Set<String> = ["sent", "failed", "cancelled", "skipped"]
+}
+
+/// What the store knows of the bot's write budget: points spent in the sliding hour
+/// and day, and the server's last `RateLimit-*` figures.
+public struct WriteBudgetState: Sendable, Equatable {
+    public var spentLastHour: Int
+    public var spentLastDay: Int
+    /// Time of the writes in the last hour and day, oldest first, with their points (for
+    /// when enough of them age out).
+    public var hourWrites: [(timeUS: Int64, points: Int)]
+    public var dayWrites: [(timeUS: Int64, points: Int)]
+    public var serverRemaining: Int?
+    public var serverLimit: Int?
+    /// Unix seconds.
+    public var serverReset: Int64?
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.spentLastHour == b.spentLastHour && a.spentLastDay == b.spentLastDay && a.serverRemaining == b.serverRemaining
+            && a.serverReset == b.serverReset && a.serverLimit == b.serverLimit
+    }
+}

@@ -1,0 +1,40 @@
+import BotHost
+import Plugins
+import XRPCClient
+
+/// What a dry run would post: the pending messages rendered as the dispatcher would
+/// render them (one post per account for coalesced milestones).
+enum OutboxPreview {
+    static func lines(store: Store, configuration: BotHostConfiguration, limit: Int) throws -> [String] {
+        let pending = try store.outboxMessages(states: ["pending"])
+        guard !pending.isEmpty else { return [] }
+        let renderer = AnnouncementRenderer(progression: configuration.leveling.progression)
+        var lines: [String] = []
+        var seen = Set<String>()
+        var posts = 0
+        for message in pending {
+            if message.kind == "milestone" {
+                guard !seen.contains(message.did) else { continue }
+                seen.insert(message.did)
+                let group = pending.filter { $0.kind == "milestone" && $0.did == message.did }
+                let levels = group.compactMap { levelOf($0.key) }
+                let text = renderer.render(did: message.did, handle: message.handle, levels: levels, xp: nil,
+                                           mention: message.consent == .optedIn)
+                posts += 1
+                if lines.count < limit {
+                    let how = configuration.outbox.mode == .dm ? "DM to \(message.did)" : "post"
+                    lines.append("dry run: would \(how): \(text.text)" + (text.facets.isEmpty ? "" : " [mention \(message.did)]"))
+                }
+            } else {
+                posts += 1
+                if lines.count < limit { lines.append("dry run: would reply to \(message.key.dropFirst(message.kind.count + 1)): confirmation") }
+            }
+        }
+        if posts > lines.count { lines.append("dry run: … and \(posts - lines.count) more") }
+        return lines
+    }
+
+    static func levelOf(_ key: String) -> Int? {
+        key.split(separator: ":").last.flatMap { Int($0) }
+    }
+}
