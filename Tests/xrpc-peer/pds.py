@@ -775,6 +775,8 @@ def main(argv=None):
         S.accounts[did] = {'did': did, 'handle': handle, 'password': password}
         print(f'ACCOUNT handle={handle} did={did}', flush=True)
 
+    # (werkzeug answers `Connection: close` to every request, so connection reuse is
+    # tested against a keep-alive server in XRPCClientTests instead.)
     server = make_server('127.0.0.1', args.port, create_app(), threaded=True)
     S.port = server.server_port
 
