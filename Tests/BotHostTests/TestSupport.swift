@@ -89,7 +89,7 @@ enum Events {
 
     static func commit(_ did: String, rev: Int, op: String, collection: String, rkey: String,
                        record: String? = nil, time: Int = 0) -> String {
-        let recordPart = record.map { ",\"record\":\($0),\"cid\":\"bafyreitest\"" } ?? ""
+        let recordPart = record.map { ",\"record\":\($0),\"cid\":\"bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm\"" } ?? ""
         return """
             {"did":"\(did)","time_us":\(1_700_000_000_000_000 + (time == 0 ? rev : time)),"kind":"commit","commit":{"rev":"\(tid(rev))","operation":"\(op)","collection":"\(collection)","rkey":"\(rkey)"\(recordPart)}}
             """

@@ -290,7 +290,7 @@ public final class OutboxDispatcher: Sendable {
 
     /// A TID record key derived from the lead row: its event time and its id as the
     /// clock id, moved forward a microsecond at a time past keys other rows hold.
-    func deterministicKey(for message: OutboxMessage) throws -> String {
+    public func deterministicKey(for message: OutboxMessage) throws -> String {
         var micros = UInt64(max(1, message.createdUS))
         while true {
             let key = TID(microseconds: micros, clockID: UInt16(truncatingIfNeeded: message.id & 0x3FF)).description
