@@ -28,8 +28,12 @@ fi
 # atproto: the Python SDK whose Jetstream client is the interoperability peer.
 # schemathesis: checks docs/openapi.yaml against the running HTTP API.
 # pillow: reads the page screenshots.
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import orjson, zstandard, atproto_jetstream, schemathesis, PIL' >/dev/null 2>&1; then
-  echo "setting up .venv (orjson, zstandard, atproto, schemathesis, pillow)"
+# arroba + lexrpc + flask + pyjwt: the real AT Protocol PDS the XRPC tests post to
+# (Tests/xrpc-peer/pds.py), validating every record against the official lexicons;
+# pinned, because the harness patches a few of arroba's internals.
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import orjson, zstandard, atproto_jetstream, schemathesis, PIL, arroba, lexrpc, flask, jwt' >/dev/null 2>&1; then
+  echo "setting up .venv (orjson, zstandard, atproto, schemathesis, pillow, arroba, lexrpc, flask, pyjwt)"
   [ -x .venv/bin/python ] || python3 -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check orjson zstandard atproto schemathesis pillow
+  .venv/bin/pip install -q --disable-pip-version-check orjson zstandard atproto schemathesis pillow \
+    'arroba[flask]==3.1' 'lexrpc[flask]==3.0' flask pyjwt
 fi

@@ -45,6 +45,18 @@ public struct WriteBudgetState: Sendable, Equatable {
     /// Unix seconds.
     public var serverReset: Int64?
 
+    public init(spentLastHour: Int, spentLastDay: Int, hourWrites: [(timeUS: Int64, points: Int)],
+                dayWrites: [(timeUS: Int64, points: Int)], serverRemaining: Int? = nil, serverLimit: Int? = nil,
+                serverReset: Int64? = nil) {
+        self.spentLastHour = spentLastHour
+        self.spentLastDay = spentLastDay
+        self.hourWrites = hourWrites
+        self.dayWrites = dayWrites
+        self.serverRemaining = serverRemaining
+        self.serverLimit = serverLimit
+        self.serverReset = serverReset
+    }
+
     public static func == (a: Self, b: Self) -> Bool {
         a.spentLastHour == b.spentLastHour && a.spentLastDay == b.spentLastDay && a.serverRemaining == b.serverRemaining
             && a.serverReset == b.serverReset && a.serverLimit == b.serverLimit

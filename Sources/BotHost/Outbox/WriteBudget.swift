@@ -45,7 +45,7 @@ public struct WriteBudget: Sendable, Equatable {
     /// When enough of the oldest writes leave the sliding window to free `need` points.
     static func freedAt(_ writes: [(timeUS: Int64, points: Int)], need: Int, window: Int64) -> Int64 {
         var freed = 0
-        for write in writes {
+        for write in writes.sorted(by: { $0.timeUS < $1.timeUS }) {
             freed += write.points
             if freed >= need { return write.timeUS + window + 1 }
         }

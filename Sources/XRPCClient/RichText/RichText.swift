@@ -4,6 +4,11 @@ public struct RichText: Sendable, Equatable {
     public var text: String
     public var facets: [Facet]
 
+    public init(text: String, facets: [Facet]) {
+        self.text = text
+        self.facets = facets
+    }
+
     /// Graphemes as Bluesky counts them for the 300 limit: extended grapheme clusters,
     /// which is what a Swift `Character` is (an emoji with modifiers or a letter with
     /// combining marks counts once).
@@ -45,8 +50,8 @@ public struct RichTextBuilder: Sendable {
     /// Text (usually `#tag`) tagged with `tag` (without the `#`).
     public mutating func tag(_ text: String, tag: String) { segments.append(Segment(text: text, feature: .tag(tag))) }
 
-    /// The text and facets, whole.
-    public func build() -> RichText {
+    /// The text and facets, whole, whatever their length.
+    public func buildWhole() -> RichText {
         var text = ""
         var facets: [Facet] = []
         for segment in segments {
@@ -59,7 +64,7 @@ public struct RichTextBuilder: Sendable {
         return RichText(text: text, facets: facets)
     }
 
-    /// The text and facets within the limits, cut safely when too long.
+    /// The text and facets within the post limits (by default), cut safely when too long.
     ///
     /// The rule: segments are kept in order while they fit; a faceted segment (mention,
     /// link, tag) is never cut, since half a handle or URL would be a wrong link, so it is
@@ -68,7 +73,7 @@ public struct RichTextBuilder: Sendable {
     /// `ellipsis` is appended when anything was cut, within the same limits.
     public func build(maxGraphemes: Int = RichText.maxGraphemes, maxBytes: Int = RichText.maxBytes,
                       ellipsis: String = "…") -> RichText {
-        let whole = build()
+        let whole = buildWhole()
         if whole.graphemeCount <= maxGraphemes && whole.byteCount <= maxBytes { return whole }
         let graphemeBudget = maxGraphemes - ellipsis.count
         let byteBudget = maxBytes - ellipsis.utf8.count
