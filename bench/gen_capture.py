@@ -232,6 +232,7 @@ class Generator:
         self.bot_did = bot_did or None
         self.now = 1_783_175_000_000_000 + rng.randrange(3_600_000_000)  # 2026-07-04, like the samples
         self.mean_gap_us = 1500.0  # ~670 events/s; main() sets it from --rate
+        self.consent_rate = 0.004  # share of posts that mention the bot; main() sets it
         self.seq = 31_527_015_000 + rng.randrange(1_000_000)
         self.out: list[bytes] = []
         self.count = 0
@@ -386,7 +387,7 @@ class Generator:
         """Returns (text, facets or None). Facet offsets are UTF-8 byte offsets, end exclusive."""
         r = self.rng
         pieces = []  # (segment, feature or None)
-        if self.bot_did and r.random() < 0.004:
+        if self.bot_did and r.random() < self.consent_rate:
             tail, with_facet = r.choice(BOT_TEXTS)
             feat = {"$type": "app.bsky.richtext.facet#mention", "did": self.bot_did} if with_facet else None
             if r.random() < 0.5:
@@ -898,6 +899,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rate", type=float, default=670.0,
                     help="mean events per second of the stream (default ~670, the real window's pace); "
                          "a low rate spreads a capture over hours or days, for the ranking windows")
+    ap.add_argument("--consent-rate", type=float, default=0.004,
+                    help="share of posts that mention the bot with a (possible) consent command")
     ap.add_argument("--start-us", type=int, default=None,
                     help="time_us of the first event (default 2026-07-04, like the samples); "
                          "'now' captures let outbox tests pass the 24 h announcement age limit")
@@ -909,6 +912,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     gen = Generator(args.events, args.seed, n_accounts, args.bot_did)
     gen.mean_gap_us = 1_000_000.0 / args.rate
+    gen.consent_rate = args.consent_rate
     if args.start_us is not None:
         gen.now = args.start_us
     out = sys.stdout.buffer if args.out == "-" else open(args.out, "wb")

@@ -39,6 +39,13 @@ interop=$(grep -oE '[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
 crash=$(grep -oE '[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
 [ -n "$crash" ] || crash="0 passed, 1 failed"
 
+# Exactly-once announcements: SIGKILLs of replay while it posts to a PDS that fails,
+# rate-limits and stalls on its own schedule; then counted on the server.
+.venv/bin/python scripts/outbox_crashtest.py .build/debug/bothost --kills 8 2>&1 | tee "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+outboxcrash=$(grep -oE '[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+[ -n "$outboxcrash" ] || outboxcrash="0 passed, 1 failed"
+
 # The OpenAPI document against the running HTTP API (schemathesis).
 scripts/openapi_check.sh .build/debug/bothost 2>&1 | tee "$log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
@@ -52,10 +59,10 @@ pages=$(grep -oE '[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
 [ -n "$pages" ] || pages="0 passed, 1 failed"
 
 count() { echo "$1" | grep -oE "[0-9]+ $2" | grep -oE '[0-9]+'; }
-passed=$(( ${swift_passed:-0} + $(count "$py" passed) + $(count "$diff" passed) + $(count "$interop" passed) + $(count "$crash" passed) + $(count "$openapi" passed) + $(count "$pages" passed) ))
-failed=$(( ${swift_failed:-0} + $(count "$py" failed) + $(count "$diff" failed) + $(count "$interop" failed) + $(count "$crash" failed) + $(count "$openapi" failed) + $(count "$pages" failed) ))
+passed=$(( ${swift_passed:-0} + $(count "$py" passed) + $(count "$diff" passed) + $(count "$interop" passed) + $(count "$crash" passed) + $(count "$outboxcrash" passed) + $(count "$openapi" passed) + $(count "$pages" passed) ))
+failed=$(( ${swift_failed:-0} + $(count "$py" failed) + $(count "$diff" failed) + $(count "$interop" failed) + $(count "$crash" failed) + $(count "$outboxcrash" failed) + $(count "$openapi" failed) + $(count "$pages" failed) ))
 [ "$status" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1
 echo
-echo "swift: ${swift_passed:-0} tests; reference self-checks: $py; difftest: $diff; interop: $interop; crashtest: $crash; openapi: $openapi; pages: $pages"
+echo "swift: ${swift_passed:-0} tests; reference self-checks: $py; difftest: $diff; interop: $interop; crashtest: $crash; outbox crashtest: $outboxcrash; openapi: $openapi; pages: $pages"
 echo "tests: $passed passed, $failed failed"
 exit $status

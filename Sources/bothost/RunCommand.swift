@@ -58,16 +58,19 @@ struct RunCommand: AsyncParsableCommand {
     func run() async throws {
         Log.bootstrap(level: logLevel)
         let logger = Logger(label: "bothost")
-        let configuration = try loadConfiguration(config)
+        var configuration = try loadConfiguration(config)
         let store = try openStore(database.db)
         guard let lock = HostLock(databasePath: database.db) else {
             throw CLIError("\(database.db) is in use by another bothost replay or run; stop it first")
         }
         defer { withExtendedLifetime(lock) {} }
+        let dryRun = self.dryRun || configuration.bot.dryRun
+        let delivery = dryRun ? nil : try await BotDelivery.setUp(&configuration, store: store, log: { logger.notice("\($0)") })
         let context = configuration.makeContext()
         try store.load(into: context)
         let plugins = configuration.makePlugins()
         let engine = HostEngine(context: context, plugins: plugins)
+        if let did = configuration.bot.did { engine.setBot(did: did) }
         var shown = 0
         engine.onMalformed = { line, error in
             shown += 1
@@ -92,6 +95,9 @@ struct RunCommand: AsyncParsableCommand {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: service, successTerminationBehavior: .gracefullyShutdownGroup),
         ]
+        if let delivery {
+            services.append(.init(service: DispatcherService(dispatcher: delivery.dispatcher)))
+        }
         if let httpPort {
             let registry = APIServer.bootstrapMetrics()
             let reader = try openStore(database.db, readOnly: true)
@@ -114,6 +120,17 @@ struct RunCommand: AsyncParsableCommand {
             throw CLIError(StoreError.describing(error, path: database.db).description)
         }
         if let result = summary.value { RunSummaryPrinter.print(result, format: format, db: database.db) }
+    }
+}
+
+/// Posts what the outbox holds while the host runs; stops on graceful shutdown (a
+/// message in flight is finished or left to be looked up by its key on restart).
+struct DispatcherService: Service {
+    let dispatcher: OutboxDispatcher
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            await dispatcher.run(stop: { false })
+        }
     }
 }
 
