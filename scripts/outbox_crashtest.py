@@ -158,6 +158,28 @@ def main():
                             bad_targets.append(("reply", ref["uri"]))
             check("no post mentions or replies to an account that did not opt in", not bad_targets, bad_targets[:3])
             check("every facet is valid", not bad_facets, bad_facets[:3])
+            # Secrets: a password file others can read is refused; the password never shows.
+            pw = os.path.join(tmp, "app-password")
+            with open(pw, "w") as f:
+                f.write("bot-pass\n")
+            os.chmod(pw, 0o644)
+            config = os.path.join(tmp, "bot.yaml")
+            with open(config, "w") as f:
+                f.write(f"bot:\n  pds: http://127.0.0.1:{port}\n  identifier: bot.test\n  app_password_file: {pw}\n")
+            no_env = {k: v for k, v in os.environ.items() if not k.startswith("BOTHOST_")}
+            small = os.path.join(tmp, "small.jsonl")
+            with open(capture) as src, open(small, "w") as dst:
+                dst.writelines(line for _, line in zip(range(200), src))
+            loose = subprocess.run([args.binary, "replay", small, "--db", os.path.join(tmp, "s.sqlite"), "--config", config, "--quiet"],
+                                   env=no_env, capture_output=True, text=True)
+            check("a password file readable by others is refused", loose.returncode != 0 and "chmod 600" in loose.stderr,
+                  loose.stderr[-300:])
+            os.chmod(pw, 0o600)
+            tight = subprocess.run([args.binary, "replay", small, "--db", os.path.join(tmp, "s.sqlite"), "--config", config,
+                                    "--format", "json"], env=no_env, capture_output=True, text=True)
+            check("a 0600 password file logs in; the password never appears in output",
+                  tight.returncode == 0 and "bot-pass" not in tight.stdout + tight.stderr, tight.stderr[-300:])
+
             stats = get(port, "/_control/stats")
             check("write budget never overrun", stats.get("overruns", 0) == 0, stats.get("overrun_log"))
             print(f"  ({len(posts)} posts, {len(announced)} announcements, {stats.get('injected')} injected faults, "

@@ -26,6 +26,47 @@ struct ConfigurationTests {
         #expect(config.bot.did == nil)
     }
 
+    @Test func readsTheBotAccountAndTheOutbox() throws {
+        let config = try BotHostConfiguration.parse("""
+            bot:
+              pds: http://127.0.0.1:2583
+              identifier: bot.test
+              app_password_file: /run/secrets/app-password
+              declare_automated: true
+              dry_run: true
+            consent:
+              confirm_commands: false
+              confirm_interval_minutes: 10
+            outbox:
+              mode: dm
+              max_age_hours: 0
+              max_attempts: 3
+              coalesce: false
+              write_budget: {hourly_points: 300, daily_points: 3000, headroom_percent: 20}
+            leveling:
+              announcement_many: "{handle}: levels {levels}"
+            """, file: "bot.yaml")
+        #expect(config.bot.pds == "http://127.0.0.1:2583")
+        #expect(config.bot.identifier == "bot.test")
+        #expect(config.bot.appPasswordFile == "/run/secrets/app-password")
+        #expect(config.bot.declareAutomated && config.bot.dryRun)
+        #expect(!config.consent.confirmCommands && config.consent.confirmIntervalMinutes == 10)
+        #expect(config.outbox.mode == .dm)
+        #expect(config.outbox.maxAgeSeconds == 0 && config.outbox.maxAttempts == 3 && !config.outbox.coalesce)
+        #expect(config.outbox.hourlyPoints == 300 && config.outbox.dailyPoints == 3000 && config.outbox.headroomPercent == 20)
+        #expect(config.leveling.progression.announcementMany == "{handle}: levels {levels}")
+        let defaults = try BotHostConfiguration.parse("", file: "empty.yaml")
+        #expect(defaults.outbox.mode == .reply && defaults.outbox.maxAgeSeconds == 86_400 && defaults.consent.confirmCommands)
+    }
+
+    @Test func aBadOutboxSettingIsRefusedWithItsPosition() {
+        let error = diagnostic("outbox:\n  mode: shout\n")
+        #expect(error?.description.contains("bot.yaml:2:9") == true)
+        #expect(error?.description.contains("reply, post or dm") == true)
+        #expect(diagnostic("bot:\n  pds: ftp://x\n")?.description.contains("bot.yaml:2:8") == true)
+        #expect(diagnostic("leveling:\n  announcement_many: \"{nope}\"\n")?.description.contains("unknown placeholder {nope}") == true)
+    }
+
     @Test func readsEverySection() throws {
         let config = try BotHostConfiguration.parse("""
             bot:
