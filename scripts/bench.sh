@@ -79,13 +79,17 @@ rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
 print(json.dumps({"p50_ms": p["50"], "p99_ms": p["99"], "rps": rps}))' "$tmp/wrk.txt")
 fi
 
-$PY - "$tape" "$orjson" "$foundation" "$bothost" "$reference" "$again" "$limits" "$events" "$live_file" "$live_text" "$live_zstd" "$paced" "$http" "$default" <<'PYEOF'
+echo "== outbox: posts/s to the arroba PDS on loopback (vs the atproto SDK), event->post latency in a live run"
+outbox=$($PY bench/outbox_bench.py $BIN --posts 300 --accounts 60)
+
+$PY - "$tape" "$orjson" "$foundation" "$bothost" "$reference" "$again" "$limits" "$events" "$live_file" "$live_text" "$live_zstd" "$paced" "$http" "$default" "$outbox" <<'PYEOF'
 import json, sys
 tape, orj, fnd, bh, ref, again, limits = (json.loads(a) for a in sys.argv[1:8])
 events = int(sys.argv[8])
 live_file, live_text, live_zstd, paced = (json.loads(a) for a in sys.argv[9:13])
 http = json.loads(sys.argv[13])
 default = json.loads(sys.argv[14])
+outbox = json.loads(sys.argv[15])
 def rate(m): return events / m["wall_seconds"]
 rows = [
     ("decode, bothost tape", f"{tape['mb_per_s']:.0f} MB/s", "1.00x"),
@@ -103,6 +107,13 @@ rows = [
     ("live over loopback WebSocket, zstd", f"{live_zstd['events_per_second']:,.0f} events/s",
      f"{live_zstd['events_per_second']/live_file['events_per_second']:.2f}x of file replay ({live_zstd['events']:,} events)"),
     ("event->commit latency at 5k events/s", f"p50 {paced['latency_p50_ms']:.1f} ms", f"p99 {paced['latency_p99_ms']:.1f} ms ({paced['events']:,} events, {paced['batches']} batches)"),
+]
+rows += [
+    ("outbox: posts/s to the local PDS, bothost", f"{outbox['bothost_posts_per_s']:,.0f} posts/s",
+     f"{outbox['bothost_posts_per_s']/outbox['sdk_posts_per_s']:.2f}x the atproto SDK ({outbox['bothost_posts']} posts)"),
+    ("outbox: posts/s, atproto SDK (Python)", f"{outbox['sdk_posts_per_s']:,.0f} posts/s", "1.00x (the server bounds both)"),
+    ("event->post latency, opted-in account, live", f"p50 {outbox.get('latency_p50_ms', float('nan')):.0f} ms",
+     f"p99 {outbox.get('latency_p99_ms', float('nan')):.0f} ms ({outbox['latency_samples']} announcements)"),
 ]
 if http:
     rows.append(("GET /v1/leaderboards/day (wrk -c200)", f"p50 {http['p50_ms']:.2f} ms", f"p99 {http['p99_ms']:.2f} ms, {http['rps']:,.0f} requests/s"))

@@ -26,6 +26,10 @@ public final class ReplayServer: Sendable {
         public var rate: Double?
         /// Play at this multiple of the capture's own pace (by `time_us`).
         public var speed: Double?
+        /// Send each event when the wall clock reaches its `time_us` (earlier events at
+        /// once): a capture stamped in the near future then arrives as a live stream
+        /// would, so event→post latency can be measured from `time_us`.
+        public var wallClock = false
         /// Start over at the end instead of idling.
         public var loop = false
         /// Close each connection abruptly after this many events.
@@ -203,6 +207,9 @@ public final class ReplayServer: Sendable {
             if let rate = options.rate, rate > 0 {
                 let due = start + Double(sent) / rate
                 let wait = due - Clock.monotonicSeconds()
+                if wait > 0 { try? await Task.sleep(for: .seconds(wait)) }
+            } else if options.wallClock {
+                let wait = Double(entry.timeUS - Clock.nowMicroseconds()) / 1e6
                 if wait > 0 { try? await Task.sleep(for: .seconds(wait)) }
             } else if let speed = options.speed, speed > 0 {
                 let first = firstTime ?? entry.timeUS

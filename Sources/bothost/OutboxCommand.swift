@@ -7,7 +7,7 @@ struct OutboxCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "outbox",
         abstract: "List, retry or cancel queued announcements and replies.",
-        subcommands: [List.self, Retry.self, Cancel.self])
+        subcommands: [List.self, Retry.self, Cancel.self, Dispatch.self])
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -75,6 +75,46 @@ struct OutboxCommand: ParsableCommand {
             let store = try openStore(database.db)
             let count = try store.retryOutbox(ids: ids, allFailed: allFailed, actor: actor ?? environment("USER") ?? "moderator", nowUS: WallClock.nowUS())
             print("\(count) message\(count == 1 ? "" : "s") queued again")
+        }
+    }
+
+    struct Dispatch: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Post everything pending now, then exit (e.g. after `retry`, with no host running).",
+            discussion: "Uses the bot account of the config file or of BOTHOST_PDS, BOTHOST_IDENTIFIER and BOTHOST_APP_PASSWORD.")
+        @OptionGroup var database: DatabaseOptions
+        @Option(name: .long, help: "YAML config file.") var config: String?
+        @Option(name: .long, help: "table or json.") var format: OutputFormat = .table
+
+        func run() async throws {
+            var configuration = try loadConfiguration(config)
+            let store = try openStore(database.db)
+            guard let lock = HostLock(databasePath: database.db) else {
+                throw CLIError("\(database.db) is in use by a running bothost host, which dispatches its outbox itself")
+            }
+            defer { withExtendedLifetime(lock) {} }
+            guard let delivery = try await BotDelivery.setUp(&configuration, store: store, log: { printError($0) }) else {
+                throw CLIError("no bot account: set BOTHOST_PDS, BOTHOST_IDENTIFIER and BOTHOST_APP_PASSWORD (or the config's bot section)")
+            }
+            let start = Clock.monotonicSeconds()
+            await delivery.dispatcher.drain()
+            let seconds = Clock.monotonicSeconds() - start
+            let totals = delivery.dispatcher.totals.value
+            switch format {
+            case .json:
+                let json = JSONWriter()
+                json.object {
+                    json.field("sent", totals.sent)
+                    json.field("failed", totals.failed)
+                    json.field("cancelled", totals.cancelled)
+                    json.field("skipped", totals.skipped)
+                    json.field("seconds", seconds)
+                    json.field("posts_per_second", seconds > 0 ? Double(totals.sent) / seconds : 0)
+                }
+                print(json.output)
+            case .table:
+                print("\(totals.sent) sent, \(totals.failed) failed, \(totals.cancelled) cancelled, \(totals.skipped) skipped in \(Format.fixed(seconds, 2)) s")
+            }
         }
     }
 

@@ -28,6 +28,9 @@ struct ServeJetstreamCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Play at this multiple of the capture's own pace.")
     var speed: Double?
 
+    @Flag(name: .long, help: "Send each event when the wall clock reaches its time_us (a capture stamped ahead plays as a live stream).")
+    var wallClock = false
+
     @Flag(name: .long, help: "Start over at the end of the capture.")
     var loop = false
 
@@ -47,7 +50,9 @@ struct ServeJetstreamCommand: AsyncParsableCommand {
     var logLevel: String = "info"
 
     func validate() throws {
-        if rate != nil && speed != nil { throw ValidationError("use --rate or --speed, not both") }
+        if [rate != nil, speed != nil, wallClock].filter({ $0 }).count > 1 {
+            throw ValidationError("use one of --rate, --speed and --wall-clock")
+        }
     }
 
     func run() async throws {
@@ -60,6 +65,7 @@ struct ServeJetstreamCommand: AsyncParsableCommand {
         options.port = port
         options.rate = rate
         options.speed = speed
+        options.wallClock = wallClock
         options.loop = loop
         options.dropEvery = dropEvery
         options.stallMS = stall

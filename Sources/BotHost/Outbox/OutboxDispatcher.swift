@@ -71,7 +71,7 @@ public final class OutboxDispatcher: Sendable {
     // MARK: - Loops
 
     /// Dispatches until `stop()` is true, sleeping briefly while nothing is due.
-    public func run(pollMS: Int = 200, stop: @Sendable () -> Bool) async {
+    public func run(pollMS: Int = 50, stop: @Sendable () -> Bool) async {
         while !stop() && !Task.isCancelled {
             let pass = await dispatchDue()
             if pass.isIdle { try? await Task.sleep(for: .milliseconds(pollMS)) }
