@@ -129,7 +129,9 @@ struct DispatcherService: Service {
     let dispatcher: OutboxDispatcher
     func run() async throws {
         try? await cancelWhenGracefulShutdown {
-            await dispatcher.run(stop: { false })
+            // A due check is one indexed SQLite read: polling every 10 ms costs little and
+            // keeps event→post latency close to the batch delay.
+            await dispatcher.run(pollMS: 10, stop: { false })
         }
     }
 }
