@@ -165,7 +165,8 @@ def main():
             os.chmod(pw, 0o644)
             config = os.path.join(tmp, "bot.yaml")
             with open(config, "w") as f:
-                f.write(f"bot:\n  pds: http://127.0.0.1:{port}\n  identifier: bot.test\n  app_password_file: {pw}\n")
+                f.write(f"bot:\n  pds: http://127.0.0.1:{port}\n  identifier: bot.test\n  app_password_file: {pw}\n"
+                        "  declare_automated: true\n")
             no_env = {k: v for k, v in os.environ.items() if not k.startswith("BOTHOST_")}
             small = os.path.join(tmp, "small.jsonl")
             with open(capture) as src, open(small, "w") as dst:
@@ -179,6 +180,10 @@ def main():
                                     "--format", "json"], env=no_env, capture_output=True, text=True)
             check("a 0600 password file logs in; the password never appears in output",
                   tight.returncode == 0 and "bot-pass" not in tight.stdout + tight.stderr, tight.stderr[-300:])
+
+            profile = get(port, f"/xrpc/app.bsky.actor.getProfile?actor={bot}")
+            check("the bot's profile declares it automated (bot self-label)",
+                  any(label.get("val") == "bot" for label in profile.get("labels", [])), profile)
 
             stats = get(port, "/_control/stats")
             check("write budget never overrun", stats.get("overruns", 0) == 0, stats.get("overrun_log"))

@@ -91,24 +91,40 @@ struct BotDelivery {
     }
 
     /// Adds the `bot` self-label to the bot's profile record (keeping every other field),
-    /// once: Bluesky shows such accounts as automated.
+    /// once: Bluesky shows such accounts as automated. Retried a few times while the
+    /// server fails; left for the next start if it keeps failing.
     static func declareAutomated(_ client: XRPCClient, store: Store, log: @Sendable (String) -> Void) async {
         guard (try? store.botState("profile_automated")) == nil else { return }
-        do {
-            let did = try await client.accountDID()
-            let current = try await client.getRecord(repo: did, collection: "app.bsky.actor.profile", rkey: "self", as: JSONAny.self)
-            var profile: [String: JSONAny] = ["$type": .string("app.bsky.actor.profile")]
-            if case .object(let fields)? = current?.value { profile = fields }
-            var values: [JSONAny] = []
-            if case .object(let labels)? = profile["labels"], case .array(let existing)? = labels["values"] { values = existing }
-            if !values.contains(where: { $0["val"]?.string == "bot" }) { values.append(.object(["val": .string("bot")])) }
-            profile["labels"] = .object(["$type": .string("com.atproto.label.defs#selfLabels"), "values": .array(values)])
-            _ = try await client.putRecord(collection: "app.bsky.actor.profile", rkey: "self", record: JSONAny.object(profile),
-                                           swapRecord: current?.cid)
-            try store.setBotState("profile_automated", "1")
-            log("profile labelled as automated (bot self-label)")
-        } catch {
-            log("could not label the profile as automated: \(error)")
+        var lastError = ""
+        for attempt in 0..<6 {
+            if attempt > 0 { try? await Task.sleep(for: .milliseconds(500 << attempt)) }
+            do {
+                try await labelProfile(client)
+                try store.setBotState("profile_automated", "1")
+                log("profile labelled as automated (bot self-label)")
+                return
+            } catch let error as XRPCError where error.isTransient || error.isExpiredToken || error.status == 400 {
+                // 400 too: a swapRecord race with another writer of the profile.
+                lastError = error.description
+            } catch {
+                lastError = "\(error)"
+                break
+            }
         }
+        log("could not label the profile as automated (will try at the next start): \(lastError)")
+    }
+
+    private static func labelProfile(_ client: XRPCClient) async throws {
+        let did = try await client.accountDID()
+        let current = try await client.getRecord(repo: did, collection: "app.bsky.actor.profile", rkey: "self", as: JSONAny.self)
+        var profile: [String: JSONAny] = ["$type": .string("app.bsky.actor.profile")]
+        if case .object(let fields)? = current?.value { profile = fields }
+        var values: [JSONAny] = []
+        if case .object(let labels)? = profile["labels"], case .array(let existing)? = labels["values"] { values = existing }
+        if values.contains(where: { $0["val"]?.string == "bot" }) { return }
+        values.append(.object(["val": .string("bot")]))
+        profile["labels"] = .object(["$type": .string("com.atproto.label.defs#selfLabels"), "values": .array(values)])
+        _ = try await client.putRecord(collection: "app.bsky.actor.profile", rkey: "self", record: JSONAny.object(profile),
+                                       swapRecord: current?.cid)
     }
 }
