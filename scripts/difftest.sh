@@ -29,13 +29,14 @@ zstd -q -f "$tmp/capture.jsonl" -o "$tmp/capture.jsonl.zst"
 $PY bench/reference.py "$tmp/capture.jsonl" --db "$tmp/ref.sqlite" --export "$tmp/ref.jsonl" > "$tmp/ref.json"
 
 # Sliding-window leaderboards against the reference's ledger, on a capture spread over
-# ~2.3 days (0.1 events/s) so the hour and day windows cut it, at three "as of" times.
-$PY bench/gen_capture.py --events 20000 --seed 13 --rate 0.1 --out "$tmp/slow.jsonl"
+# ~43 days (0.008 events/s) so every window (whole days, whole hours and the ledger at
+# both ends) cuts it, at three "as of" times that fall mid-hour.
+$PY bench/gen_capture.py --events 30000 --seed 13 --rate 0.008 --out "$tmp/slow.jsonl"
 "$bin" replay "$tmp/slow.jsonl" --db "$tmp/slow.sqlite" --quiet --format json > /dev/null
 $PY bench/reference.py "$tmp/slow.jsonl" --db "$tmp/slow-ref.sqlite" > /dev/null
 windows_failed=0
 newest=$(sqlite3 "$tmp/slow.sqlite" "SELECT time_us FROM cursor WHERE source='jetstream'")
-for as_of in "" $((newest - 86400000000)) $((newest - 150000000000)); do
+for as_of in "" $((newest - 86400000000 - 1234567891)) $((newest - 20 * 86400000000 - 777777777)); do
   for window in hour day week month; do
     reference_as_of=${as_of:-$newest}
     "$bin" top --db "$tmp/slow.sqlite" --window $window --limit 1000 ${as_of:+--as-of $as_of} --format json > "$tmp/w-bothost.json"

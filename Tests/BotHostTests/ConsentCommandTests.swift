@@ -90,6 +90,19 @@ import XRPCClient
         #expect(try host.account(alice)?.consent == "opted_out")
     }
 
+    @Test func noRankLeavesTheLeaderboardsAndRankMeRejoins() throws {
+        let host = try host()
+        try host.feed([E.post(alice, rev: 1, rkey: E.tid(1)), E.post(bob, rev: 2, rkey: E.tid(2)), E.post(bob, rev: 3, rkey: E.tid(3))])
+        let asOf: Int64 = 1_700_000_000_000_010
+        #expect(try host.store.leaderboard(window: .day, asOf: asOf, limit: 10).map(\.did) == [bob, alice])
+        try host.feed([command(bob, rev: 4, "@bot no rank please")])
+        #expect(try host.store.leaderboard(window: .day, asOf: asOf, limit: 10).map(\.did) == [alice])
+        #expect(try host.store.leaderboard(limit: 10).map(\.did) == [alice])
+        #expect(try host.account(bob)?.xp == 150)  // still earns XP, just is not ranked
+        try host.feed([command(bob, rev: 5, "@bot rank me")])
+        #expect(try host.store.leaderboard(limit: 10).map(\.did) == [bob, alice])
+    }
+
     @Test func theBotsOwnPostsEarnNothingAndTriggerNothing() throws {
         let host = try host()
         host.engine.setBot(did: E.bot)

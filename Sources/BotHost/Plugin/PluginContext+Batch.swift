@@ -49,6 +49,11 @@ public struct WriteBatch: Sendable {
     public var milestones: [MilestoneRow] = []
     public var outbox: [OutboxRow] = []
     public var outboxCancels: [UInt32] = []
+    /// Net XP of the batch's ledger entries per (hour or day bucket, account), for the
+    /// ranking windows: `daily` false for hourly buckets. Sorted by key.
+    public var xpBuckets: [(bucket: Int64, account: UInt32, daily: Bool, amount: Int64)] = []
+    /// Accounts that asked to leave (false) or rejoin (true) the leaderboards, in order.
+    public var rankingChanges: [(account: UInt32, ranked: Bool)] = []
     /// Consent changes with where they came from, appended to `consent_log`.
     public var consentChanges: [ConsentChange] = []
     /// Deleted accounts whose rows are purged in this batch: the account, the head of its
@@ -71,7 +76,7 @@ public struct WriteBatch: Sendable {
 
     /// Whether the batch changes nothing at all.
     public var isEmpty: Bool {
-        accounts.isEmpty && ledger.isEmpty && outboxCancels.isEmpty && outbox.isEmpty && collections.isEmpty && rules.isEmpty && purges.isEmpty
+        accounts.isEmpty && ledger.isEmpty && outboxCancels.isEmpty && outbox.isEmpty && xpBuckets.isEmpty && collections.isEmpty && rules.isEmpty && purges.isEmpty
             && counters.isEmpty && counterNames.isEmpty && commandsApplied.isEmpty
     }
 
@@ -97,6 +102,7 @@ extension PluginContext {
             accounts[account].lastLedgerID = nextLedgerID
             nextLedgerID += 1
         }
+        batch.xpBuckets = xpBuckets()
         batch.purges = purgeDueAccounts()
         // Retention once per stream day.
         let day = cursorUS / 86_400_000_000
@@ -150,6 +156,8 @@ extension PluginContext {
         batch.outbox = outbox
         batch.outboxCancels = outboxCancels
         batch.consentChanges = consentChanges
+        batch.rankingChanges = rankingChanges
+        rankingChanges.removeAll()
         batch.events = batchEvents
         batch.counterNames = newCounterNames
         newCounterNames.removeAll()
@@ -214,5 +222,27 @@ extension PluginContext {
             markProfileDirty(id)
         }
         return purges
+    }
+}
+
+extension PluginContext {
+    /// The batch's ledger summed per hour and per day of event time and account: the
+    /// rankings read whole hours and days from these instead of the ledger (counter 0
+    /// is the hour bucket, 1 the day bucket of the same table).
+    func xpBuckets() -> [(bucket: Int64, account: UInt32, daily: Bool, amount: Int64)] {
+        guard !ledger.isEmpty else { return [] }
+        var table = CounterTable(capacity: 1 << 12)
+        for entry in ledger where entry.amount != 0 {
+            let seconds = entry.timeUS >= 0 ? entry.timeUS / 1_000_000 : (entry.timeUS - 999_999) / 1_000_000
+            let hour = seconds - ((seconds % 3_600) + 3_600) % 3_600
+            let day = seconds - ((seconds % 86_400) + 86_400) % 86_400
+            table.add(CounterTable.Key(bucket: hour, account: entry.account, counter: 0), Int64(entry.amount))
+            table.add(CounterTable.Key(bucket: day, account: entry.account, counter: 1), Int64(entry.amount))
+        }
+        var entries = table.drain()
+        entries.sort { $0.key < $1.key }
+        return entries.compactMap { entry in
+            entry.value == 0 ? nil : (entry.key.bucket, entry.key.account, entry.key.counter == 1, entry.value)
+        }
     }
 }

@@ -59,6 +59,7 @@ public final class PluginContext {
     var outbox: [OutboxRow] = []
     var outboxCancels: [UInt32] = []
     var consentChanges: [ConsentChange] = []
+    var rankingChanges: [(account: UInt32, ranked: Bool)] = []
     var newCollections: [(Int, String)] = []
     var newRules: [(Int, RuleInfo)] = []
     /// Events applied since the batch opened.
@@ -211,6 +212,14 @@ public final class PluginContext {
         markProfileDirty(account)
         consentChanges.append(ConsentChange(account: account, consent: consent, source: source, timeUS: currentTimeUS))
         if consent == .optedOut { outboxCancels.append(account) }
+    }
+
+    /// Takes the current account off the leaderboards (`ranked` false) or puts it back:
+    /// the account's own choice, apart from a moderator's `exclude`.
+    public func setRanked(_ ranked: Bool, source: String) {
+        rankingChanges.append((account, ranked))
+        consentChanges.append(ConsentChange(account: account, consent: accounts[Int(account)].consent,
+                                            source: (ranked ? "rank me: " : "no rank: ") + source, timeUS: currentTimeUS))
     }
 
     /// The AT URI of the current commit's record.

@@ -94,7 +94,7 @@ extension Store {
         try queue.read { db in
             try Row.fetchAll(db, sql: """
                 SELECT \(Self.accountColumns) FROM totals t JOIN accounts a ON a.id = t.account_id
-                WHERE a.status = 'active' AND a.excluded = 0 AND t.xp > 0 ORDER BY t.xp DESC, a.did LIMIT ?
+                WHERE a.status = 'active' AND a.excluded = 0 AND a.unranked = 0 AND t.xp > 0 ORDER BY t.xp DESC, a.did LIMIT ?
                 """, arguments: [limit]).map(Self.account)
         }
     }
@@ -141,20 +141,61 @@ extension Store {
     /// minus revocations, re-grades by their delta) of ledger entries whose event time is in
     /// `(asOf − window, asOf]`; only active, not excluded accounts with a positive score;
     /// ties by DID.
+    ///
+    /// The window is summed from whole days (`xp_daily`), whole hours (`xp_hourly`) and,
+    /// for the partial hours at its two ends, the ledger (by its time index): at most two
+    /// hours of ledger rows, however long the window.
     public func leaderboard(window: RankingWindow, asOf: Int64, limit: Int) throws -> [RankedAccount] {
-        try queue.read { db in
+        let (parts, arguments) = Self.windowParts(from: asOf - window.microseconds, to: asOf)
+        return try queue.read { db in
             let rows = try Row.fetchAll(db, sql: """
                 SELECT a.did, a.handle, s.score, t.xp, t.level FROM (
-                    SELECT account_id, SUM(amount) AS score FROM ledger
-                    WHERE time_us > ?1 AND time_us <= ?2 GROUP BY account_id
+                    SELECT account_id, SUM(xp) AS score FROM (\(parts.joined(separator: " UNION ALL ")))
+                    GROUP BY account_id
                 ) s JOIN accounts a ON a.id = s.account_id JOIN totals t ON t.account_id = a.id
-                WHERE s.score > 0 AND a.status = 'active' AND a.excluded = 0
-                ORDER BY s.score DESC, a.did ASC LIMIT ?3
-                """, arguments: [asOf - window.microseconds, asOf, limit])
+                WHERE s.score > 0 AND a.status = 'active' AND a.excluded = 0 AND a.unranked = 0
+                ORDER BY s.score DESC, a.did ASC LIMIT ?
+                """, arguments: StatementArguments(arguments + [limit]))
             return rows.enumerated().map { index, row in
                 RankedAccount(rank: index + 1, did: row[0], handle: row[1], score: row[2], xp: row[3], level: row[4])
             }
         }
+    }
+
+    /// The sub-queries (each yielding `account_id, xp`) whose union is the net XP of
+    /// events with time in `(from, to]` (microseconds), and their arguments.
+    static func windowParts(from: Int64, to: Int64) -> (parts: [String], arguments: [Int64]) {
+        let hourUS: Int64 = 3_600_000_000, dayUS: Int64 = 86_400_000_000
+        func ceilTo(_ value: Int64, _ unit: Int64) -> Int64 { value >= 0 ? (value + unit - 1) / unit * unit : -((-value) / unit * unit) }
+        func floorTo(_ value: Int64, _ unit: Int64) -> Int64 { value >= 0 ? value / unit * unit : -((-value + unit - 1) / unit * unit) }
+        // Whole hours [hourStart, hourEnd) (µs) lie inside (from, to]: times from + 1 … to.
+        let hourStart = ceilTo(from + 1, hourUS), hourEnd = floorTo(to + 1, hourUS)
+        guard hourStart < hourEnd else {
+            return (["SELECT account_id, amount AS xp FROM ledger WHERE time_us > ? AND time_us <= ?"], [from, to])
+        }
+        var parts: [String] = []
+        var arguments: [Int64] = []
+        func ledger(_ lower: Int64, _ upper: Int64) {  // (lower, upper]
+            guard lower < upper else { return }
+            parts.append("SELECT account_id, amount AS xp FROM ledger WHERE time_us > ? AND time_us <= ?")
+            arguments += [lower, upper]
+        }
+        func buckets(_ table: String, _ start: Int64, _ end: Int64) {  // [start, end) µs, aligned
+            guard start < end else { return }
+            parts.append("SELECT account_id, xp FROM \(table) WHERE bucket >= ? AND bucket < ?")
+            arguments += [start / 1_000_000, end / 1_000_000]
+        }
+        ledger(from, hourStart - 1)
+        let dayStart = ceilTo(hourStart, dayUS), dayEnd = floorTo(hourEnd, dayUS)
+        if dayStart < dayEnd {
+            buckets("xp_hourly", hourStart, dayStart)
+            buckets("xp_daily", dayStart, dayEnd)
+            buckets("xp_hourly", dayEnd, hourEnd)
+        } else {
+            buckets("xp_hourly", hourStart, hourEnd)
+        }
+        ledger(hourEnd - 1, to)
+        return (parts, arguments)
     }
 
     /// The all-time leaderboard (score = total XP).

@@ -54,6 +54,19 @@ extension Store {
             s.bind(p + 3, Int64(row.counter))
             s.bind(p + 4, row.amount)
         }
+        for daily in [false, true] {
+            let rows = batch.xpBuckets.filter { $0.daily == daily }
+            let table = daily ? "xp_daily" : "xp_hourly"
+            try insertRows(db, count: rows.count,
+                           prefix: "INSERT INTO \(table)(bucket, account_id, xp) VALUES ",
+                           suffix: " ON CONFLICT(bucket, account_id) DO UPDATE SET xp = xp + excluded.xp",
+                           columns: 3) { s, p, index in
+                let row = rows[index]
+                s.bind(p + 1, row.bucket)
+                s.bind(p + 2, Int64(row.account))
+                s.bind(p + 3, row.amount)
+            }
+        }
         let newAccounts = batch.accounts.filter { $0.did != nil }
         try insertRows(db, count: newAccounts.count,
                        prefix: "INSERT INTO accounts(id, did, handle, handle_time_us, status, status_time_us, consent) VALUES ",
@@ -164,6 +177,13 @@ extension Store {
                 try s.run(db)
             }
         }
+        if !batch.rankingChanges.isEmpty {
+            let s = try RawStatement(db, "UPDATE accounts SET unranked = ? WHERE id = ?")
+            for change in batch.rankingChanges {
+                s.bind(1, Int64(change.ranked ? 0 : 1)); s.bind(2, Int64(change.account))
+                try s.run(db)
+            }
+        }
         if !batch.consentChanges.isEmpty {
             let s = try RawStatement(db, "INSERT INTO consent_log(account_id, consent, source, time_us) VALUES (?, ?, ?, ?)")
             for change in batch.consentChanges {
@@ -239,6 +259,7 @@ extension Store {
         }
         for sql in ["DELETE FROM milestones WHERE account_id = ?1", "DELETE FROM outbox WHERE account_id = ?1",
                    "DELETE FROM consent_log WHERE account_id = ?1",
+                   "DELETE FROM xp_hourly WHERE account_id = ?1", "DELETE FROM xp_daily WHERE account_id = ?1",
                     "DELETE FROM counters WHERE account_id = ?1",
                     "UPDATE accounts SET handle = NULL, purged_us = ?2 WHERE id = ?1"] {
             let s = try RawStatement(db, sql)

@@ -172,6 +172,24 @@ enum StoreMigrations {
                 CREATE TABLE bot_state(key TEXT PRIMARY KEY, value TEXT NOT NULL);
                 """)
         }
+        migrator.registerMigration("v6-rankings") { db in
+            // Net XP per hour and per day of event time, per account: a ranking window
+            // sums whole days and hours from these and reads the ledger only for its two
+            // partial hours. Bucket first, so each batch appends at the end of the B-tree.
+            // Filled from the existing ledger for databases written before.
+            try db.execute(sql: """
+                CREATE TABLE xp_hourly(bucket INTEGER NOT NULL, account_id INTEGER NOT NULL, xp INTEGER NOT NULL,
+                                       PRIMARY KEY(bucket, account_id)) WITHOUT ROWID;
+                CREATE TABLE xp_daily(bucket INTEGER NOT NULL, account_id INTEGER NOT NULL, xp INTEGER NOT NULL,
+                                      PRIMARY KEY(bucket, account_id)) WITHOUT ROWID;
+                INSERT INTO xp_hourly SELECT (time_us / 3600000000) * 3600, account_id, SUM(amount)
+                    FROM ledger WHERE time_us >= 0 GROUP BY 1, 2 HAVING SUM(amount) != 0;
+                INSERT INTO xp_daily SELECT (time_us / 86400000000) * 86400, account_id, SUM(amount)
+                    FROM ledger WHERE time_us >= 0 GROUP BY 1, 2 HAVING SUM(amount) != 0;
+                -- Accounts that asked to be left off the leaderboards ("no rank").
+                ALTER TABLE accounts ADD COLUMN unranked INTEGER NOT NULL DEFAULT 0;
+                """)
+        }
         return migrator
     }
 }

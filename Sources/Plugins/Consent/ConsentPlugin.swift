@@ -54,8 +54,9 @@ public final class ConsentPlugin: Plugin {
                 context.setConsent(.optedIn, source: "follow:" + context.currentRecordURI)
             }
         } else if collection == post {
-            guard mentionsBot(record, botDID), let text = record[Keys.text].string,
-                  let command = Self.command(in: text) else { return }
+            guard mentionsBot(record, botDID), let text = record[Keys.text].string else { return }
+            if let ranked = Self.rankCommand(in: text) { context.setRanked(ranked, source: context.currentRecordURI) }
+            guard let command = Self.command(in: text) else { return }
             switch command {
             case .set(let consent):
                 context.setConsent(consent, source: context.currentRecordURI)
@@ -102,6 +103,15 @@ public final class ConsentPlugin: Plugin {
             }
         }
         return false
+    }
+
+    /// A leaderboard preference: `no rank` leaves the leaderboards, `rank me` rejoins
+    /// (`no rank` wins when both appear).
+    static func rankCommand(in text: String) -> Bool? {
+        let words = text.lowercased().split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+        if words.contains("no rank") { return false }
+        if words.contains("rank me") { return true }
+        return nil
     }
 
     /// The command a post's text carries; `opt out` wins over `no ping`, which wins over
