@@ -46,7 +46,8 @@ struct ReplayCommand: AsyncParsableCommand {
         }
         defer { withExtendedLifetime(lock) {} }
         let dryRun = self.dryRun || configuration.bot.dryRun
-        let log: @Sendable (String) -> Void = { printError($0) }
+        let quiet = self.quiet
+        let log: @Sendable (String) -> Void = { message in if !quiet { printError(message) } }
         let delivery = dryRun ? nil : try await BotDelivery.setUp(&configuration, store: store, log: log)
         // Fail on a missing or unreadable capture before anything else happens.
         do { _ = try openCapture(capture) } catch { throw CLIError(error.description) }

@@ -16,6 +16,7 @@ import XRPCClient
         var config = BotHostConfiguration()
         config.bot.did = pds.botDID
         config.leveling.amounts.post = postXP
+        config.rankings.enabled = false  // ranking announcements have their own tests
         return try TestHost(configuration: config)
     }
 
@@ -172,6 +173,23 @@ import XRPCClient
         #expect(stats["overruns"] as? Int == 0)
         let log = try await pds.get("/_control/log") as? [[String: Any]] ?? []
         #expect(!log.contains { $0["status"] as? Int == 429 })
+    }
+
+    @Test func aRankingEntryIsAnnouncedAsAStandalonePostWithTheMention() async throws {
+        let pds = try TestPDS()
+        var config = BotHostConfiguration()
+        config.bot.did = pds.botDID
+        config.consent.confirmCommands = false
+        config.rankings.thresholds = [1]
+        let host = try TestHost(configuration: config)
+        try host.feed([E.identity(alice, handle: "alice.test", time: 1), command(alice, pds, rev: 2, text: "@bot opt in"),
+                       E.post(bob, rev: 3, rkey: E.tid(3))])
+        await try dispatcher(host, pds).drain()
+        let posts = try await pds.botPosts().compactMap { $0["value"] as? [String: Any] }
+        #expect(posts.compactMap { $0["text"] as? String } == ["@alice.test is the new #1 of the day!"])
+        #expect(posts.first?["reply"] == nil)
+        let facet = try #require((posts.first?["facets"] as? [[String: Any]])?.first)
+        #expect(((facet["features"] as? [[String: Any]])?.first?["did"] as? String) == alice)
     }
 
     @Test func dmModeSendsAChatMessageWithTheMention() async throws {

@@ -179,7 +179,7 @@ extension StoreAndReplayTests {
         let capture = try writeCapture(directory)
         let path = directory.appendingPathComponent("full.sqlite").path
         // Room for the schema and a few batches only: SQLite answers SQLITE_FULL, as on a full disk.
-        let small = try Store(path: path, maxPageCount: 40)
+        let small = try Store(path: path, maxPageCount: 50)
         let context = BotHostConfiguration().makeContext()
         try small.load(into: context)
         let replayer = Replayer(engine: HostEngine(context: context, plugins: BotHostConfiguration().makePlugins()), store: small,

@@ -30,6 +30,22 @@ public struct AnnouncementRenderer: Sendable {
         return builder.build(maxGraphemes: RichText.maxGraphemes, maxBytes: RichText.maxBytes)
     }
 
+    /// Any template: `{handle}` becomes the mention (or plain handle), `{did}` the DID,
+    /// and `{name}` each of `values`.
+    public func render(template: String, did: String, handle: String?, mention: Bool, values: [String: String]) -> RichText {
+        var builder = RichTextBuilder()
+        for (index, piece) in template.splitAll(on: "{handle}").enumerated() {
+            if index > 0 {
+                let name = (handle?.isEmpty == false) ? handle! : did
+                if mention { builder.mention("@" + name, did: did) } else { builder.text(name) }
+            }
+            var text = piece.replacingAll("{did}", with: did)
+            for (key, value) in values { text = text.replacingAll("{\(key)}", with: value) }
+            if !text.isEmpty { builder.text(text) }
+        }
+        return builder.build()
+    }
+
     /// "5", "5 and 10", "5, 10 and 25".
     static func list(_ levels: [Int]) -> String {
         let names = levels.map(String.init)

@@ -134,7 +134,7 @@ public final class OutboxDispatcher: Sendable {
         // 1. Send-time checks (only before the first attempt: a message that may have
         //    landed is always resolved by looking it up).
         if lead.request == nil {
-            if lead.kind == "milestone" || lead.kind == "confirm" {
+            if lead.kind == "milestone" || lead.kind == "confirm" || lead.kind == "rank" {
                 guard lead.consent == .optedIn || lead.consent == .noPing else {
                     try store.finishOutbox(ids, state: "cancelled", reason: "account is \(lead.consent.name)", nowUS: now)
                     pass.cancelled += group.count
@@ -304,6 +304,18 @@ public final class OutboxDispatcher: Sendable {
         guard payloads.count == group.count, let first = payloads.first else { return nil }
         let lead = group[0]
         let createdAt = WallClock.iso8601(us: nowUS)
+        if lead.kind == "rank" {
+            let mention = lead.consent == .optedIn
+            var handle = lead.handle ?? first.handle
+            if handle?.isEmpty != false { handle = await lookUpHandle(lead.did) }
+            let text = renderer.render(template: first.template ?? "{handle} entered the top {n} of the {window}!",
+                                       did: lead.did, handle: handle, mention: mention,
+                                       values: ["n": String(first.n ?? 0), "rank": String(first.rank ?? 0), "window": first.window ?? ""])
+            if options.mode == .dm {
+                return PreparedDelivery(via: "dm", post: nil, recipient: lead.did, text: text.text, facets: text.facets)
+            }
+            return PreparedDelivery(via: "post", post: PostRecord(text: text.text, facets: text.facets, createdAt: createdAt))
+        }
         if lead.kind != "milestone" {
             // A confirmation: a plain reply to the command post, never a mention.
             var builder = RichTextBuilder()

@@ -20,6 +20,11 @@ struct OutboxPayload: Decodable {
     var parent_cid: String?
     var root_uri: String?
     var root_cid: String?
+    // Ranking announcements.
+    var template: String?
+    var n: Int?
+    var rank: Int?
+    var window: String?
 
     static func decode(_ text: String) -> OutboxPayload? {
         try? JSONDecoder().decode(OutboxPayload.self, from: Data(text.utf8))

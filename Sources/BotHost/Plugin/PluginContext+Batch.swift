@@ -52,6 +52,12 @@ public struct WriteBatch: Sendable {
     /// Net XP of the batch's ledger entries per (hour or day bucket, account), for the
     /// ranking windows: `daily` false for hourly buckets. Sorted by key.
     public var xpBuckets: [(bucket: Int64, account: UInt32, daily: Bool, amount: Int64)] = []
+    /// Ranking changes decided in this batch.
+    public var rankEvents: [RankEvent] = []
+    /// The window's full membership after an evaluation (nil: no evaluation this batch):
+    /// (threshold, account, entered, out of range since).
+    public var rankMembers: [(threshold: Int, account: UInt32, enteredUS: Int64, outSinceUS: Int64?)]?
+    public var rankWindow = "day"
     /// Accounts that asked to leave (false) or rejoin (true) the leaderboards, in order.
     public var rankingChanges: [(account: UInt32, ranked: Bool)] = []
     /// Consent changes with where they came from, appended to `consent_log`.
@@ -76,7 +82,7 @@ public struct WriteBatch: Sendable {
 
     /// Whether the batch changes nothing at all.
     public var isEmpty: Bool {
-        accounts.isEmpty && ledger.isEmpty && outboxCancels.isEmpty && outbox.isEmpty && xpBuckets.isEmpty && collections.isEmpty && rules.isEmpty && purges.isEmpty
+        accounts.isEmpty && ledger.isEmpty && outboxCancels.isEmpty && outbox.isEmpty && xpBuckets.isEmpty && rankEvents.isEmpty && rankMembers == nil && collections.isEmpty && rules.isEmpty && purges.isEmpty
             && counters.isEmpty && counterNames.isEmpty && commandsApplied.isEmpty
     }
 
@@ -154,6 +160,7 @@ extension PluginContext {
         batch.rules = newRules
         batch.milestones = milestones
         batch.outbox = outbox
+        if let tracker = rankTracker { evaluateRanks(tracker, &batch) }
         batch.outboxCancels = outboxCancels
         batch.consentChanges = consentChanges
         batch.rankingChanges = rankingChanges
@@ -243,6 +250,53 @@ extension PluginContext {
         entries.sort { $0.key < $1.key }
         return entries.compactMap { entry in
             entry.value == 0 ? nil : (entry.key.bucket, entry.key.account, entry.key.counter == 1, entry.value)
+        }
+    }
+}
+
+extension PluginContext {
+    /// Feeds the batch's hourly XP to the rank tracker and, every `checkEvery` of stream
+    /// time, decides the ranking changes and queues announcements of entries for
+    /// opted-in, active accounts (the best threshold reached, once per entry).
+    func evaluateRanks(_ tracker: RankTracker, _ batch: inout WriteBatch) {
+        for entry in batch.xpBuckets where !entry.daily && tracker.inWindow(hour: entry.bucket, nowUS: cursorUS) {
+            tracker.add(hour: entry.bucket, account: entry.account, amount: entry.amount)
+        }
+        guard cursorUS > 0, tracker.lastCheckUS == .min || cursorUS - tracker.lastCheckUS >= tracker.options.checkEveryUS else { return }
+        let events = tracker.evaluate(
+            nowUS: cursorUS,
+            eligible: { self.accounts[Int($0)].status == 0 && !tracker.unranked.contains($0) && $0 != self.botAccount },
+            did: { self.dids.string(Int($0)) })
+        batch.rankEvents = events
+        batch.rankWindow = tracker.options.window
+        batch.rankMembers = tracker.members.flatMap { threshold, group in
+            group.map { (threshold, $0.key, $0.value.enteredUS, $0.value.outSinceUS) }
+        }
+        guard tracker.options.announce else { return }
+        var best: [UInt32: RankEvent] = [:]
+        for event in events where event.kind == .entered {
+            if let known = best[event.account], known.threshold <= event.threshold { continue }
+            best[event.account] = event
+        }
+        for (account, event) in best.sorted(by: { $0.key < $1.key }) {
+            let state = accounts[Int(account)]
+            guard state.consent.allowsAnnouncements, state.status == 0 else { continue }
+            let did = dids.string(Int(account))
+            let window = tracker.options.window
+            let json = JSONWriter()
+            json.object {
+                json.field("type", "rank")
+                json.field("did", did)
+                json.field("handle", handles[Int(account)] ?? "")
+                json.field("n", event.threshold)
+                json.field("rank", event.rank ?? 0)
+                json.field("window", window)
+                json.field("template", event.threshold == 1 ? rankFirstAnnouncement : rankAnnouncement)
+                json.field("mention", state.consent == .optedIn)
+            }
+            batch.outbox.append(OutboxRow(key: "rank:\(window):\(event.threshold):\(did):\(event.timeUS)", account: account,
+                                          kind: "rank", payload: json.output, createdUS: event.timeUS))
+            totals.announcements += 1
         }
     }
 }

@@ -60,6 +60,11 @@ public final class PluginContext {
     var outboxCancels: [UInt32] = []
     var consentChanges: [ConsentChange] = []
     var rankingChanges: [(account: UInt32, ranked: Bool)] = []
+    /// Ranking-change events with hysteresis; nil when switched off.
+    var rankTracker: RankTracker?
+    /// Templates of ranking announcements: `{handle}`, `{n}`, `{window}`, `{rank}`.
+    public var rankAnnouncement = "{handle} entered the top {n} of the {window}!"
+    public var rankFirstAnnouncement = "{handle} is the new #1 of the {window}!"
     var newCollections: [(Int, String)] = []
     var newRules: [(Int, RuleInfo)] = []
     /// Events applied since the batch opened.
@@ -105,9 +110,11 @@ public final class PluginContext {
     /// - Parameters:
     ///   - progression: levels, milestones and the announcement text.
     ///   - retentionDays: days a deleted account's rows are kept (default 30).
-    public init(progression: Progression, retentionDays: Int = 30) {
+    ///   - rankings: ranking-change events (nil: none).
+    public init(progression: Progression, retentionDays: Int = 30, rankings: RankingOptions? = RankingOptions()) {
         self.progression = progression
         self.retentionUS = Int64(max(0, retentionDays)) * 86_400 * 1_000_000
+        if let rankings, rankings.enabled, !rankings.thresholds.isEmpty { rankTracker = RankTracker(options: rankings) }
     }
 
     // MARK: - Registration
@@ -218,6 +225,7 @@ public final class PluginContext {
     /// the account's own choice, apart from a moderator's `exclude`.
     public func setRanked(_ ranked: Bool, source: String) {
         rankingChanges.append((account, ranked))
+        if ranked { rankTracker?.unranked.remove(account) } else { rankTracker?.unranked.insert(account) }
         consentChanges.append(ConsentChange(account: account, consent: accounts[Int(account)].consent,
                                             source: (ranked ? "rank me: " : "no rank: ") + source, timeUS: currentTimeUS))
     }

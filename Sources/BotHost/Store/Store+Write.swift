@@ -170,10 +170,29 @@ extension Store {
             // Announcements only: a confirmation of the opt-out itself still goes out.
             let s = try RawStatement(db, """
                 UPDATE outbox SET state = 'cancelled', last_error = 'account opted out or inactive'
-                WHERE account_id = ? AND state = 'pending' AND kind = 'milestone'
+                WHERE account_id = ? AND state = 'pending' AND kind IN ('milestone', 'rank')
                 """)
             for account in batch.outboxCancels {
                 s.bind(1, Int64(account))
+                try s.run(db)
+            }
+        }
+        if let members = batch.rankMembers {
+            try db.execute(sql: "DELETE FROM rank_members WHERE window = ?", arguments: [batch.rankWindow])
+            let s = try RawStatement(db, "INSERT INTO rank_members(window, threshold, account_id, entered_us, out_since_us) VALUES (?, ?, ?, ?, ?)")
+            for member in members {
+                s.bind(1, batch.rankWindow); s.bind(2, Int64(member.threshold)); s.bind(3, Int64(member.account))
+                s.bind(4, member.enteredUS)
+                if let out = member.outSinceUS { s.bind(5, out) } else { s.bindNull(5) }
+                try s.run(db)
+            }
+        }
+        if !batch.rankEvents.isEmpty {
+            let s = try RawStatement(db, "INSERT INTO rank_events(time_us, window, threshold, account_id, kind, rank) VALUES (?, ?, ?, ?, ?, ?)")
+            for event in batch.rankEvents {
+                s.bind(1, event.timeUS); s.bind(2, batch.rankWindow); s.bind(3, Int64(event.threshold))
+                s.bind(4, Int64(event.account)); s.bind(5, event.kind.rawValue)
+                if let rank = event.rank { s.bind(6, Int64(rank)) } else { s.bindNull(6) }
                 try s.run(db)
             }
         }
@@ -260,6 +279,7 @@ extension Store {
         for sql in ["DELETE FROM milestones WHERE account_id = ?1", "DELETE FROM outbox WHERE account_id = ?1",
                    "DELETE FROM consent_log WHERE account_id = ?1",
                    "DELETE FROM xp_hourly WHERE account_id = ?1", "DELETE FROM xp_daily WHERE account_id = ?1",
+                   "DELETE FROM rank_members WHERE account_id = ?1", "DELETE FROM rank_events WHERE account_id = ?1",
                     "DELETE FROM counters WHERE account_id = ?1",
                     "UPDATE accounts SET handle = NULL, purged_us = ?2 WHERE id = ?1"] {
             let s = try RawStatement(db, sql)

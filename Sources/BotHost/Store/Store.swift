@@ -198,10 +198,32 @@ extension Store {
             }
             context.nextLedgerID = (try Int64.fetchOne(db, sql: "SELECT max(id) FROM ledger") ?? 0) + 1
             context.cursorUS = try Int64.fetchOne(db, sql: "SELECT time_us FROM cursor WHERE source = 'jetstream'") ?? 0
+            if let tracker = context.rankTracker { try Self.loadRanks(tracker, cursorUS: context.cursorUS, db) }
         }
         context.firstNewAccount = context.accounts.count
         context.newCollections.removeAll()
         context.newRules.removeAll()
         context.newCounterNames.removeAll()
+    }
+
+    /// The rank tracker's state: the watched window's hour buckets, the members of each
+    /// top N, and the accounts off the boards.
+    private static func loadRanks(_ tracker: RankTracker, cursorUS: Int64, _ db: Database) throws {
+        guard cursorUS > 0 else { return }
+        let first = RankTracker.hourOf(cursorUS) - tracker.options.windowSeconds + 3_600
+        for row in try Row.fetchAll(db, sql: "SELECT bucket, account_id, xp FROM xp_hourly WHERE bucket >= ? ORDER BY bucket",
+                                    arguments: [first]) {
+            tracker.add(hour: row[0], account: UInt32(row[1] as Int64), amount: row[2])
+        }
+        for row in try Row.fetchAll(db, sql: "SELECT threshold, account_id, entered_us, out_since_us FROM rank_members WHERE window = ?",
+                                    arguments: [tracker.options.window]) {
+            let threshold: Int = row[0]
+            guard tracker.members[threshold] != nil else { continue }
+            tracker.members[threshold]![UInt32(row[1] as Int64)] = (row[2], row[3])
+        }
+        for id in try Int64.fetchAll(db, sql: "SELECT id FROM accounts WHERE unranked != 0 OR excluded != 0") {
+            tracker.unranked.insert(UInt32(id))
+        }
+        tracker.lastCheckUS = cursorUS
     }
 }

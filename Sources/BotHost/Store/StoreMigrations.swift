@@ -190,6 +190,22 @@ enum StoreMigrations {
                 ALTER TABLE accounts ADD COLUMN unranked INTEGER NOT NULL DEFAULT 0;
                 """)
         }
+        migrator.registerMigration("v7-rank-events") { db in
+            // Ranking changes with hysteresis: who is in each watched top N (and since when
+            // out of range), and every entry and exit decided.
+            try db.execute(sql: """
+                CREATE TABLE rank_members(
+                    window TEXT NOT NULL, threshold INTEGER NOT NULL, account_id INTEGER NOT NULL,
+                    entered_us INTEGER NOT NULL, out_since_us INTEGER,
+                    PRIMARY KEY(window, threshold, account_id)
+                ) WITHOUT ROWID;
+                CREATE TABLE rank_events(
+                    id INTEGER PRIMARY KEY, time_us INTEGER NOT NULL, window TEXT NOT NULL,
+                    threshold INTEGER NOT NULL, account_id INTEGER NOT NULL, kind TEXT NOT NULL, rank INTEGER
+                );
+                CREATE INDEX rank_events_time ON rank_events(time_us);
+                """)
+        }
         return migrator
     }
 }

@@ -29,6 +29,9 @@ public struct BotHostConfiguration: Sendable, Equatable {
     public var jetstream = JetstreamConfiguration()
     public var analytics = AnalyticsConfiguration()
     public var outbox = OutboxConfiguration()
+    public var rankings = RankingOptions()
+    public var rankAnnouncement = "{handle} entered the top {n} of the {window}!"
+    public var rankFirstAnnouncement = "{handle} is the new #1 of the {window}!"
 
     public init() {}
 
@@ -47,7 +50,42 @@ public struct BotHostConfiguration: Sendable, Equatable {
         guard let root = doc.root else { return config }
         if case let .scalar(scalar) = root, scalar.string.isEmpty { return config }
         let top = try doc.mapping(root, "the config file")
-        try doc.rejectUnknownKeys(in: top, allowed: ["bot", "leveling", "consent", "store", "jetstream", "analytics", "outbox"], section: "the config file")
+        try doc.rejectUnknownKeys(in: top, allowed: ["bot", "leveling", "consent", "store", "jetstream", "analytics", "outbox", "rankings"], section: "the config file")
+        if let node = top["rankings"] {
+            let map = try doc.mapping(node, "rankings")
+            try doc.rejectUnknownKeys(in: map, allowed: ["enabled", "window", "thresholds", "margin", "leave_after_minutes",
+                                                         "check_every_seconds", "announce", "announcement", "announcement_first"],
+                                      section: "rankings")
+            if let value = map["enabled"] { config.rankings.enabled = try doc.bool(value, "rankings.enabled") }
+            if let value = map["window"] {
+                let name = try doc.string(value, "rankings.window")
+                guard name == "hour" || name == "day" else { throw doc.error("rankings.window must be hour or day, got '\(name)'", at: value) }
+                config.rankings.window = name
+            }
+            if let list = map["thresholds"] {
+                config.rankings.thresholds = []
+                for item in try doc.sequence(list, "rankings.thresholds") {
+                    config.rankings.thresholds.append(Int(try doc.int(item, "a ranking threshold", in: 1...1_000)))
+                }
+                config.rankings.thresholds = Array(Set(config.rankings.thresholds)).sorted()
+            }
+            if let value = map["margin"] { config.rankings.margin = Int(try doc.int(value, "rankings.margin", in: 0...1_000)) }
+            if let value = map["leave_after_minutes"] {
+                config.rankings.leaveAfterUS = try doc.int(value, "rankings.leave_after_minutes", in: 0...100_000) * 60_000_000
+            }
+            if let value = map["check_every_seconds"] {
+                config.rankings.checkEveryUS = try doc.int(value, "rankings.check_every_seconds", in: 1...86_400) * 1_000_000
+            }
+            if let value = map["announce"] { config.rankings.announce = try doc.bool(value, "rankings.announce") }
+            for (key, path) in [("announcement", \BotHostConfiguration.rankAnnouncement), ("announcement_first", \BotHostConfiguration.rankFirstAnnouncement)] {
+                guard let value = map[Node(key)] else { continue }
+                let text = try doc.string(value, "rankings.\(key)")
+                for placeholder in placeholders(in: text) where !["handle", "n", "rank", "window", "did"].contains(placeholder) {
+                    throw doc.error("unknown placeholder {\(placeholder)} in rankings.\(key); expected {handle}, {n}, {rank}, {window} or {did}", at: value)
+                }
+                config[keyPath: path] = text
+            }
+        }
         if let node = top["analytics"] {
             let analytics = try doc.mapping(node, "analytics")
             try doc.rejectUnknownKeys(in: analytics, allowed: ["enabled", "hourly", "retention_days", "hourly_retention_days"], section: "analytics")
@@ -235,7 +273,9 @@ public struct BotHostConfiguration: Sendable, Equatable {
 
     /// A host context with this configuration's progression and retention.
     public func makeContext() -> PluginContext {
-        let context = PluginContext(progression: leveling.progression, retentionDays: store.retentionDays)
+        let context = PluginContext(progression: leveling.progression, retentionDays: store.retentionDays, rankings: rankings)
+        context.rankAnnouncement = rankAnnouncement
+        context.rankFirstAnnouncement = rankFirstAnnouncement
         context.analyticsRetentionDays = analytics.retentionDays
         context.hourlyRetentionDays = analytics.hourlyRetentionDays
         return context

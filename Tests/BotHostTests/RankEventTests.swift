@@ -1,0 +1,93 @@
+import BotHost
+import GRDB
+import Plugins
+import Testing
+
+/// Ranking-change events with hysteresis, decided at batch close.
+@Suite struct RankEventTests {
+    typealias E = Events
+    let alice = E.alice, bob = E.bob
+    let carol = "did:plc:carol0000000000000000000", dave = "did:plc:dave00000000000000000000"
+    let minute = 60_000_000
+
+    private func host() throws -> TestHost {
+        var config = BotHostConfiguration()
+        config.bot.did = E.bot
+        config.consent.confirmCommands = false
+        config.rankings.thresholds = [1, 2]
+        config.rankings.margin = 1
+        config.rankings.leaveAfterUS = 10 * 60_000_000
+        config.rankings.checkEveryUS = 60_000_000
+        return try TestHost(configuration: config)
+    }
+
+    /// `count` posts of `did` at `time` (µs after the test epoch), revs from `rev`.
+    private func posts(_ did: String, _ count: Int, rev: Int, time: Int) -> [String] {
+        (0..<count).map { i in
+            E.commit(did, rev: rev + i, op: "create", collection: "app.bsky.feed.post", rkey: E.tid(rev + i),
+                     record: #"{"$type":"app.bsky.feed.post","createdAt":"2026-01-01T00:00:00Z","text":"hi"}"#, time: time + i)
+        }
+    }
+
+    private func events(_ host: TestHost) throws -> [String] {
+        try host.store.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT e.kind, e.threshold, a.did FROM rank_events e JOIN accounts a ON a.id = e.account_id ORDER BY e.id
+                """).map { "\($0[0] as String) \($0[1] as Int) \(($0[2] as String).dropFirst(8).prefix(5))" }
+        }
+    }
+
+    @Test func entriesAreImmediateAndExitsWaitOutTheMarginAndTheDelay() throws {
+        let host = try host()
+        try host.feed(posts(alice, 3, rev: 1, time: 1) + posts(bob, 2, rev: 10, time: 1) + posts(carol, 1, rev: 20, time: 1))
+        #expect(try events(host) == ["entered 1 alice", "entered 2 alice", "entered 2 bob00"])
+        // Carol overtakes both: alice (2nd) and bob (3rd) stay within top N + margin.
+        try host.feed(posts(carol, 5, rev: 30, time: 2 * minute))
+        #expect(try events(host).suffix(2) == ["entered 1 carol", "entered 2 carol"])
+        // Dave overtakes everyone: alice (3rd) and bob (4th) fall out of range, but only
+        // leave once they have stayed out for 10 minutes.
+        try host.feed(posts(dave, 8, rev: 40, time: 4 * minute))
+        #expect(try events(host).suffix(2) == ["entered 1 dave0", "entered 2 dave0"])
+        try host.feed(posts(dave, 1, rev: 60, time: 10 * minute))
+        #expect(try events(host).count == 7)
+        try host.feed(posts(dave, 1, rev: 70, time: 15 * minute))
+        #expect(try events(host).suffix(2) == ["left 1 alice", "left 2 bob00"])
+        // Membership survives a restart: nobody re-enters.
+        try host.restart()
+        try host.feed(posts(dave, 1, rev: 80, time: 17 * minute))
+        #expect(try events(host).count == 9)
+    }
+
+    @Test func aBriefDipBelowTheBoundaryIsNotAnExit() throws {
+        let host = try host()
+        try host.feed(posts(alice, 3, rev: 1, time: 1) + posts(bob, 2, rev: 10, time: 1))
+        try host.feed(posts(carol, 4, rev: 20, time: 2 * minute) + posts(dave, 4, rev: 30, time: 2 * minute))  // alice 3rd, bob 4th
+        try host.feed(posts(alice, 3, rev: 40, time: 5 * minute) + posts(bob, 3, rev: 50, time: 5 * minute))  // back on top
+        try host.feed(posts(carol, 1, rev: 60, time: 20 * minute))
+        let all = try events(host)
+        #expect(!all.contains("left 1 alice") && !all.contains("left 2 bob00"))
+        // Carol and dave, overtaken at 5 min and out of range since, did leave.
+        #expect(all.suffix(2) == ["left 1 carol", "left 2 dave0"])
+    }
+
+    @Test func onlyOptedInAccountsAreAnnouncedOncePerEntry() throws {
+        let host = try host()
+        var lines = posts(alice, 3, rev: 1, time: 1) + posts(bob, 2, rev: 10, time: 1)
+        lines.insert(E.post(alice, rev: 0, rkey: E.tid(0), text: "@bot opt in", facets: E.mentionFacet(E.bot)), at: 0)
+        try host.feed(lines)
+        let rows = try host.store.outboxMessages().filter { $0.kind == "rank" }
+        #expect(rows.count == 1)  // alice's best entry (#1), not also the top 2; bob never opted in
+        #expect(rows.first?.did == alice)
+        #expect(rows.first?.payload.contains(#""template":"{handle} is the new #1 of the {window}!""#) == true)
+        try host.restart()
+        try host.feed(posts(alice, 1, rev: 30, time: 3 * minute))
+        #expect(try host.store.outboxMessages().filter { $0.kind == "rank" }.count == 1)
+    }
+
+    @Test func accountsOffTheBoardsAreNotRanked() throws {
+        let host = try host()
+        try host.feed([E.post(bob, rev: 0, rkey: E.tid(0), text: "@bot no rank", facets: E.mentionFacet(E.bot))]
+                      + posts(bob, 5, rev: 1, time: 1) + posts(alice, 1, rev: 10, time: 1))
+        #expect(try events(host) == ["entered 1 alice", "entered 2 alice"])
+    }
+}
