@@ -86,3 +86,40 @@ enum Leaderboard {
         }
     }
 }
+
+/// `bothost rank-events`: who entered or left a watched top N, and when.
+struct RankEventsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rank-events",
+        abstract: "Ranking changes (entered / left a top N of the watched window), newest first.")
+    @OptionGroup var database: DatabaseOptions
+    @Option(name: .long, help: "How many.") var limit: Int = 50
+    @Option(name: .long, help: "table or json.") var format: OutputFormat = .table
+
+    func run() throws {
+        let events = try openStore(database.db, readOnly: true).rankEvents(limit: max(0, limit))
+        switch format {
+        case .json:
+            let json = JSONWriter()
+            json.array {
+                for event in events {
+                    json.object {
+                        json.field("time_us", Int(event.timeUS))
+                        json.field("window", event.window)
+                        json.field("threshold", event.threshold)
+                        json.field("kind", event.kind)
+                        json.field("rank", event.rank)
+                        json.field("did", event.did)
+                        json.field("handle", event.handle)
+                    }
+                }
+            }
+            print(json.output)
+        case .table:
+            print(Format.table(["time", "event", "rank", "account"], events.map {
+                [ISOTime.format(microseconds: $0.timeUS), "\($0.kind) top \($0.threshold) of the \($0.window)",
+                 $0.rank.map(String.init) ?? "-", $0.handle ?? $0.did]
+            }))
+        }
+    }
+}

@@ -59,6 +59,26 @@ struct ConfigurationTests {
         #expect(defaults.outbox.mode == .reply && defaults.outbox.maxAgeSeconds == 86_400 && defaults.consent.confirmCommands)
     }
 
+    @Test func readsTheRankingsSection() throws {
+        let config = try BotHostConfiguration.parse("""
+            rankings:
+              window: hour
+              thresholds: [10, 1, 10]
+              margin: 2
+              leave_after_minutes: 5
+              check_every_seconds: 30
+              announce: false
+              announcement_first: "{handle} tops the {window}"
+            """, file: "bot.yaml")
+        #expect(config.rankings.window == "hour" && config.rankings.windowSeconds == 3_600)
+        #expect(config.rankings.thresholds == [1, 10])
+        #expect(config.rankings.margin == 2 && config.rankings.leaveAfterUS == 300_000_000 && config.rankings.checkEveryUS == 30_000_000)
+        #expect(!config.rankings.announce)
+        #expect(config.rankFirstAnnouncement == "{handle} tops the {window}")
+        #expect(diagnostic("rankings:\n  window: week\n")?.description.contains("bot.yaml:2:11") == true)
+        #expect(diagnostic("rankings:\n  thresholds: [0]\n")?.description.contains("bot.yaml:2:16") == true)
+    }
+
     @Test func aBadOutboxSettingIsRefusedWithItsPosition() {
         let error = diagnostic("outbox:\n  mode: shout\n")
         #expect(error?.description.contains("bot.yaml:2:9") == true)

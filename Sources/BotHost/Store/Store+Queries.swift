@@ -345,3 +345,28 @@ extension Store {
         return commands
     }
 }
+
+/// A ranking change as stored.
+public struct RankEventRecord: Sendable, Equatable {
+    public var timeUS: Int64
+    public var window: String
+    public var threshold: Int
+    public var did: String
+    public var handle: String?
+    public var kind: String
+    public var rank: Int?
+}
+
+extension Store {
+    /// Ranking changes (entered / left a top N), newest first.
+    public func rankEvents(limit: Int) throws -> [RankEventRecord] {
+        try queue.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT e.time_us, e.window, e.threshold, a.did, a.handle, e.kind, e.rank
+                FROM rank_events e JOIN accounts a ON a.id = e.account_id ORDER BY e.id DESC LIMIT ?
+                """, arguments: [limit]).map {
+                RankEventRecord(timeUS: $0[0], window: $0[1], threshold: $0[2], did: $0[3], handle: $0[4], kind: $0[5], rank: $0[6])
+            }
+        }
+    }
+}
