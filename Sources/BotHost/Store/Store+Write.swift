@@ -54,6 +54,7 @@ extension Store {
             s.bind(p + 3, Int64(row.counter))
             s.bind(p + 4, row.amount)
         }
+        lap(4)
         for daily in [false, true] {
             let rows = batch.xpBuckets.filter { $0.daily == daily }
             let table = daily ? "xp_daily" : "xp_hourly"
@@ -67,6 +68,7 @@ extension Store {
                 s.bind(p + 3, row.amount)
             }
         }
+        lap(3)
         let newAccounts = batch.accounts.filter { $0.did != nil }
         try insertRows(db, count: newAccounts.count,
                        prefix: "INSERT INTO accounts(id, did, handle, handle_time_us, status, status_time_us, consent) VALUES ",

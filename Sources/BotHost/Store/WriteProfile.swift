@@ -14,6 +14,6 @@ enum WriteProfile {
     static func add(_ section: Int, _ seconds: Double) { totals.withLock { $0[section] += seconds } }
 
     static func report() -> String {
-        totals.withLock { "accounts \($0[0]) grants \($0[1]) ledger \($0[2]) rest \($0[5])" }
+        totals.withLock { "accounts \($0[0]) grants \($0[1]) ledger \($0[2]) xp buckets \($0[3]) counters \($0[4]) rest \($0[5])" }
     }
 }
