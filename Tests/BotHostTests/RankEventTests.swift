@@ -91,3 +91,42 @@ import Testing
         #expect(try events(host) == ["entered 1 alice", "entered 2 alice"])
     }
 }
+
+/// The window sums (buckets + ledger edges) against a direct sum over the ledger.
+@Suite struct WindowBucketTests {
+    typealias E = Events
+    let day = 86_400_000_000
+
+    private func direct(_ host: TestHost, from: Int64, to: Int64) throws -> [String: Int64] {
+        try host.store.read { db in
+            var result: [String: Int64] = [:]
+            for row in try Row.fetchAll(db, sql: """
+                SELECT a.did, SUM(l.amount) FROM ledger l JOIN accounts a ON a.id = l.account_id
+                WHERE l.time_us > ? AND l.time_us <= ? GROUP BY a.did HAVING SUM(l.amount) > 0
+                """, arguments: [from, to]) { result[row[0]] = row[1] }
+            return result
+        }
+    }
+
+    @Test func lateEventsOfRolledUpDaysStillCount() throws {
+        let host = try TestHost()
+        let base = 0
+        func post(_ did: String, _ rev: Int, _ time: Int) -> String {
+            E.commit(did, rev: rev, op: "create", collection: "app.bsky.feed.post", rkey: E.tid(rev),
+                     record: #"{"$type":"app.bsky.feed.post","createdAt":"2026-01-01T00:00:00Z","text":"hi"}"#, time: time)
+        }
+        // Day 0 and day 3 in separate batches: day 0..2 are rolled up when day 3 arrives.
+        try host.feed([post(E.alice, 1, base + 5_000_000), post(E.bob, 2, base + day / 2)])
+        try host.feed([post(E.alice, 3, base + 3 * day + 7_000_000)])
+        // A late event of day 0 (another account's commits arrive late), after the rollup.
+        try host.feed([post(E.bob, 4, base + day / 3), E.delete(E.alice, rev: 5, collection: "app.bsky.feed.post", rkey: E.tid(1))])
+        let epoch: Int64 = 1_700_000_000_000_000
+        for asOf in [epoch + Int64(3 * day + 8_000_000), epoch + Int64(4 * day + 123), epoch + Int64(day / 2 + 1)] {
+            for window in [RankingWindow.day, .week, .month] {
+                let board = try host.store.leaderboard(window: window, asOf: asOf, limit: 100)
+                let expected = try direct(host, from: asOf - window.microseconds, to: asOf)
+                #expect(Dictionary(uniqueKeysWithValues: board.map { ($0.did, $0.score) }) == expected, "\(window) at \(asOf)")
+            }
+        }
+    }
+}

@@ -49,8 +49,8 @@ public struct WriteBatch: Sendable {
     public var milestones: [MilestoneRow] = []
     public var outbox: [OutboxRow] = []
     public var outboxCancels: [UInt32] = []
-    /// Net XP of the batch's ledger entries per (hour or day bucket, account), for the
-    /// ranking windows: `daily` false for hourly buckets. Sorted by key.
+    /// Net XP of the batch's ledger entries per (hour, account), for the ranking windows
+    /// (`daily` is always false: the writer rolls finished days up). Sorted by key.
     public var xpBuckets: [(bucket: Int64, account: UInt32, daily: Bool, amount: Int64)] = []
     /// Ranking changes decided in this batch.
     public var rankEvents: [RankEvent] = []
@@ -239,12 +239,11 @@ extension PluginContext {
     func xpBuckets() -> [(bucket: Int64, account: UInt32, daily: Bool, amount: Int64)] {
         guard !ledger.isEmpty else { return [] }
         var table = CounterTable(capacity: 1 << 12)
+        // One hash update per ledger entry; the writer rolls whole days up from the hours.
         for entry in ledger where entry.amount != 0 {
             let seconds = entry.timeUS >= 0 ? entry.timeUS / 1_000_000 : (entry.timeUS - 999_999) / 1_000_000
             let hour = seconds - ((seconds % 3_600) + 3_600) % 3_600
-            let day = seconds - ((seconds % 86_400) + 86_400) % 86_400
             table.add(CounterTable.Key(bucket: hour, account: entry.account, counter: 0), Int64(entry.amount))
-            table.add(CounterTable.Key(bucket: day, account: entry.account, counter: 1), Int64(entry.amount))
         }
         var entries = table.drain()
         entries.sort { $0.key < $1.key }

@@ -97,15 +97,16 @@ final class RankTracker {
         lastCheckUS = nowUS
         guard let largest = options.thresholds.max() else { return [] }
         let keep = largest + options.margin
-        // The top `keep` by score, ties by DID: select by score first, then sort the few.
-        var candidates: [(account: UInt32, score: Int64)] = []
-        for (index, value) in score.enumerated() where value > 0 && eligible(UInt32(index)) {
-            candidates.append((UInt32(index), value))
+        // The top `keep` by score, ties by DID: the keep-th best score first (a bounded
+        // min-heap, one pass), then only the accounts at or above it are sorted.
+        var heap = MinHeap(capacity: keep)
+        for (index, value) in score.enumerated() where value > 0 && (heap.count < keep || value > heap.minimum) && eligible(UInt32(index)) {
+            heap.offer(value)
         }
-        if candidates.count > keep {
-            candidates.sort { $0.score > $1.score }
-            let cut = candidates[keep - 1].score
-            candidates = candidates.filter { $0.score >= cut }
+        let cut = heap.count < keep ? 1 : heap.minimum
+        var candidates: [(account: UInt32, score: Int64)] = []
+        for (index, value) in score.enumerated() where value >= cut && value > 0 && eligible(UInt32(index)) {
+            candidates.append((UInt32(index), value))
         }
         let ranked = candidates.map { ($0.account, $0.score, did($0.account)) }
             .sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.2 < $1.2 }
@@ -135,5 +136,42 @@ final class RankTracker {
             members[threshold] = group
         }
         return events.sorted { ($0.threshold, $0.account, $0.kind.rawValue) < ($1.threshold, $1.account, $1.kind.rawValue) }
+    }
+}
+
+/// A fixed-capacity min-heap of scores: after a pass, `minimum` is the capacity-th best.
+struct MinHeap {
+    private var items: [Int64] = []
+    let capacity: Int
+    init(capacity: Int) {
+        self.capacity = max(1, capacity)
+        items.reserveCapacity(self.capacity)
+    }
+    var count: Int { items.count }
+    var minimum: Int64 { items.first ?? .min }
+
+    mutating func offer(_ value: Int64) {
+        if items.count < capacity {
+            items.append(value)
+            var child = items.count - 1
+            while child > 0 {
+                let parent = (child - 1) / 2
+                guard items[child] < items[parent] else { break }
+                items.swapAt(child, parent)
+                child = parent
+            }
+        } else if value > items[0] {
+            items[0] = value
+            var parent = 0
+            while true {
+                let left = 2 * parent + 1, right = left + 1
+                var smallest = parent
+                if left < items.count && items[left] < items[smallest] { smallest = left }
+                if right < items.count && items[right] < items[smallest] { smallest = right }
+                if smallest == parent { break }
+                items.swapAt(parent, smallest)
+                parent = smallest
+            }
+        }
     }
 }

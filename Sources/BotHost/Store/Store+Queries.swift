@@ -146,8 +146,9 @@ extension Store {
     /// for the partial hours at its two ends, the ledger (by its time index): at most two
     /// hours of ledger rows, however long the window.
     public func leaderboard(window: RankingWindow, asOf: Int64, limit: Int) throws -> [RankedAccount] {
-        let (parts, arguments) = Self.windowParts(from: asOf - window.microseconds, to: asOf)
         return try queue.read { db in
+            let (parts, arguments) = Self.windowParts(from: asOf - window.microseconds, to: asOf,
+                                                      dailyThroughUS: try Self.dailyThrough(db) * 1_000_000)
             let rows = try Row.fetchAll(db, sql: """
                 SELECT a.did, a.handle, s.score, t.xp, t.level FROM (
                     SELECT account_id, SUM(xp) AS score FROM (\(parts.joined(separator: " UNION ALL ")))
@@ -164,7 +165,7 @@ extension Store {
 
     /// The sub-queries (each yielding `account_id, xp`) whose union is the net XP of
     /// events with time in `(from, to]` (microseconds), and their arguments.
-    static func windowParts(from: Int64, to: Int64) -> (parts: [String], arguments: [Int64]) {
+    static func windowParts(from: Int64, to: Int64, dailyThroughUS: Int64) -> (parts: [String], arguments: [Int64]) {
         let hourUS: Int64 = 3_600_000_000, dayUS: Int64 = 86_400_000_000
         func ceilTo(_ value: Int64, _ unit: Int64) -> Int64 { value >= 0 ? (value + unit - 1) / unit * unit : -((-value) / unit * unit) }
         func floorTo(_ value: Int64, _ unit: Int64) -> Int64 { value >= 0 ? value / unit * unit : -((-value + unit - 1) / unit * unit) }
@@ -188,9 +189,11 @@ extension Store {
         ledger(from, hourStart - 1)
         let dayStart = ceilTo(hourStart, dayUS), dayEnd = floorTo(hourEnd, dayUS)
         if dayStart < dayEnd {
+            // Whole days come from xp_daily where they are rolled up, from hours after.
+            let rolled = min(dayEnd, max(dayStart, dailyThroughUS))
             buckets("xp_hourly", hourStart, dayStart)
-            buckets("xp_daily", dayStart, dayEnd)
-            buckets("xp_hourly", dayEnd, hourEnd)
+            buckets("xp_daily", dayStart, rolled)
+            buckets("xp_hourly", rolled, hourEnd)
         } else {
             buckets("xp_hourly", hourStart, hourEnd)
         }

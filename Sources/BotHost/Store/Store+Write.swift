@@ -55,19 +55,7 @@ extension Store {
             s.bind(p + 4, row.amount)
         }
         lap(4)
-        for daily in [false, true] {
-            let rows = batch.xpBuckets.filter { $0.daily == daily }
-            let table = daily ? "xp_daily" : "xp_hourly"
-            try insertRows(db, count: rows.count,
-                           prefix: "INSERT INTO \(table)(bucket, account_id, xp) VALUES ",
-                           suffix: " ON CONFLICT(bucket, account_id) DO UPDATE SET xp = xp + excluded.xp",
-                           columns: 3) { s, p, index in
-                let row = rows[index]
-                s.bind(p + 1, row.bucket)
-                s.bind(p + 2, Int64(row.account))
-                s.bind(p + 3, row.amount)
-            }
-        }
+        try writeXPBuckets(batch, db)
         lap(3)
         let newAccounts = batch.accounts.filter { $0.did != nil }
         try insertRows(db, count: newAccounts.count,
@@ -337,3 +325,48 @@ struct RawStatement {
 /// SQLite's "copy this buffer" destructor marker.
 nonisolated(unsafe) let sqliteTransient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
+extension Store {
+    /// Day before which `xp_daily` holds the rolled-up hours (unix seconds).
+    static func dailyThrough(_ db: Database) throws -> Int64 {
+        try String.fetchOne(db, sql: "SELECT value FROM bot_state WHERE key = 'xp_daily_through'").flatMap { Int64($0) } ?? 0
+    }
+
+    /// The batch's net XP per hour into `xp_hourly`; whole days are rolled up into
+    /// `xp_daily` once, when the stream passes their end (one INSERT … SELECT a day, not
+    /// an upsert per row per batch). An event of a day already rolled up (a late or
+    /// replayed one) updates its day too.
+    static func writeXPBuckets(_ batch: WriteBatch, _ db: Database) throws {
+        let rows = batch.xpBuckets
+        try insertRows(db, count: rows.count,
+                       prefix: "INSERT INTO xp_hourly(bucket, account_id, xp) VALUES ",
+                       suffix: " ON CONFLICT(bucket, account_id) DO UPDATE SET xp = xp + excluded.xp",
+                       columns: 3) { s, p, index in
+            let row = rows[index]
+            s.bind(p + 1, row.bucket)
+            s.bind(p + 2, Int64(row.account))
+            s.bind(p + 3, row.amount)
+        }
+        let through = try dailyThrough(db)
+        if let oldest = rows.first, oldest.bucket < through {
+            let late = try RawStatement(db, """
+                INSERT INTO xp_daily(bucket, account_id, xp) VALUES (?, ?, ?)
+                ON CONFLICT(bucket, account_id) DO UPDATE SET xp = xp + excluded.xp
+                """)
+            for row in rows where row.bucket < through {
+                late.bind(1, row.bucket - ((row.bucket % 86_400) + 86_400) % 86_400)
+                late.bind(2, Int64(row.account)); late.bind(3, row.amount)
+                try late.run(db)
+            }
+        }
+        let seconds = batch.cursorUS / 1_000_000
+        let today = seconds - ((seconds % 86_400) + 86_400) % 86_400
+        guard batch.cursorUS > 0, today > through else { return }
+        try db.execute(sql: """
+            INSERT INTO xp_daily(bucket, account_id, xp)
+            SELECT bucket - bucket % 86400, account_id, SUM(xp) FROM xp_hourly
+            WHERE bucket >= ? AND bucket < ? GROUP BY 1, 2 HAVING SUM(xp) != 0
+            """, arguments: [through, today])
+        try db.execute(sql: "INSERT INTO bot_state(key, value) VALUES ('xp_daily_through', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                       arguments: [String(today)])
+    }
+}

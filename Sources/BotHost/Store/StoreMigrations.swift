@@ -185,7 +185,13 @@ enum StoreMigrations {
                 INSERT INTO xp_hourly SELECT (time_us / 3600000000) * 3600, account_id, SUM(amount)
                     FROM ledger WHERE time_us >= 0 GROUP BY 1, 2 HAVING SUM(amount) != 0;
                 INSERT INTO xp_daily SELECT (time_us / 86400000000) * 86400, account_id, SUM(amount)
-                    FROM ledger WHERE time_us >= 0 GROUP BY 1, 2 HAVING SUM(amount) != 0;
+                    FROM ledger WHERE time_us >= 0
+                    AND time_us < (SELECT (MAX(time_us) / 86400000000) * 86400000000 FROM ledger)
+                    GROUP BY 1, 2 HAVING SUM(amount) != 0;
+                -- Days before this one are rolled up in xp_daily; the host rolls up the
+                -- following ones as the stream passes their end.
+                INSERT OR REPLACE INTO bot_state(key, value)
+                    SELECT 'xp_daily_through', CAST(COALESCE((MAX(time_us) / 86400000000) * 86400, 0) AS TEXT) FROM ledger;
                 -- Accounts that asked to be left off the leaderboards ("no rank").
                 ALTER TABLE accounts ADD COLUMN unranked INTEGER NOT NULL DEFAULT 0;
                 """)
