@@ -90,7 +90,7 @@ def main():
         config = os.path.join(tmp, "bench.yaml")
         with open(config, "w") as f:
             # 200 XP a post: the fourth post reaches level 5. No confirmations: only announcements.
-            f.write(f"bot:\n  did: {BOT}\nleveling:\n  xp: {{post: 200}}\nconsent:\n  confirm_commands: false\n")
+            f.write(f"bot:\n  did: {BOT}\nleveling:\n  xp: {{post: 200}}\nconsent:\n  confirm_commands: false\nrankings:\n  enabled: false\n")
         pds, port = start_pds()
         env = dict(os.environ, BOTHOST_PDS=f"http://127.0.0.1:{port}", BOTHOST_IDENTIFIER="bot.test",
                    BOTHOST_APP_PASSWORD="bot-pass")
