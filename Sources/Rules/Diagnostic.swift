@@ -26,7 +26,15 @@ public struct Diagnostic: Error, Sendable, CustomStringConvertible, Equatable {
     public var description: String {
         var text = "\(file):\(line):\(column): error: \(message)"
         if !sourceLine.isEmpty {
-            text += "\n    \(sourceLine)\n    \(String(repeating: " ", count: max(0, column - 1)))^"
+            // A very long line is shown as a window around the column.
+            var shown = Array(sourceLine)
+            var caret = max(0, column - 1)
+            if shown.count > 160 {
+                let start = max(0, min(caret - 60, shown.count - 120))
+                shown = Array(shown[start..<min(shown.count, start + 120)])
+                caret -= start
+            }
+            text += "\n    \(String(shown))\n    \(String(repeating: " ", count: max(0, caret)))^"
         }
         return text
     }

@@ -38,6 +38,11 @@ public struct YAMLDocument {
         }
     }
 
+    /// A line of the source (1-based), for snippets; empty when out of range.
+    public func sourceLine(_ line: Int) -> String {
+        line >= 1 && line <= lines.count ? String(lines[line - 1]) : ""
+    }
+
     /// A diagnostic located at `node`.
     public func error(_ message: String, at node: Node?) -> Diagnostic {
         let line = node?.mark?.line ?? 1

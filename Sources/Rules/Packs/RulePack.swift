@@ -1,0 +1,343 @@
+import Yams
+
+/// A checked rule pack: what `bothost rules check` accepts (docs/rules.md).
+public struct RulePack: Sendable {
+    public var id: String
+    public var version: String
+    public var mode: Mode
+    public var rules: [Rule]
+    public var milestones: [Int]
+    public var templates: [String: String]
+
+    public enum Mode: String, Sendable { case live, shadow }
+
+    public struct Rule: Sendable {
+        public var id: String
+        public var collections: [String]
+        public var operations: [String]
+        public var condition: Expression?
+        public var xp: Expression?
+        public var oncePer: Expression?
+        public var counter: String?
+        public var cap: (per: String, max: Int)?
+        public var cooldownSeconds: Int?
+    }
+}
+
+/// Reads and checks a rule pack, refusing the first problem with `file:line:col`, the
+/// line, a caret and what was expected. It never traps on its input: size, nesting,
+/// anchors and expression depth are bounded before anything is built from them.
+public enum RulePackChecker {
+    public static let maxBytes = 1 << 20
+    public static let maxNesting = 32
+
+    public static func check(text: String, file: String, schema: Schema = .bluesky) throws(Diagnostic) -> RulePack {
+        try preScan(text, file: file)
+        let doc = try YAMLDocument(text: text, file: file)
+        guard let root = doc.root else {
+            throw Diagnostic(file: file, line: 1, column: 1, message: "empty rule pack; expected a mapping with pack, version and rules")
+        }
+        let top = try doc.mapping(root, "the rule pack")
+        try doc.rejectUnknownKeys(in: top, allowed: ["pack", "version", "description", "mode", "collections", "rules",
+                                                     "milestones", "rankings"], section: "the rule pack")
+        guard let idNode = top["pack"] else { throw doc.error("missing 'pack' (the pack's id, e.g. pack: leveling)", at: root) }
+        let id = try doc.string(idNode, "pack")
+        guard isIdentifier(id) else { throw doc.error("pack id must be letters, digits, '-' or '_', got '\(id)'", at: idNode) }
+        guard let versionNode = top["version"] else { throw doc.error("missing 'version' (e.g. version: 1)", at: root) }
+        let version = try doc.string(versionNode, "version")
+        var mode = RulePack.Mode.live
+        if let node = top["mode"] {
+            let name = try doc.string(node, "mode")
+            guard let value = RulePack.Mode(rawValue: name) else { throw doc.error("mode must be live or shadow, got '\(name)'", at: node) }
+            mode = value
+        }
+        var schema = schema
+        if let node = top["collections"] { try declareCollections(node, doc, &schema) }
+        guard let rulesNode = top["rules"] else { throw doc.error("missing 'rules' (a list of rules)", at: root) }
+        var rules: [RulePack.Rule] = []
+        for node in try doc.sequence(rulesNode, "rules") {
+            let rule = try checkRule(node, doc, schema)
+            if rules.contains(where: { $0.id == rule.id }) { throw doc.error("two rules are named '\(rule.id)'", at: node) }
+            rules.append(rule)
+        }
+        var milestones: [Int] = []
+        var templates: [String: String] = [:]
+        if let node = top["milestones"] {
+            let map = try doc.mapping(node, "milestones")
+            try doc.rejectUnknownKeys(in: map, allowed: ["levels", "announcement", "announcement_many"], section: "milestones")
+            if let levels = map["levels"] {
+                for item in try doc.sequence(levels, "milestones.levels") {
+                    let level = Int(try doc.int(item, "a milestone level", in: 2...1_000_000))
+                    if let last = milestones.last, level <= last {
+                        throw doc.error("milestone levels must increase, got \(level) after \(last)", at: item)
+                    }
+                    milestones.append(level)
+                }
+            }
+            for (key, allowed) in [("announcement", ["handle", "level", "xp", "did"]), ("announcement_many", ["handle", "levels", "level", "xp", "did"])] {
+                // {levels} is at most every milestone listed: "5, 10, 25, 50 and 100".
+                let names = milestones.map(String.init)
+                let levelsLength = max(7, names.joined(separator: ", ").count + 4)
+                if let text = map[Node(key)] {
+                    templates[key] = try checkTemplate(text, doc, "milestones.\(key)", allowed, lengths: ["levels": levelsLength])
+                }
+            }
+        }
+        if let node = top["rankings"] {
+            let map = try doc.mapping(node, "rankings")
+            try doc.rejectUnknownKeys(in: map, allowed: ["thresholds", "announcement", "announcement_first"], section: "rankings")
+            if let list = map["thresholds"] {
+                for item in try doc.sequence(list, "rankings.thresholds") { _ = try doc.int(item, "a ranking threshold", in: 1...1_000) }
+            }
+            for key in ["announcement", "announcement_first"] {
+                if let text = map[Node(key)] {
+                    templates["rankings." + key] = try checkTemplate(text, doc, "rankings.\(key)", ["handle", "n", "rank", "window", "did"])
+                }
+            }
+        }
+        return RulePack(id: id, version: version, mode: mode, rules: rules, milestones: milestones, templates: templates)
+    }
+
+    static func isIdentifier(_ text: String) -> Bool {
+        !text.isEmpty && text.count <= 64 && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
+    }
+
+    // MARK: - Rules
+
+    static func checkRule(_ node: Node, _ doc: YAMLDocument, _ schema: Schema) throws(Diagnostic) -> RulePack.Rule {
+        let map = try doc.mapping(node, "a rule")
+        try doc.rejectUnknownKeys(in: map, allowed: ["id", "on", "ops", "when", "xp", "once_per", "counter", "cap", "cooldown", "examples"],
+                                  section: "a rule")
+        guard let idNode = map["id"] else { throw doc.error("a rule needs an 'id'", at: node) }
+        let id = try doc.string(idNode, "rule id")
+        guard isIdentifier(id) else { throw doc.error("rule id must be letters, digits, '-' or '_', got '\(id)'", at: idNode) }
+        guard let onNode = map["on"] else { throw doc.error("rule '\(id)' needs 'on' (the collection it reacts to)", at: node) }
+        var collections: [String] = []
+        let onItems: [Node] = (try? doc.sequence(onNode, "on")) ?? [onNode]
+        for item in onItems {
+            let nsid = try doc.string(item, "a collection NSID")
+            guard schema.objects[nsid] != nil else {
+                throw doc.error("unknown collection '\(nsid)'; expected one of: \(schema.collections.joined(separator: ", ")), or declare it under collections:", at: item)
+            }
+            collections.append(nsid)
+        }
+        var operations = ["create", "update"]
+        if let opsNode = map["ops"] {
+            operations = []
+            for item in try doc.sequence(opsNode, "ops") {
+                let op = try doc.string(item, "an operation")
+                guard ["create", "update", "delete"].contains(op) else { throw doc.error("operation must be create, update or delete, got '\(op)'", at: item) }
+                operations.append(op)
+            }
+        }
+        // `record` has the fields every listed collection has, with the same type.
+        var common: [String: ValueType]? = nil
+        for nsid in collections {
+            let fields = schema.objects[nsid] ?? [:]
+            common = common.map { $0.filter { fields[$0.key] == $0.value } } ?? fields
+        }
+        var scopedSchema = schema
+        scopedSchema.objects["record"] = common ?? [:]
+        let scope: [String: ValueType] = ["record": .object("record"), "event": .object("event"), "account": .object("account")]
+        let checker = TypeChecker(schema: scopedSchema, scope: scope)
+        var condition: Expression?
+        if let whenNode = map["when"] {
+            condition = try expression(whenNode, doc, checker, expect: .bool, what: "when")
+            if ConditionAnalysis.isImpossible(condition!) { throw doc.error("this condition can never be true, so the rule would never fire", at: whenNode) }
+        }
+        var xp: Expression?
+        if let xpNode = map["xp"] { xp = try expression(xpNode, doc, checker, expect: .int, what: "xp") }
+        var oncePer: Expression?
+        if let node = map["once_per"] { oncePer = try expression(node, doc, checker, expect: .string, what: "once_per") }
+        var counter: String?
+        if let node = map["counter"] {
+            counter = try doc.string(node, "counter")
+            guard isIdentifier(counter!) else { throw doc.error("counter name must be letters, digits, '-' or '_'", at: node) }
+        }
+        var cap: (String, Int)?
+        if let node = map["cap"] {
+            let capMap = try doc.mapping(node, "cap")
+            try doc.rejectUnknownKeys(in: capMap, allowed: ["per", "max"], section: "cap")
+            guard let per = capMap["per"], let max = capMap["max"] else { throw doc.error("cap needs per (hour, day or week) and max", at: node) }
+            let window = try doc.string(per, "cap.per")
+            guard ["hour", "day", "week"].contains(window) else { throw doc.error("cap.per must be hour, day or week, got '\(window)'", at: per) }
+            cap = (window, Int(try doc.int(max, "cap.max", in: 1...1_000_000_000)))
+        }
+        var cooldown: Int?
+        if let node = map["cooldown"] {
+            let text = try doc.string(node, "cooldown")
+            guard let seconds = duration(text) else { throw doc.error("cooldown must be a duration such as 30s, 10m, 2h or 1d, got '\(text)'", at: node) }
+            cooldown = seconds
+        }
+        guard xp != nil || counter != nil else {
+            throw doc.error("rule '\(id)' has no effect; expected xp: or counter:", at: idNode)
+        }
+        if let examples = map["examples"] {
+            for example in try doc.sequence(examples, "examples") {
+                let exampleMap = try doc.mapping(example, "an example")
+                try doc.rejectUnknownKeys(in: exampleMap, allowed: ["event", "events", "expect"], section: "an example")
+                guard exampleMap["event"] != nil || exampleMap["events"] != nil, exampleMap["expect"] != nil else {
+                    throw doc.error("an example needs event (or events) and expect", at: example)
+                }
+            }
+        }
+        return RulePack.Rule(id: id, collections: collections, operations: operations, condition: condition, xp: xp,
+                             oncePer: oncePer, counter: counter, cap: cap, cooldownSeconds: cooldown)
+    }
+
+    static func duration(_ text: String) -> Int? {
+        guard let unit = text.last, let value = Int(text.dropLast()), value > 0, value <= 100_000_000 else { return nil }
+        switch unit {
+        case "s": return value
+        case "m": return value * 60
+        case "h": return value * 3_600
+        case "d": return value * 86_400
+        default: return nil
+        }
+    }
+
+    /// Parses and type-checks an expression scalar, mapping errors to the file position.
+    static func expression(_ node: Node, _ doc: YAMLDocument, _ checker: TypeChecker, expect: ValueType, what: String) throws(Diagnostic) -> Expression {
+        guard case let .scalar(scalar) = node else { throw doc.error("expected an expression (a string) for \(what)", at: node) }
+        do throws(ExpressionError) {
+            let parsed = try ExpressionParser.parse(scalar.string)
+            let type = try checker.check(parsed)
+            guard type == expect else {
+                throw ExpressionError(offset: 0, message: "\(what) must be \(expect == .int ? "an" : "a") \(expect), got \(type)")
+            }
+            return parsed.expression
+        } catch {
+            throw diagnostic(error, in: scalar, node: node, doc)
+        }
+    }
+
+    /// A diagnostic at the character of a scalar where an expression error is.
+    static func diagnostic(_ error: ExpressionError, in scalar: Node.Scalar, node: Node, _ doc: YAMLDocument) -> Diagnostic {
+        var located = doc.error(error.message, at: node)
+        let text = Array(scalar.string)
+        let prefix = text.prefix(min(error.offset, text.count))
+        switch scalar.style {
+        case .literal, .folded:
+            // Block scalars start on the next line, indented.
+            let newlines = prefix.filter { $0 == "\n" }.count
+            let lastLine = prefix.split(separator: "\n", omittingEmptySubsequences: false).last ?? []
+            located = doc.error(error.message, at: node)
+            // The block's indentation is its first content line's; deeper lines keep
+            // their extra spaces in the scalar's text.
+            let indent = doc.sourceLine(located.line + 1).prefix(while: { $0 == " " }).count
+            let line = located.line + 1 + newlines
+            return Diagnostic(file: located.file, line: line, column: indent + lastLine.count + 1, message: error.message,
+                              sourceLine: doc.sourceLine(line))
+        case .singleQuoted, .doubleQuoted:
+            located.column += 1 + prefix.count
+        default:
+            located.column += prefix.count
+        }
+        return located
+    }
+
+    // MARK: - Templates
+
+    /// A template: known placeholders only, and short enough that the longest values
+    /// (a 253-character handle, a long DID) still fit in 300 graphemes.
+    static func checkTemplate(_ node: Node, _ doc: YAMLDocument, _ what: String, _ allowed: [String],
+                              lengths: [String: Int] = [:]) throws(Diagnostic) -> String {
+        let text = try doc.string(node, what)
+        let longest = ["handle": 254, "did": 200, "level": 7, "levels": 60, "xp": 12, "n": 4, "rank": 4, "window": 5]
+            .merging(lengths) { $1 }
+        var total = 0
+        var current: String?
+        for character in text {
+            if character == "{" {
+                current = ""
+            } else if character == "}", let name = current {
+                guard allowed.contains(name) else {
+                    throw doc.error("unknown placeholder {\(name)} in \(what); expected \(allowed.map { "{\($0)}" }.joined(separator: ", "))", at: node)
+                }
+                total += longest[name] ?? 0
+                current = nil
+            } else if current != nil {
+                current!.append(character)
+            } else {
+                total += 1
+            }
+        }
+        if let open = current { throw doc.error("unclosed placeholder {\(open) in \(what)", at: node) }
+        guard total <= 300 else {
+            throw doc.error("\(what) can reach \(total) graphemes with the longest handle and values; a post allows 300", at: node)
+        }
+        return text
+    }
+
+    // MARK: - Declared collections
+
+    static func declareCollections(_ node: Node, _ doc: YAMLDocument, _ schema: inout Schema) throws(Diagnostic) {
+        let map = try doc.mapping(node, "collections")
+        for (nsid, keyNode) in doc.keys(of: map) {
+            guard nsid.split(separator: ".").count >= 3, nsid.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "-") }) else {
+                throw doc.error("'\(nsid)' is not a collection NSID (e.g. com.example.thing)", at: keyNode)
+            }
+            guard schema.objects[nsid] == nil else { throw doc.error("\(nsid) is already known; declare only other collections", at: keyNode) }
+            guard let value = map[keyNode] else { continue }
+            let declaration = try doc.mapping(value, nsid)
+            try doc.rejectUnknownKeys(in: declaration, allowed: ["fields"], section: nsid)
+            guard let fieldsNode = declaration["fields"] else { throw doc.error("\(nsid) needs fields:", at: value) }
+            var fields: [String: ValueType] = ["$type": .string]
+            for (field, fieldNode) in doc.keys(of: try doc.mapping(fieldsNode, "\(nsid).fields")) {
+                guard let typeNode = try doc.mapping(fieldsNode, "fields")[fieldNode] else { continue }
+                let typeName = try doc.string(typeNode, "a field type")
+                guard let type = ValueType.parse(typeName) else {
+                    throw doc.error("unknown type '\(typeName)' for \(field); expected string, int, bool, blob, list<…> or a type followed by ?", at: typeNode)
+                }
+                fields[field] = type
+            }
+            schema.objects[nsid] = fields
+        }
+    }
+
+    // MARK: - Before parsing
+
+    /// Refuses what would make the YAML parser or the tree builder misbehave: huge
+    /// files, deep nesting (flow brackets or indentation), anchors and aliases (which
+    /// can expand exponentially), tabs in indentation.
+    static func preScan(_ text: String, file: String) throws(Diagnostic) {
+        guard text.utf8.count <= maxBytes else {
+            throw Diagnostic(file: file, line: 1, column: 1, message: "rule pack is larger than \(maxBytes / 1024) KB")
+        }
+        var line = 1
+        for source in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            defer { line += 1 }
+            let indent = source.prefix(while: { $0 == " " }).count
+            if indent > maxNesting * 4 {
+                throw Diagnostic(file: file, line: line, column: indent + 1, message: "nested more than \(maxNesting) levels deep", sourceLine: String(source))
+            }
+            var depth = 0
+            var quote: Character?
+            var column = 0
+            var previous: Character = " "
+            let characters = Array(source)
+            for (index, character) in characters.enumerated() {
+                column += 1
+                let next: Character = index + 1 < characters.count ? characters[index + 1] : " "
+                if let open = quote {
+                    if character == open { quote = nil }
+                } else if character == "\"" || character == "'" {
+                    if previous == " " || previous == "[" || previous == "{" || previous == "," || previous == ":" || column == 1 { quote = character }
+                } else if character == "#" && (previous == " " || column == 1) {
+                    break
+                } else if character == "[" || character == "{" {
+                    depth += 1
+                    if depth > maxNesting {
+                        throw Diagnostic(file: file, line: line, column: column, message: "nested more than \(maxNesting) levels deep", sourceLine: String(source))
+                    }
+                } else if character == "]" || character == "}" {
+                    depth = max(0, depth - 1)
+                } else if (character == "&" || character == "*") && (previous == " " || previous == "[" || previous == "," || column == 1)
+                            && (next.isLetter || next.isNumber || next == "_") {
+                    throw Diagnostic(file: file, line: line, column: column, message: "anchors and aliases (& and *) are not allowed in rule packs; write the value out", sourceLine: String(source))
+                }
+                previous = character
+            }
+        }
+    }
+}
