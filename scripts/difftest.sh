@@ -3,7 +3,8 @@
 # reference (bench/reference.py), on a generated capture plus the real samples:
 #   1. bothost's export equals the reference's (xp, level, milestones, status, handle);
 #   2. a second replay into the same database changes nothing;
-#   3. the .jsonl.zst and stdin paths give the same state as the plain file.
+#   3. the .jsonl.zst and stdin paths give the same state as the plain file;
+#   4. the leveling rules as a rule pack (examples/packs/leveling.yaml) equal the reference too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-.build/debug/bothost}
@@ -19,6 +20,10 @@ cat Tests/BotHostTests/Fixtures/jetstream-real-samples.jsonl "$tmp/gen.jsonl" > 
 "$bin" export accounts --db "$tmp/a.sqlite" > "$tmp/first.jsonl"
 "$bin" replay "$tmp/capture.jsonl" --db "$tmp/a.sqlite" --quiet --format json > "$tmp/second.json"
 "$bin" export accounts --db "$tmp/a.sqlite" > "$tmp/second.jsonl"
+
+# The rule-pack runtime: the shipped leveling pack instead of the Swift plugin.
+"$bin" replay "$tmp/capture.jsonl" --db "$tmp/p.sqlite" --quiet --format json --pack examples/packs/leveling.yaml > /dev/null
+"$bin" export accounts --db "$tmp/p.sqlite" > "$tmp/pack.jsonl"
 
 zstd -q -f "$tmp/capture.jsonl" -o "$tmp/capture.jsonl.zst"
 "$bin" replay "$tmp/capture.jsonl.zst" --db "$tmp/z.sqlite" --quiet --format json > /dev/null
@@ -56,5 +61,6 @@ $PY scripts/compare_exports.py \
   --pair "second replay vs first" "$tmp/first.jsonl" "$tmp/second.jsonl" \
   --pair "zstd vs plain" "$tmp/first.jsonl" "$tmp/zstd.jsonl" \
   --pair "stdin vs plain" "$tmp/first.jsonl" "$tmp/stdin.jsonl" \
+  --pair "reference vs the leveling rule pack" "$tmp/ref.jsonl" "$tmp/pack.jsonl" \
   --summary "$tmp/first.json" "$tmp/second.json" "$tmp/ref.json" \
   --extra-failures "$windows_failed" --extra-passes $((12 - windows_failed))

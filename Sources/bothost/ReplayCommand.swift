@@ -29,6 +29,9 @@ struct ReplayCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Never post anything: print what would be posted (announcements stay queued).")
     var dryRun = false
 
+    @Option(name: .long, help: "Rule pack file to run instead of the built-in leveling plugin (docs/rules.md).")
+    var pack: String?
+
     @Option(name: .long, help: "Events per committed batch (overrides store.batch_size).")
     var batchSize: Int?
 
@@ -40,6 +43,10 @@ struct ReplayCommand: AsyncParsableCommand {
 
     func run() async throws {
         var configuration = try loadConfiguration(config)
+        let loadedPack = try pack.map { path in
+            do { return try RulePackFile.load(path) } catch { throw CLIError("\(error)") }
+        }
+        if let loadedPack { configuration.adopt(loadedPack.pack) }
         let store = try openStore(database.db)
         guard let lock = HostLock(databasePath: database.db) else {
             throw CLIError("\(database.db) is in use by another bothost replay or run; stop it first")
@@ -67,7 +74,11 @@ struct ReplayCommand: AsyncParsableCommand {
             do { try store.load(into: context) } catch {
                 return .failure(CLIError(StoreError.describing(error, path: store.path).description))
             }
-            let engine = HostEngine(context: context, plugins: frozen.makePlugins())
+            let packPlugin: RulePackPlugin?
+            do { packPlugin = try loadedPack.map { try RulePackPlugin(pack: $0.pack, versionTag: $0.versionTag) } } catch {
+                return .failure(CLIError("\(error)"))
+            }
+            let engine = HostEngine(context: context, plugins: frozen.makePlugins(pack: packPlugin))
             if let did = frozen.bot.did { engine.setBot(did: did) }
             var shown = 0
             engine.onMalformed = { line, error in

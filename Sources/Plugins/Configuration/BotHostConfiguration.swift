@@ -283,8 +283,8 @@ public struct BotHostConfiguration: Sendable, Equatable {
 
     /// The plugins this configuration runs, in order: consent first, so a post that
     /// opts in and crosses a milestone is announced.
-    public func makePlugins() -> [any Plugin] {
-        var plugins: [any Plugin] = [ConsentPlugin(bot: bot, options: consent), LevelingPlugin(amounts: leveling.amounts)]
+    public func makePlugins(pack: RulePackPlugin? = nil) -> [any Plugin] {
+        var plugins: [any Plugin] = [ConsentPlugin(bot: bot, options: consent), pack ?? LevelingPlugin(amounts: leveling.amounts)]
         if analytics.enabled { plugins.append(ActivityPlugin(hourly: analytics.hourly)) }
         return plugins
     }
@@ -306,4 +306,30 @@ func readTextFile(_ path: String) throws -> String {
         bytes.append(contentsOf: chunk[0..<n])
     }
     return String(decoding: bytes, as: UTF8.self)
+}
+
+extension BotHostConfiguration {
+    /// Takes the milestones and announcement templates of a rule pack that has them.
+    public mutating func adopt(_ pack: RulePack) {
+        var progression = leveling.progression
+        if !pack.milestones.isEmpty { progression.milestones = pack.milestones }
+        if let text = pack.templates["announcement"] { progression.announcement = text }
+        if let text = pack.templates["announcement_many"] { progression.announcementMany = text }
+        leveling.progression = progression
+        if let text = pack.templates["rankings.announcement"] { rankAnnouncement = text }
+        if let text = pack.templates["rankings.announcement_first"] { rankFirstAnnouncement = text }
+    }
+}
+
+/// Loads and checks a rule pack file; the version tag recorded in the ledger is the
+/// pack's version and a hash of its content.
+public enum RulePackFile {
+    public static func load(_ path: String) throws -> (pack: RulePack, versionTag: String) {
+        let text = try readTextFile(path)
+        let pack = try RulePackChecker.check(text: text, file: path)
+        var hash: UInt64 = 0xcbf29ce484222325
+        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100000001b3 }
+        let hex = String(hash, radix: 16)
+        return (pack, "\(pack.version)+\(String(repeating: "0", count: 16 - hex.count) + hex)")
+    }
 }
