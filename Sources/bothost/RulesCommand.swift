@@ -1,5 +1,7 @@
 import ArgumentParser
+import BotHost
 import Foundation
+import Plugins
 import Rules
 
 /// `bothost rules check PATH…`: refuses a broken rule pack before it can run.
@@ -7,7 +9,7 @@ struct RulesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rules",
         abstract: "Check rule packs (docs/rules.md).",
-        subcommands: [Check.self])
+        subcommands: [Check.self, Test.self])
 
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -41,6 +43,51 @@ struct RulesCommand: ParsableCommand {
                 }
             }
             if failed { throw ExitCode(1) }
+        }
+    }
+
+    struct Test: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the examples the rules carry: each example's events must grant the expected XP.",
+            discussion: "Prints one line per example and 'rules test: N passed, N failed'; exit 1 on any failure.")
+        @Argument(help: "Rule pack files (.yaml).") var paths: [String]
+
+        func run() throws {
+            var passed = 0, failed = 0
+            for path in paths {
+                let loaded: (pack: RulePack, versionTag: String)
+                do { loaded = try RulePackFile.load(path) } catch {
+                    printError("\(error)")
+                    failed += 1
+                    continue
+                }
+                for rule in loaded.pack.rules {
+                    for (index, example) in rule.examples.enumerated() {
+                        var configuration = BotHostConfiguration()
+                        configuration.rankings.enabled = false
+                        configuration.adopt(loaded.pack)
+                        let context = configuration.makeContext()
+                        let plugin = try RulePackPlugin(pack: loaded.pack, versionTag: loaded.versionTag)
+                        let engine = HostEngine(context: context, plugins: [plugin])
+                        for (number, line) in example.lines.enumerated() {
+                            var bytes = Array(line.utf8)
+                            bytes.withUnsafeMutableBytes { engine.apply(line: UnsafeRawBufferPointer($0), number: number + 1) }
+                        }
+                        let net = context.totals.xpGranted - context.totals.xpRevoked
+                        let name = "\(loaded.pack.id)/\(rule.id) example \(index + 1)"
+                        if net == example.expectXP && engine.malformedCount == 0 {
+                            print("ok   \(name): \(net) XP")
+                            passed += 1
+                        } else {
+                            let why = engine.malformedCount > 0 ? "an example event is malformed" : "expected \(example.expectXP) XP, got \(net)"
+                            print("FAIL \(path):\(example.line):\(example.column): \(name): \(why)")
+                            failed += 1
+                        }
+                    }
+                }
+            }
+            print("rules test: \(passed) passed, \(failed) failed")
+            if failed > 0 { throw ExitCode(1) }
         }
     }
 }

@@ -21,6 +21,17 @@ public struct RulePack: Sendable {
         public var counter: String?
         public var cap: (per: String, max: Int)?
         public var cooldownSeconds: Int?
+        /// Examples: Jetstream lines to apply and the net XP they must grant.
+        public var examples: [Example] = []
+    }
+
+    /// A rule's example, runnable by `bothost rules test`.
+    public struct Example: Sendable {
+        public var lines: [String]
+        public var expectXP: Int64
+        /// Where the example is, for reports.
+        public var line: Int
+        public var column: Int
     }
 }
 
@@ -172,17 +183,16 @@ public enum RulePackChecker {
         guard xp != nil || counter != nil else {
             throw doc.error("rule '\(id)' has no effect; expected xp: or counter:", at: idNode)
         }
+        var checkedExamples: [RulePack.Example] = []
         if let examples = map["examples"] {
             for example in try doc.sequence(examples, "examples") {
-                let exampleMap = try doc.mapping(example, "an example")
-                try doc.rejectUnknownKeys(in: exampleMap, allowed: ["event", "events", "expect"], section: "an example")
-                guard exampleMap["event"] != nil || exampleMap["events"] != nil, exampleMap["expect"] != nil else {
-                    throw doc.error("an example needs event (or events) and expect", at: example)
-                }
+                checkedExamples.append(try checkExample(example, doc, defaultCollection: collections[0]))
             }
         }
-        return RulePack.Rule(id: id, collections: collections, operations: operations, condition: condition, xp: xp,
-                             oncePer: oncePer, counter: counter, cap: cap, cooldownSeconds: cooldown)
+        var rule = RulePack.Rule(id: id, collections: collections, operations: operations, condition: condition, xp: xp,
+                                 oncePer: oncePer, counter: counter, cap: cap, cooldownSeconds: cooldown)
+        rule.examples = checkedExamples
+        return rule
     }
 
     static func duration(_ text: String) -> Int? {
@@ -234,6 +244,95 @@ public enum RulePackChecker {
             located.column += prefix.count
         }
         return located
+    }
+
+    // MARK: - Examples
+
+    /// An example: `event:` (one) or `events:` (a sequence) with `expect: {xp: N}`. An
+    /// event gives `collection` (default: the rule's), `operation` (create), `did`,
+    /// `rkey` and `record`; the rest of the Jetstream envelope is filled in.
+    static func checkExample(_ node: Node, _ doc: YAMLDocument, defaultCollection: String) throws(Diagnostic) -> RulePack.Example {
+        let map = try doc.mapping(node, "an example")
+        try doc.rejectUnknownKeys(in: map, allowed: ["event", "events", "expect"], section: "an example")
+        var events: [Node] = []
+        if let one = map["event"] { events = [one] }
+        if let many = map["events"] { events += try doc.sequence(many, "events") }
+        guard !events.isEmpty else { throw doc.error("an example needs event: or events:", at: node) }
+        guard let expectNode = map["expect"] else { throw doc.error("an example needs expect: {xp: N}", at: node) }
+        let expect = try doc.mapping(expectNode, "expect")
+        try doc.rejectUnknownKeys(in: expect, allowed: ["xp"], section: "expect")
+        guard let xpNode = expect["xp"] else { throw doc.error("expect needs xp:", at: expectNode) }
+        let expectXP = try doc.int(xpNode, "expect.xp")
+        var lines: [String] = []
+        for (index, event) in events.enumerated() {
+            let fields = try doc.mapping(event, "an example event")
+            try doc.rejectUnknownKeys(in: fields, allowed: ["collection", "operation", "did", "rkey", "record"], section: "an example event")
+            let collection = try fields["collection"].map { n throws(Diagnostic) in try doc.string(n, "collection") } ?? defaultCollection
+            let operation = try fields["operation"].map { n throws(Diagnostic) in try doc.string(n, "operation") } ?? "create"
+            guard ["create", "update", "delete"].contains(operation) else {
+                throw doc.error("operation must be create, update or delete", at: fields["operation"])
+            }
+            let did = try fields["did"].map { n throws(Diagnostic) in try doc.string(n, "did") } ?? "did:plc:example00000000000000000"
+            let sequence = index + 1
+            let rkey = try fields["rkey"].map { n throws(Diagnostic) in try doc.string(n, "rkey") } ?? exampleTID(sequence)
+            var record = "{}"
+            if let recordNode = fields["record"] {
+                _ = try doc.mapping(recordNode, "record")
+                record = json(recordNode, type: collection)
+            }
+            let recordPart = operation == "delete" ? "" : ",\"record\":\(record),\"cid\":\"bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm\""
+            lines.append("{\"did\":\(quoted(did)),\"time_us\":\(1_700_000_000_000_000 + sequence),\"kind\":\"commit\",\"commit\":{\"rev\":\"\(exampleTID(sequence))\",\"operation\":\"\(operation)\",\"collection\":\(quoted(collection)),\"rkey\":\(quoted(rkey))\(recordPart)}}")
+        }
+        return RulePack.Example(lines: lines, expectXP: expectXP, line: node.mark?.line ?? 1, column: node.mark?.column ?? 1)
+    }
+
+    /// A canonical TID for a small sequence number (revisions must increase).
+    static func exampleTID(_ n: Int) -> String {
+        let alphabet = Array("234567abcdefghijklmnopqrstuvwxyz")
+        let value = (UInt64(1_700_000_000_000_000 + n) << 10)
+        return String((0..<13).map { alphabet[Int((value >> UInt64(60 - 5 * $0)) & 31)] })
+    }
+
+    /// JSON for a YAML value: plain integers, booleans and null keep their type.
+    static func json(_ node: Node, type: String? = nil) -> String {
+        switch node {
+        case .scalar(let scalar):
+            if scalar.style == .plain {
+                if Int64(scalar.string) != nil { return scalar.string }
+                if ["true", "false", "null"].contains(scalar.string) { return scalar.string }
+                if scalar.string == "~" { return "null" }
+            }
+            return quoted(scalar.string)
+        case .sequence(let sequence):
+            return "[" + sequence.map { json($0) }.joined(separator: ",") + "]"
+        case .mapping(let mapping):
+            var parts = mapping.map { quoted($0.key.string ?? "") + ":" + json($0.value) }
+            if let type, !mapping.contains(where: { $0.key.string == "$type" }) { parts.insert("\"$type\":" + quoted(type), at: 0) }
+            return "{" + parts.joined(separator: ",") + "}"
+        case .alias:
+            return "null"
+        }
+    }
+
+    static func quoted(_ text: String) -> String {
+        var result = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": result += "\\\""
+            case "\\": result += "\\\\"
+            case "\n": result += "\\n"
+            case "\t": result += "\\t"
+            case "\r": result += "\\r"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    result.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return result + "\""
     }
 
     // MARK: - Templates
