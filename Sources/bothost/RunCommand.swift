@@ -3,6 +3,7 @@ import BotHost
 import Logging
 import BotHostHTTP
 import Plugins
+import Rules
 import ServiceLifecycle
 import UnixSignals
 
@@ -19,6 +20,9 @@ struct RunCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "YAML config file.")
     var config: String?
+
+    @Option(name: .long, help: "Rule pack file to run instead of the built-in leveling plugin (docs/rules.md).")
+    var pack: String?
 
     @Option(name: .long, help: "Jetstream URL (repeat for failover; ws:// allowed for loopback). Default: the public v1 hosts.")
     var jetstream: [String] = []
@@ -59,6 +63,10 @@ struct RunCommand: AsyncParsableCommand {
         Log.bootstrap(level: logLevel)
         let logger = Logger(label: "bothost")
         var configuration = try loadConfiguration(config)
+        let loadedPack = try pack.map { path in
+            do { return try RulePackFile.load(path) } catch { throw CLIError("\(error)") }
+        }
+        if let loadedPack { configuration.adopt(loadedPack.pack) }
         let store = try openStore(database.db)
         guard let lock = HostLock(databasePath: database.db) else {
             throw CLIError("\(database.db) is in use by another bothost replay or run; stop it first")
@@ -68,7 +76,11 @@ struct RunCommand: AsyncParsableCommand {
         let delivery = dryRun ? nil : try await BotDelivery.setUp(&configuration, store: store, log: { logger.notice("\($0)") })
         let context = configuration.makeContext()
         try store.load(into: context)
-        let plugins = configuration.makePlugins()
+        let packPlugin: RulePackPlugin?
+        do { packPlugin = try loadedPack.map { try RulePackPlugin(pack: $0.pack, versionTag: $0.versionTag) } } catch {
+            throw CLIError("\(error)")
+        }
+        let plugins = configuration.makePlugins(pack: packPlugin)
         let engine = HostEngine(context: context, plugins: plugins)
         if let did = configuration.bot.did { engine.setBot(did: did) }
         var shown = 0
