@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-60}
 out=.build-fuzz
-mkdir -p "$out" fuzz/artifacts fuzz/corpus/event-decoder
+mkdir -p "$out" fuzz/artifacts fuzz/corpus/event-decoder fuzz/corpus/rule-expression
 # Seed corpus: every real event, one file each (kept out of git: derived data).
 if [ -z "$(ls -A fuzz/corpus/event-decoder 2>/dev/null)" ]; then
   split -l 1 -d -a 4 Tests/BotHostTests/Fixtures/jetstream-real-samples.jsonl fuzz/corpus/event-decoder/real-
@@ -17,3 +17,15 @@ swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FuzzEventDecod
   -o "$out/fuzz-event-decoder"
 "$out/fuzz-event-decoder" -max_total_time="$seconds" -max_len=65536 -artifact_prefix=fuzz/artifacts/ \
   -print_final_stats=1 fuzz/corpus/event-decoder 2>&1 | tail -15
+
+# The rule-pack expression language, seeded with the shipped pack's expressions.
+if [ -z "$(ls -A fuzz/corpus/rule-expression 2>/dev/null)" ]; then
+  grep -hoE '(xp|when): "[^"]+"' examples/packs/*.yaml | sed -E 's/^(xp|when): "//; s/"$//' | split -l 1 -d -a 4 - fuzz/corpus/rule-expression/seed-
+  printf 'all(record.embed.images, i -> !isBlank(i.alt)) ? 70 : 60' > fuzz/corpus/rule-expression/seed-media
+fi
+swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FuzzRuleExpression \
+  Sources/Rules/Packs/Expression.swift Sources/Rules/Packs/Schema.swift Sources/Rules/Packs/TypeChecker.swift \
+  fuzz/FuzzRuleExpression.swift -o "$out/fuzz-rule-expression"
+# -detect_leaks=0: the schema is a lazily built global that LeakSanitizer reports at exit.
+"$out/fuzz-rule-expression" -max_total_time="$seconds" -max_len=4096 -detect_leaks=0 -artifact_prefix=fuzz/artifacts/ \
+  -print_final_stats=1 fuzz/corpus/rule-expression 2>&1 | tail -8
