@@ -65,6 +65,17 @@ import Testing
         #expect(refuse(huge)?.message.contains("larger than") == true)
     }
 
+    /// Regression (found by `make fuzz`): the impossible-condition analysis evaluated both
+    /// sides of `&&` twice per level, exponential in the chain's length; 80 clauses took
+    /// longer than anyone would wait.
+    @Test func aLongConditionChainIsChecked() throws {
+        let clauses = (0..<80).map { "event.rkey != 'k\($0)'" }.joined(separator: " && ")
+        let pack = try RulePackChecker.check(text: head + "  - id: a\n    on: app.bsky.feed.post\n    when: \"\(clauses)\"\n    xp: \"1\"\n", file: "pack.yaml")
+        #expect(pack.rules.count == 1)
+        let fuzzed = "is&&siris&&sS&&s.$irisiiA&&s.$ris&&S&&is&&si&&s.$i.iis&&s.$&&s.$ris&&is&&siris&&sS&&s.$irisiiA&&s.$ris&&S&&is&&si&&s.$i.iis&&s.$&&s.$ris&&S&&is&&siriis&&sS&&s.$iri.$iris&&sS&&is&&siriis&&sS&&s.$iri.$iris&&siis.$"
+        #expect(refuse(head + "  - id: a\n    on: app.bsky.feed.post\n    when: \"\(fuzzed)\"\n    xp: \"1\"\n")?.message.contains("unknown name 'is'") == true)
+    }
+
     /// Mutations of the shipped pack (characters dropped, swapped, duplicated) are
     /// either accepted or refused with a position inside the file; none traps.
     @Test func mutatedPacksNeverCrash() throws {

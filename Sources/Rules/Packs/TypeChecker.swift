@@ -193,12 +193,16 @@ enum ConditionAnalysis {
         case .bool(let value): return value
         case .unary("!", let inner): return constant(inner).map { !$0 }
         case .binary("&&", let a, let b):
-            if constant(a) == false || constant(b) == false { return false }
-            if let x = constant(a), let y = constant(b) { return x && y }
+            // Each side once: evaluating them twice per level is exponential in the
+            // length of an `&&` chain (found by the fuzzer).
+            let x = constant(a), y = constant(b)
+            if x == false || y == false { return false }
+            if let x, let y { return x && y }
             return nil
         case .binary("||", let a, let b):
-            if constant(a) == true || constant(b) == true { return true }
-            if let x = constant(a), let y = constant(b) { return x || y }
+            let x = constant(a), y = constant(b)
+            if x == true || y == true { return true }
+            if let x, let y { return x || y }
             return nil
         case .binary(let op, .int(let a), .int(let b)):
             switch op {
