@@ -1,4 +1,5 @@
 import BotHost
+import Foundation
 import Plugins
 import XRPCClient
 
@@ -27,7 +28,17 @@ enum OutboxPreview {
                 }
             } else {
                 posts += 1
-                if lines.count < limit { lines.append("dry run: would reply to \(message.key.dropFirst(message.kind.count + 1)): confirmation") }
+                guard lines.count < limit else { continue }
+                let payload = (try? JSONSerialization.jsonObject(with: Data(message.payload.utf8))) as? [String: Any] ?? [:]
+                if message.kind == "rank" {
+                    let text = renderer.render(template: payload["template"] as? String ?? "", did: message.did, handle: message.handle,
+                                               mention: message.consent == .optedIn,
+                                               values: ["n": "\(payload["n"] ?? "")", "rank": "\(payload["rank"] ?? "")",
+                                                        "window": payload["window"] as? String ?? ""])
+                    lines.append("dry run: would post: \(text.text)" + (text.facets.isEmpty ? "" : " [mention \(message.did)]"))
+                } else {
+                    lines.append("dry run: would reply to \(payload["parent_uri"] as? String ?? "?"): \(payload["text"] as? String ?? "")")
+                }
             }
         }
         if posts > lines.count { lines.append("dry run: … and \(posts - lines.count) more") }
