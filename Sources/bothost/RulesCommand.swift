@@ -9,7 +9,7 @@ struct RulesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rules",
         abstract: "Check rule packs (docs/rules.md).",
-        subcommands: [Check.self, Test.self])
+        subcommands: [Check.self, Test.self, Explain.self])
 
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -88,6 +88,33 @@ struct RulesCommand: ParsableCommand {
             }
             print("rules test: \(passed) passed, \(failed) failed")
             if failed > 0 { throw ExitCode(1) }
+        }
+    }
+
+    struct Explain: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show which rules of a pack match a Jetstream event line, and why.",
+            discussion: "The line is applied to an empty state, so a repost of a post the line does not contain counts as unseen.")
+        @Argument(help: "Rule pack file.") var pack: String
+        @Argument(help: "A Jetstream event line (JSON), or - to read it from standard input.") var line: String
+
+        func run() throws {
+            let loaded: (pack: RulePack, versionTag: String)
+            do { loaded = try RulePackFile.load(pack) } catch { throw CLIError("\(error)") }
+            let text = line == "-" ? (readLine(strippingNewline: true) ?? "") : line
+            var configuration = BotHostConfiguration()
+            configuration.rankings.enabled = false
+            let context = configuration.makeContext()
+            let plugin = try RulePackPlugin(pack: loaded.pack, versionTag: loaded.versionTag)
+            plugin.trace = []
+            let engine = HostEngine(context: context, plugins: [plugin])
+            var bytes = Array(text.utf8)
+            bytes.withUnsafeMutableBytes { engine.apply(line: UnsafeRawBufferPointer($0), number: 1) }
+            if let (_, error) = engine.malformedSamples.first {
+                throw CLIError("the line is not a valid event: \(error.reason.rawValue): \(error.detail)")
+            }
+            for entry in plugin.trace ?? [] { print(entry) }
+            print("net XP: \(context.totals.xpGranted - context.totals.xpRevoked)")
         }
     }
 }

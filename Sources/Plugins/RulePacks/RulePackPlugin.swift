@@ -24,6 +24,9 @@ public final class RulePackPlugin: Plugin {
     private var byCollection: [UInt16: [Int]] = [:]
     private let environment = PackEnvironment()
 
+    /// When set, `handle` records why each rule did or did not grant (`rules explain`).
+    public var trace: [String]?
+
     /// Errors for features the checker accepts but this runtime does not run yet.
     public struct Unsupported: Error, CustomStringConvertible {
         public var description: String
@@ -64,8 +67,12 @@ public final class RulePackPlugin: Plugin {
     }
 
     public func handle(_ event: Event, in context: PluginContext) {
-        guard let commit = event.commit, let candidates = byCollection[context.currentCollection] else { return }
+        guard let commit = event.commit, let candidates = byCollection[context.currentCollection] else {
+            trace?.append("no rule reads this collection")
+            return
+        }
         if commit.operation == .delete {
+            trace?.append("delete: revokes the record's live grant, whatever rule made it")
             context.revoke(rule: rules[candidates[0]].rule)
             return
         }
@@ -74,14 +81,24 @@ public final class RulePackPlugin: Plugin {
         defer { environment.event = nil; environment.record = nil }
         for index in candidates {
             let rule = rules[index]
-            guard rule.operations.contains(commit.operation) else { continue }
-            if let condition = rule.condition, !condition(environment).bool { continue }
+            let name = pack.rules[index].id
+            guard rule.operations.contains(commit.operation) else {
+                trace?.append("\(name): not for this operation (ops: \(pack.rules[index].operations.joined(separator: ", ")))")
+                continue
+            }
+            if let condition = rule.condition, !condition(environment).bool {
+                trace?.append("\(name): when is false")
+                continue
+            }
             if let counter = rule.counter {
                 let day = event.timeUS / 86_400_000_000 * 86_400
                 context.increment(counter, bucketStart: day)
+                trace?.append("\(name): counter \(pack.rules[index].counter ?? "") +1")
             }
             if let xp = rule.xp {
-                context.grant(amount: Int(xp(environment).int ?? 0), rule: rule.rule)
+                let amount = Int(xp(environment).int ?? 0)
+                trace?.append("\(name): \(rule.condition == nil ? "no condition" : "when is true"), xp = \(amount): grants it (first matching rule; later rules are not tried)")
+                context.grant(amount: amount, rule: rule.rule)
                 return
             }
         }
