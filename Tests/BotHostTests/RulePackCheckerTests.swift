@@ -1,4 +1,6 @@
+import BotHost
 import Foundation
+import Plugins
 import Rules
 import Testing
 
@@ -100,5 +102,29 @@ import Testing
             }
         }
         #expect(refused > 100)
+    }
+}
+
+/// The rule-pack runtime on single events: grants, deletes, and the explain trace.
+@Suite struct RulePackRuntimeTests {
+    @Test func theTraceSaysWhichRuleGrantedAndWhy() throws {
+        let loaded = try RulePackFile.load(RulePackCheckerTests.leveling)
+        let plugin = try RulePackPlugin(pack: loaded.pack, versionTag: loaded.versionTag)
+        plugin.trace = []
+        var configuration = BotHostConfiguration()
+        configuration.rankings.enabled = false
+        let context = configuration.makeContext()
+        let engine = HostEngine(context: context, plugins: [plugin])
+        for (number, line) in [Events.like(Events.alice, rev: 1, rkey: Events.tid(1), subject: Events.postURI(Events.bob, Events.tid(9))),
+                               Events.delete(Events.alice, rev: 2, collection: "app.bsky.feed.like", rkey: Events.tid(1))].enumerated() {
+            var bytes = Array(line.utf8)
+            bytes.withUnsafeMutableBytes { engine.apply(line: UnsafeRawBufferPointer($0), number: number + 1) }
+        }
+        #expect(plugin.trace == [
+            "like: no condition, xp = 10: grants it (first matching rule; later rules are not tried)",
+            "delete: revokes the record's live grant, whatever rule made it",
+        ])
+        #expect(context.totals.xpGranted == 10 && context.totals.xpRevoked == 10)
+        #expect(loaded.versionTag.hasPrefix("1+") && loaded.versionTag.count == 18)  // version + content hash
     }
 }
