@@ -76,18 +76,7 @@ struct BotDelivery {
         guard let file else {
             throw CLIError("no app password: set BOTHOST_APP_PASSWORD or bot.app_password_file (a mode 0600 file)")
         }
-        let attributes: [FileAttributeKey: Any]
-        do { attributes = try FileManager.default.attributesOfItem(atPath: file) } catch {
-            throw CLIError("cannot read the app password file \(file)")
-        }
-        let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue ?? 0o777
-        guard mode & 0o077 == 0 else {
-            throw CLIError("\(file) is readable by others (mode \(String(mode, radix: 8))); chmod 600 it")
-        }
-        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw CLIError("cannot read \(file)") }
-        let password = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !password.isEmpty else { throw CLIError("\(file) is empty") }
-        return Secret(password)
+        return Secret(try readOwnerOnlyFile(file, what: "app password file"))
     }
 
     /// Adds the `bot` self-label to the bot's profile record (keeping every other field),

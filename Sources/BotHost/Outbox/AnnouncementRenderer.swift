@@ -12,22 +12,8 @@ public struct AnnouncementRenderer: Sendable {
     public func render(did: String, handle: String?, levels: [Int], xp: Int64?, mention: Bool) -> RichText {
         let levels = levels.sorted()
         let template = levels.count > 1 ? progression.announcementMany : progression.announcement
-        let top = levels.last ?? 0
-        var builder = RichTextBuilder()
-        let pieces = template.splitAll(on: "{handle}")
-        for (index, piece) in pieces.enumerated() {
-            if index > 0 {
-                let name = (handle?.isEmpty == false) ? handle! : did
-                if mention { builder.mention("@" + name, did: did) } else { builder.text(name) }
-            }
-            let text = piece
-                .replacingAll("{levels}", with: Self.list(levels))
-                .replacingAll("{level}", with: String(top))
-                .replacingAll("{xp}", with: xp.map(String.init) ?? "")
-                .replacingAll("{did}", with: did)
-            if !text.isEmpty { builder.text(text) }
-        }
-        return builder.build(maxGraphemes: RichText.maxGraphemes, maxBytes: RichText.maxBytes)
+        return render(template: template, did: did, handle: handle, mention: mention,
+                      values: ["levels": Self.list(levels), "level": String(levels.last ?? 0), "xp": xp.map(String.init) ?? ""])
     }
 
     /// Any template: `{handle}` becomes the mention (or plain handle), `{did}` the DID,

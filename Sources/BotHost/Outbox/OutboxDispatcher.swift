@@ -153,9 +153,9 @@ public final class OutboxDispatcher: Sendable {
                 return
             }
             if lead.kind == "confirm" {
-                let sent = try store.confirmationsSent(accountDID: lead.did, sinceUS: now - options.confirmIntervalUS)
-                let hourly = try store.confirmationsSent(accountDID: lead.did, sinceUS: now - 3_600_000_000).all
-                if sent.account > 0 || hourly >= options.confirmationsPerHour {
+                let sent = try store.confirmationsSent(accountDID: lead.did, accountSinceUS: now - options.confirmIntervalUS,
+                                                       allSinceUS: now - 3_600_000_000)
+                if sent.account > 0 || sent.all >= options.confirmationsPerHour {
                     try store.finishOutbox(ids, state: "skipped", reason: "confirmation rate limit", nowUS: now)
                     pass.skipped += group.count
                     return

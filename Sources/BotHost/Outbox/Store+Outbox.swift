@@ -144,15 +144,15 @@ extension Store {
         }
     }
 
-    /// Confirmations sent to an account since `sinceUS`, and to anyone.
-    public func confirmationsSent(accountDID: String, sinceUS: Int64) throws -> (account: Int, all: Int) {
+    /// Confirmations sent to an account since `accountSinceUS`, and to anyone since `allSinceUS`.
+    public func confirmationsSent(accountDID: String, accountSinceUS: Int64, allSinceUS: Int64) throws -> (account: Int, all: Int) {
         try queue.read { db in
             let account = try Int.fetchOne(db, sql: """
                 SELECT COUNT(*) FROM outbox o JOIN accounts a ON a.id = o.account_id
                 WHERE o.kind = 'confirm' AND o.state = 'sent' AND a.did = ? AND o.sent_us > ?
-                """, arguments: [accountDID, sinceUS]) ?? 0
+                """, arguments: [accountDID, accountSinceUS]) ?? 0
             let all = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox WHERE kind = 'confirm' AND state = 'sent' AND sent_us > ?",
-                                       arguments: [sinceUS]) ?? 0
+                                       arguments: [allSinceUS]) ?? 0
             return (account, all)
         }
     }

@@ -105,10 +105,15 @@ public final class ConsentPlugin: Plugin {
         return false
     }
 
+    /// Lowercased, with every run of whitespace as one space: how commands are matched.
+    static func normalized(_ text: String) -> String {
+        text.lowercased().split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+    }
+
     /// A leaderboard preference: `no rank` leaves the leaderboards, `rank me` rejoins
     /// (`no rank` wins when both appear).
     static func rankCommand(in text: String) -> Bool? {
-        let words = text.lowercased().split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+        let words = normalized(text)
         if words.contains("no rank") { return false }
         if words.contains("rank me") { return true }
         return nil
@@ -117,8 +122,7 @@ public final class ConsentPlugin: Plugin {
     /// The command a post's text carries; `opt out` wins over `no ping`, which wins over
     /// `opt in`, so an ambiguous post never widens consent; `status` only asks.
     static func command(in text: String) -> Command? {
-        let lower = text.lowercased()
-        let words = lower.split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+        let words = normalized(text)
         if words.contains("opt out") { return .set(.optedOut) }
         if words.contains("no ping") { return .set(.noPing) }
         if words.contains("opt in") { return .set(.optedIn) }

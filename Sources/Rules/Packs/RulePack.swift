@@ -231,7 +231,6 @@ public enum RulePackChecker {
             // Block scalars start on the next line, indented.
             let newlines = prefix.filter { $0 == "\n" }.count
             let lastLine = prefix.split(separator: "\n", omittingEmptySubsequences: false).last ?? []
-            located = doc.error(error.message, at: node)
             // The block's indentation is its first content line's; deeper lines keep
             // their extra spaces in the scalar's text.
             let indent = doc.sourceLine(located.line + 1).prefix(while: { $0 == " " }).count
