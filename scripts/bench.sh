@@ -38,6 +38,10 @@ d2=$($PY bench/measure.py -- $BIN replay "$capture" --db "$tmp/bothost.sqlite" -
 bothost=$(best "$b1" "$b2")
 reference=$(best "$r1" "$r2")
 default=$(best "$d1" "$d2")
+# The leveling rules as a rule pack, next to the Swift plugin with the same config.
+k1=$($PY bench/measure.py -- $BIN replay "$capture" --db "$tmp/pack1.sqlite" --quiet --format json $same --pack examples/packs/leveling.yaml)
+k2=$($PY bench/measure.py -- $BIN replay "$capture" --db "$tmp/pack2.sqlite" --quiet --format json $same --pack examples/packs/leveling.yaml)
+pack=$(best "$k1" "$k2")
 again=$($PY bench/measure.py -- $BIN replay "$capture" --db "$tmp/bothost.sqlite" --quiet --format json)
 limits=$($PY bench/sqlite_limits.py "$tmp")
 
@@ -82,7 +86,7 @@ fi
 echo "== outbox: posts/s to the arroba PDS on loopback (vs the atproto SDK), event->post latency in a live run"
 outbox=$($PY bench/outbox_bench.py $BIN --posts 300 --accounts 60)
 
-$PY - "$tape" "$orjson" "$foundation" "$bothost" "$reference" "$again" "$limits" "$events" "$live_file" "$live_text" "$live_zstd" "$paced" "$http" "$default" "$outbox" <<'PYEOF'
+$PY - "$tape" "$orjson" "$foundation" "$bothost" "$reference" "$again" "$limits" "$events" "$live_file" "$live_text" "$live_zstd" "$paced" "$http" "$default" "$outbox" "$pack" <<'PYEOF'
 import json, sys
 tape, orj, fnd, bh, ref, again, limits = (json.loads(a) for a in sys.argv[1:8])
 events = int(sys.argv[8])
@@ -90,6 +94,7 @@ live_file, live_text, live_zstd, paced = (json.loads(a) for a in sys.argv[9:13])
 http = json.loads(sys.argv[13])
 default = json.loads(sys.argv[14])
 outbox = json.loads(sys.argv[15])
+pack = json.loads(sys.argv[16])
 def rate(m): return events / m["wall_seconds"]
 rows = [
     ("decode, bothost tape", f"{tape['mb_per_s']:.0f} MB/s", "1.00x"),
@@ -97,6 +102,7 @@ rows = [
     ("decode, Foundation JSONDecoder", f"{fnd['mb_per_s']:.0f} MB/s", f"bothost {tape['mb_per_s']/fnd['mb_per_s']:.1f}x"),
     ("replay, bothost, same rules as the reference", f"{rate(bh):,.0f} events/s", f"peak RSS {bh['peak_rss_mb']:.0f} MB (wall, incl. start-up)"),
     ("replay, Python reference", f"{rate(ref):,.0f} events/s", f"bothost {rate(bh)/rate(ref):.1f}x, peak RSS {ref['peak_rss_mb']:.0f} MB"),
+    ("replay, leveling rule pack (--pack)", f"{rate(pack):,.0f} events/s", f"{rate(pack)/rate(bh):.2f}x the Swift plugin, same rules"),
     ("replay, bothost, default plugins (+ analytics)", f"{rate(default):,.0f} events/s", f"{rate(default)/rate(ref):.1f}x the reference, peak RSS {default['peak_rss_mb']:.0f} MB"),
     ("second replay, bothost (all duplicates)", f"{rate(again):,.0f} events/s", ""),
     ("SQLite rowid append (Python executemany)", f"{limits['rowid_append_rows_per_s']:,.0f} rows/s", ""),
