@@ -38,9 +38,10 @@ d2=$($PY bench/measure.py -- $BIN replay "$capture" --db "$tmp/bothost.sqlite" -
 bothost=$(best "$b1" "$b2")
 reference=$(best "$r1" "$r2")
 default=$(best "$d1" "$d2")
-# The leveling rules as a rule pack, next to the Swift plugin with the same config.
-k1=$($PY bench/measure.py -- $BIN replay "$capture" --db "$tmp/pack1.sqlite" --quiet --format json $same --pack examples/packs/leveling.yaml)
-k2=$($PY bench/measure.py -- $BIN replay "$capture" --db "$tmp/pack2.sqlite" --quiet --format json $same --pack examples/packs/leveling.yaml)
+# The default leveling rule pack (above) next to the hand-written Swift plugin with the
+# same rules and config: the rule packs' overhead per event.
+k1=$($PY bench/measure.py -- $BIN replay "$capture" --db "$tmp/pack1.sqlite" --quiet --format json $same --swift-leveling)
+k2=$($PY bench/measure.py -- $BIN replay "$capture" --db "$tmp/pack2.sqlite" --quiet --format json $same --swift-leveling)
 pack=$(best "$k1" "$k2")
 again=$($PY bench/measure.py -- $BIN replay "$capture" --db "$tmp/bothost.sqlite" --quiet --format json)
 limits=$($PY bench/sqlite_limits.py "$tmp")
@@ -102,7 +103,7 @@ rows = [
     ("decode, Foundation JSONDecoder", f"{fnd['mb_per_s']:.0f} MB/s", f"bothost {tape['mb_per_s']/fnd['mb_per_s']:.1f}x"),
     ("replay, bothost, same rules as the reference", f"{rate(bh):,.0f} events/s", f"peak RSS {bh['peak_rss_mb']:.0f} MB (wall, incl. start-up)"),
     ("replay, Python reference", f"{rate(ref):,.0f} events/s", f"bothost {rate(bh)/rate(ref):.1f}x, peak RSS {ref['peak_rss_mb']:.0f} MB"),
-    ("replay, leveling rule pack (--pack)", f"{rate(pack):,.0f} events/s", f"{rate(pack)/rate(bh):.2f}x the Swift plugin, same rules"),
+    ("replay, hand-written Swift leveling plugin", f"{rate(pack):,.0f} events/s", f"the default rule pack runs at {rate(bh)/rate(pack):.2f}x its speed (target >= 0.67)"),
     ("replay, bothost, default plugins (+ analytics)", f"{rate(default):,.0f} events/s", f"{rate(default)/rate(ref):.1f}x the reference, peak RSS {default['peak_rss_mb']:.0f} MB"),
     ("second replay, bothost (all duplicates)", f"{rate(again):,.0f} events/s", ""),
     ("SQLite rowid append (Python executemany)", f"{limits['rowid_append_rows_per_s']:,.0f} rows/s", ""),

@@ -29,8 +29,11 @@ struct ReplayCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Never post anything: print what would be posted (announcements stay queued).")
     var dryRun = false
 
-    @Option(name: .long, help: "Rule pack file to run instead of the built-in leveling plugin (docs/rules.md).")
-    var pack: String?
+    @Option(name: .long, help: "Rule pack file (repeatable): a live pack runs instead of the built-in leveling pack, a pack with mode: shadow runs beside it (docs/rules.md).")
+    var pack: [String] = []
+
+    @Flag(name: .customLong("swift-leveling"), help: .hidden)
+    var swiftLeveling = false
 
     @Option(name: .long, help: "Events per committed batch (overrides store.batch_size).")
     var batchSize: Int?
@@ -43,10 +46,9 @@ struct ReplayCommand: AsyncParsableCommand {
 
     func run() async throws {
         var configuration = try loadConfiguration(config)
-        let loadedPack = try pack.map { path in
-            do { return try RulePackFile.load(path) } catch { throw CLIError("\(error)") }
-        }
-        if let loadedPack { configuration.adopt(loadedPack.pack) }
+        let packs: PackSelection
+        do { packs = try PackSelection.load(pack, amounts: configuration.leveling.amounts) } catch { throw CLIError("\(error)") }
+        configuration.adopt(packs)
         let store = try openStore(database.db)
         guard let lock = HostLock(databasePath: database.db) else {
             throw CLIError("\(database.db) is in use by another bothost replay or run; stop it first")
@@ -59,6 +61,7 @@ struct ReplayCommand: AsyncParsableCommand {
         // Fail on a missing or unreadable capture before anything else happens.
         do { _ = try openCapture(capture) } catch { throw CLIError(error.description) }
         let capture = self.capture
+        let swiftLeveling = self.swiftLeveling
         let terminal = isatty(2) != 0 && !quiet
         let options = Replayer.Options(batchSize: batchSize ?? configuration.store.batchSize, progressInterval: terminal ? 0.5 : nil)
 
@@ -74,11 +77,7 @@ struct ReplayCommand: AsyncParsableCommand {
             do { try store.load(into: context) } catch {
                 return .failure(CLIError(StoreError.describing(error, path: store.path).description))
             }
-            let packPlugin: RulePackPlugin?
-            do { packPlugin = try loadedPack.map { try RulePackPlugin(pack: $0.pack, versionTag: $0.versionTag) } } catch {
-                return .failure(CLIError("\(error)"))
-            }
-            let engine = HostEngine(context: context, plugins: frozen.makePlugins(pack: packPlugin))
+            let engine = HostEngine(context: context, plugins: frozen.makePlugins(packs: packs, swiftLeveling: swiftLeveling))
             if let did = frozen.bot.did { engine.setBot(did: did) }
             var shown = 0
             engine.onMalformed = { line, error in

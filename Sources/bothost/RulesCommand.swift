@@ -9,7 +9,7 @@ struct RulesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rules",
         abstract: "Check rule packs (docs/rules.md).",
-        subcommands: [Check.self, Test.self, Explain.self])
+        subcommands: [Check.self, Test.self, Explain.self, Diff.self])
 
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -55,7 +55,7 @@ struct RulesCommand: ParsableCommand {
         func run() throws {
             var passed = 0, failed = 0
             for path in paths {
-                let loaded: (pack: RulePack, versionTag: String)
+                let loaded: LoadedPack
                 do { loaded = try RulePackFile.load(path) } catch {
                     printError("\(error)")
                     failed += 1
@@ -67,7 +67,7 @@ struct RulesCommand: ParsableCommand {
                         configuration.rankings.enabled = false
                         configuration.adopt(loaded.pack)
                         let context = configuration.makeContext()
-                        let plugin = try RulePackPlugin(pack: loaded.pack, versionTag: loaded.versionTag)
+                        let plugin = RulePackPlugin(pack: loaded.pack, versionTag: loaded.versionTag, shadow: false)
                         let engine = HostEngine(context: context, plugins: [plugin])
                         for (number, line) in example.lines.enumerated() {
                             var bytes = Array(line.utf8)
@@ -99,13 +99,13 @@ struct RulesCommand: ParsableCommand {
         @Argument(help: "A Jetstream event line (JSON), or - to read it from standard input.") var line: String
 
         func run() throws {
-            let loaded: (pack: RulePack, versionTag: String)
+            let loaded: LoadedPack
             do { loaded = try RulePackFile.load(pack) } catch { throw CLIError("\(error)") }
             let text = line == "-" ? (readLine(strippingNewline: true) ?? "") : line
             var configuration = BotHostConfiguration()
             configuration.rankings.enabled = false
             let context = configuration.makeContext()
-            let plugin = try RulePackPlugin(pack: loaded.pack, versionTag: loaded.versionTag)
+            let plugin = RulePackPlugin(pack: loaded.pack, versionTag: loaded.versionTag, shadow: false)
             plugin.trace = []
             let engine = HostEngine(context: context, plugins: [plugin])
             var bytes = Array(text.utf8)
@@ -115,6 +115,83 @@ struct RulesCommand: ParsableCommand {
             }
             for entry in plugin.trace ?? [] { print(entry) }
             print("net XP: \(context.totals.xpGranted - context.totals.xpRevoked)")
+        }
+    }
+
+    struct Diff: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Compare what the shadow pack would have granted and announced with the live rules.",
+            discussion: """
+                Run a pack with `mode: shadow` next to the live one (`bothost replay|run --pack shadow.yaml`): its
+                grants go to a shadow ledger only. This reports XP per rule, the accounts whose XP would differ
+                (largest first), and the milestones and announcements that would be added or lost.
+                """)
+        @OptionGroup var database: DatabaseOptions
+        @Option(name: .long, help: "How many differing accounts to list.") var limit = 20
+        @Option(name: .long, help: "Output format: table or json.") var format: OutputFormat = .table
+
+        func run() throws {
+            let store = try openStore(database.db, readOnly: true)
+            let diff: ShadowDiff
+            do { diff = try store.shadowDiff(limit: limit) } catch { throw CLIError(StoreError.describing(error, path: database.db).description) }
+            guard let pack = diff.shadowPack else {
+                throw CLIError("no shadow pack has run on \(database.db); run one with --pack PACK.yaml where the pack says mode: shadow")
+            }
+            if format == .json {
+                let json = JSONWriter()
+                json.object {
+                    json.field("shadow_pack", pack)
+                    json.field("shadow_version", diff.shadowVersion ?? "")
+                    json.key("rules")
+                    json.array {
+                        for rule in diff.rules {
+                            json.object {
+                                json.field("rule", rule.rule)
+                                json.field("live_xp", Int(rule.liveXP))
+                                json.field("shadow_xp", Int(rule.shadowXP))
+                            }
+                        }
+                    }
+                    json.field("accounts_compared", diff.accountsCompared)
+                    json.field("accounts_differing", diff.accountsDiffering)
+                    json.key("largest_differences")
+                    json.array {
+                        for account in diff.largestDifferences {
+                            json.object {
+                                json.field("did", account.did)
+                                json.field("handle", account.handle ?? "")
+                                json.field("live_xp", Int(account.liveXP))
+                                json.field("live_level", account.liveLevel)
+                                json.field("shadow_xp", Int(account.shadowXP))
+                                json.field("shadow_level", account.shadowLevel)
+                            }
+                        }
+                    }
+                    json.field("live_milestones", diff.liveMilestones)
+                    json.field("shadow_milestones", diff.shadowMilestones)
+                    json.field("only_shadow_milestones", diff.onlyShadowMilestones)
+                    json.field("only_live_milestones", diff.onlyLiveMilestones)
+                    json.field("extra_announcements", diff.extraAnnouncements)
+                    json.field("missing_announcements", diff.missingAnnouncements)
+                }
+                print(json.output)
+                return
+            }
+            print("shadow pack \(pack) (version \(diff.shadowVersion ?? "?")) against the live rules")
+            print()
+            print(Format.table(["rule", "live XP", "shadow XP", "difference"], diff.rules.map {
+                [$0.rule, Format.grouped($0.liveXP), Format.grouped($0.shadowXP), ($0.shadowXP >= $0.liveXP ? "+" : "") + Format.grouped($0.shadowXP - $0.liveXP)]
+            }, rightAligned: [1, 2, 3]))
+            print()
+            print("accounts: \(Format.grouped(diff.accountsDiffering)) of \(Format.grouped(diff.accountsCompared)) would have a different XP")
+            if !diff.largestDifferences.isEmpty {
+                print(Format.table(["account", "live XP", "level", "shadow XP", "level"], diff.largestDifferences.map {
+                    [$0.handle.map { "@" + $0 } ?? $0.did, Format.grouped($0.liveXP), String($0.liveLevel), Format.grouped($0.shadowXP), String($0.shadowLevel)]
+                }, rightAligned: [1, 2, 3, 4]))
+            }
+            print()
+            print("milestones: live \(Format.grouped(diff.liveMilestones)), shadow \(Format.grouped(diff.shadowMilestones)) (\(diff.onlyShadowMilestones) only in the shadow, \(diff.onlyLiveMilestones) only live)")
+            print("announcements to opted-in accounts: \(diff.extraAnnouncements) more, \(diff.missingAnnouncements) fewer")
         }
     }
 }

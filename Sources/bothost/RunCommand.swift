@@ -21,8 +21,8 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "YAML config file.")
     var config: String?
 
-    @Option(name: .long, help: "Rule pack file to run instead of the built-in leveling plugin (docs/rules.md).")
-    var pack: String?
+    @Option(name: .long, help: "Rule pack file (repeatable): a live pack runs instead of the built-in leveling pack, a pack with mode: shadow runs beside it (docs/rules.md).")
+    var pack: [String] = []
 
     @Option(name: .long, help: "Jetstream URL (repeat for failover; ws:// allowed for loopback). Default: the public v1 hosts.")
     var jetstream: [String] = []
@@ -63,10 +63,9 @@ struct RunCommand: AsyncParsableCommand {
         Log.bootstrap(level: logLevel)
         let logger = Logger(label: "bothost")
         var configuration = try loadConfiguration(config)
-        let loadedPack = try pack.map { path in
-            do { return try RulePackFile.load(path) } catch { throw CLIError("\(error)") }
-        }
-        if let loadedPack { configuration.adopt(loadedPack.pack) }
+        let packs: PackSelection
+        do { packs = try PackSelection.load(pack, amounts: configuration.leveling.amounts) } catch { throw CLIError("\(error)") }
+        configuration.adopt(packs)
         let store = try openStore(database.db)
         guard let lock = HostLock(databasePath: database.db) else {
             throw CLIError("\(database.db) is in use by another bothost replay or run; stop it first")
@@ -76,11 +75,7 @@ struct RunCommand: AsyncParsableCommand {
         let delivery = dryRun ? nil : try await BotDelivery.setUp(&configuration, store: store, log: { logger.notice("\($0)") })
         let context = configuration.makeContext()
         try store.load(into: context)
-        let packPlugin: RulePackPlugin?
-        do { packPlugin = try loadedPack.map { try RulePackPlugin(pack: $0.pack, versionTag: $0.versionTag) } } catch {
-            throw CLIError("\(error)")
-        }
-        let plugins = configuration.makePlugins(pack: packPlugin)
+        let plugins = configuration.makePlugins(packs: packs)
         let engine = HostEngine(context: context, plugins: plugins)
         if let did = configuration.bot.did { engine.setBot(did: did) }
         var shown = 0
@@ -110,6 +105,10 @@ struct RunCommand: AsyncParsableCommand {
         if let delivery {
             services.append(.init(service: DispatcherService(dispatcher: delivery.dispatcher)))
         }
+        // Hot reload: a changed pack file or SIGHUP reloads the packs; a refused one keeps
+        // the previous version running.
+        let reloader = PackReloader(paths: pack, current: packs, amounts: configuration.leveling.amounts)
+        services.append(.init(service: PackWatchService(reloader: reloader, host: host, configuration: configuration, logger: logger)))
         if let httpPort {
             let registry = APIServer.bootstrapMetrics()
             let reader = try openStore(database.db, readOnly: true)

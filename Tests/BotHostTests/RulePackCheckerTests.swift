@@ -109,7 +109,7 @@ import Testing
 @Suite struct RulePackRuntimeTests {
     @Test func theTraceSaysWhichRuleGrantedAndWhy() throws {
         let loaded = try RulePackFile.load(RulePackCheckerTests.leveling)
-        let plugin = try RulePackPlugin(pack: loaded.pack, versionTag: loaded.versionTag)
+        let plugin = RulePackPlugin(pack: loaded.pack, versionTag: loaded.versionTag)
         plugin.trace = []
         var configuration = BotHostConfiguration()
         configuration.rankings.enabled = false

@@ -22,17 +22,20 @@ final class TestHost {
     let directory: URL
     let dbPath: String
     let configuration: BotHostConfiguration
+    let packs: PackSelection?
     private(set) var store: Store
     private(set) var engine: HostEngine
 
-    init(configuration: BotHostConfiguration = BotHostConfiguration(), directory: URL = makeTemporaryDirectory()) throws {
+    init(configuration: BotHostConfiguration = BotHostConfiguration(), packs: PackSelection? = nil,
+         directory: URL = makeTemporaryDirectory()) throws {
         self.directory = directory
         self.configuration = configuration
+        self.packs = packs
         dbPath = directory.appendingPathComponent("test.sqlite").path
         store = try Store(path: dbPath)
         let context = configuration.makeContext()
         try store.load(into: context)
-        engine = HostEngine(context: context, plugins: configuration.makePlugins())
+        engine = HostEngine(context: context, plugins: configuration.makePlugins(packs: packs))
     }
 
     deinit { try? FileManager.default.removeItem(at: directory) }
@@ -51,7 +54,7 @@ final class TestHost {
         store = try Store(path: dbPath)
         let context = configuration.makeContext()
         try store.load(into: context)
-        engine = HostEngine(context: context, plugins: configuration.makePlugins())
+        engine = HostEngine(context: context, plugins: configuration.makePlugins(packs: packs))
     }
 
     /// Replays a capture file through the real reader and replayer.

@@ -8,7 +8,7 @@ import XRPCClient
 public final class HostEngine {
     /// State and effects.
     public let context: PluginContext
-    private let plugins: [any Plugin]
+    private var plugins: [any Plugin]
     private let decoder = EventDecoder()
     /// Per collection id: the plugins that read it (filled as collections appear).
     private var routes: [[Int]] = []
@@ -45,6 +45,21 @@ public final class HostEngine {
         }
         context.botAccount = UInt32(id)
     }
+
+    /// Replaces the plugin with id `id` (a reloaded rule pack) between two events: the new
+    /// one registers its rules (a new version in the ledger) and the routes are rebuilt.
+    /// Returns false when no plugin has that id.
+    @discardableResult
+    public func replacePlugin(id: String, with plugin: any Plugin) -> Bool {
+        guard let index = plugins.firstIndex(where: { $0.id == id }) else { return false }
+        plugin.register(in: context)
+        plugins[index] = plugin
+        routes.removeAll(keepingCapacity: true)
+        return true
+    }
+
+    /// The plugins, in order.
+    public var loadedPlugins: [any Plugin] { plugins }
 
     /// Total malformed lines.
     public var malformedCount: Int { malformed.values.reduce(0, +) }

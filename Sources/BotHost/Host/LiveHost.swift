@@ -62,6 +62,15 @@ public final class LiveHost: Service, @unchecked Sendable {
         public var latencyP99 = 0.0
     }
 
+    /// Work queued for the processing task (plugin swaps), run between two frames.
+    private let pending = Mutex<[@Sendable (HostEngine) -> Void]>([])
+
+    /// Runs `work` on the processing task between two frames: the only safe place to
+    /// touch the engine while the host runs (e.g. to swap in a reloaded rule pack).
+    public func perform(_ work: @escaping @Sendable (HostEngine) -> Void) {
+        pending.withLock { $0.append(work) }
+    }
+
     /// Changes the wanted collections of the live subscription (rule pack reloads).
     public func updateCollections(_ collections: [String]) {
         connector.withLock { $0 }?.updateCollections(collections)
@@ -106,6 +115,7 @@ public final class LiveHost: Service, @unchecked Sendable {
                 var appliedCommands: Int64 = 0
                 while true {
                     let frames = await queue.next(timeout: min(options.maxBatchDelay, 0.25))
+                    for work in pending.withLock({ let queued = $0; $0.removeAll(); return queued }) { work(engine) }
                     for frame in frames {
                         processor.apply(frame)
                         oldestReceive = min(oldestReceive, frame.receivedAt)

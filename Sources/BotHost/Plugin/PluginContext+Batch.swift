@@ -72,6 +72,14 @@ public struct WriteBatch: Sendable {
     public var commandsApplied: [(id: Int64, result: String)] = []
     /// Audit lines written with the batch.
     public var audits: [(actor: String, action: String, did: String?, detail: String)] = []
+    /// Rule limits changed in this batch with their final value (nil: forget it).
+    public var limits: [(key: LimitKey, value: Int64?)] = []
+    /// When set, windowed rule limits of windows that started before this (unix seconds) are deleted.
+    public var limitsExpireBefore: Int64?
+    /// A shadow pack's ledger entries, changed totals and would-be milestones.
+    public var shadowLedger: [LedgerEntry] = []
+    public var shadowTotals: [(account: UInt32, totals: ShadowTotals)] = []
+    public var shadowMilestones: [MilestoneRow] = []
     /// The cursor stored with the batch.
     public var cursorUS: Int64 = 0
     /// Events applied in the batch (for metrics).
@@ -83,7 +91,7 @@ public struct WriteBatch: Sendable {
     /// Whether the batch changes nothing at all.
     public var isEmpty: Bool {
         accounts.isEmpty && ledger.isEmpty && outboxCancels.isEmpty && outbox.isEmpty && xpBuckets.isEmpty && rankEvents.isEmpty && rankMembers == nil && collections.isEmpty && rules.isEmpty && purges.isEmpty
-            && counters.isEmpty && counterNames.isEmpty && commandsApplied.isEmpty
+            && counters.isEmpty && counterNames.isEmpty && commandsApplied.isEmpty && limits.isEmpty && shadowLedger.isEmpty
     }
 
     /// A deleted account's rows to remove.
@@ -116,6 +124,9 @@ extension PluginContext {
             retentionDay = day
             let now = cursorUS / 1_000_000
             batch.retention = (now - Int64(analyticsRetentionDays) * 86_400, now - Int64(hourlyRetentionDays) * 86_400)
+            // Caps count per hour, day or week: a window that started 8 days ago is over.
+            batch.limitsExpireBefore = now - 8 * 86_400
+            expireLimits(before: now - 8 * 86_400)
         }
         batch.commandsApplied = commandsApplied
         batch.audits = audits
@@ -147,6 +158,7 @@ extension PluginContext {
         // Grants: the keys this batch touched, in the table's key order, each with its
         // final state (a key created and deleted in one batch is just deleted).
         var keys = ledger.map { GrantKey(account: $0.account, collection: $0.collection, rkey: $0.rkey) }
+        keys += shadowLedger.map { GrantKey(account: $0.account, collection: $0.collection, rkey: $0.rkey) }
         keys.sort { ($0.rkey, $0.account, $0.collection) < ($1.rkey, $1.account, $1.collection) }
         batch.grants.reserveCapacity(keys.count)
         var previous: GrantKey?
@@ -156,6 +168,12 @@ extension PluginContext {
             if key.rkey & RecordKey.nonTIDFlag != 0 { batch.rkeyTexts[key.rkey] = rkeyString(key.rkey) }
         }
         batch.ledger = ledger
+        batch.limits = drainLimits()
+        batch.shadowLedger = shadowLedger
+        batch.shadowTotals = drainShadowTotals()
+        batch.shadowMilestones = shadowMilestones
+        shadowLedger.removeAll(keepingCapacity: true)
+        shadowMilestones.removeAll(keepingCapacity: true)
         batch.collections = newCollections
         batch.rules = newRules
         batch.milestones = milestones
@@ -216,11 +234,14 @@ extension PluginContext {
         guard !due.isEmpty else { return [] }
         due = Array(Set(due))
         let keys = grants.removeAll(accounts: Set(due))
+        let purged = Set(due)
+        limits = limits.filter { !purged.contains($0.key.account) }
         var purges: [WriteBatch.Purge] = []
         for id in due.sorted() {
             purges.append(WriteBatch.Purge(account: id, ledgerHead: accounts[Int(id)].lastLedgerID,
                                            grants: keys[id] ?? []))
             accounts[Int(id)].purged = true
+            shadow[id] = nil
             accounts[Int(id)].xp = 0
             accounts[Int(id)].level = 1
             accounts[Int(id)].lastLedgerID = 0

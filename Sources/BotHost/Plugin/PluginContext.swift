@@ -11,8 +11,9 @@ import XRPCClient
 ///
 /// - Note: Not thread-safe: one processing thread owns a context.
 public final class PluginContext {
-    /// Levels, milestones and announcement text.
-    public let progression: Progression
+    /// Levels, milestones and announcement text (a reloaded rule pack may change them,
+    /// between two events).
+    public var progression: Progression
 
     var dids = InternTable(capacity: 1 << 14)
     var collections = InternTable(capacity: 64)
@@ -60,6 +61,16 @@ public final class PluginContext {
     var outboxCancels: [UInt32] = []
     var consentChanges: [ConsentChange] = []
     var rankingChanges: [(account: UInt32, ranked: Bool)] = []
+    /// Rule limits (caps, cooldowns, once-per keys) and the ones changed in this batch.
+    var limits: [LimitKey: Int64] = [:]
+    var dirtyLimits: [LimitKey] = []
+    /// A shadow pack's totals per account, its ledger and milestones of the open batch.
+    var shadow: [UInt32: ShadowTotals] = [:]
+    var dirtyShadow: [UInt32] = []
+    var shadowLedger: [LedgerEntry] = []
+    var shadowMilestones: [MilestoneRow] = []
+    /// The milestones a shadow pack announces (nil: the live ones).
+    public var shadowMilestoneLevels: [Int]?
     /// Ranking-change events with hysteresis; nil when switched off.
     var rankTracker: RankTracker?
     /// Templates of ranking announcements: `{handle}`, `{n}`, `{window}`, `{rank}`.

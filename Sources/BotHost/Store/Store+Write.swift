@@ -200,6 +200,7 @@ extension Store {
                 try s.run(db)
             }
         }
+        try writeLimitsAndShadow(batch, db)
         for purge in batch.purges { try applyPurge(purge, batch, db) }
         if let retention = batch.retention {
             // Bucket-first keys make each a range delete at the front of the B-tree.
@@ -270,12 +271,65 @@ extension Store {
                    "DELETE FROM consent_log WHERE account_id = ?1",
                    "DELETE FROM xp_hourly WHERE account_id = ?1", "DELETE FROM xp_daily WHERE account_id = ?1",
                    "DELETE FROM rank_members WHERE account_id = ?1", "DELETE FROM rank_events WHERE account_id = ?1",
-                    "DELETE FROM counters WHERE account_id = ?1",
+                    "DELETE FROM counters WHERE account_id = ?1", "DELETE FROM rule_limits WHERE account_id = ?1",
+                    "DELETE FROM shadow_ledger WHERE account_id = ?1", "DELETE FROM shadow_totals WHERE account_id = ?1",
+                    "DELETE FROM shadow_milestones WHERE account_id = ?1",
                     "UPDATE accounts SET handle = NULL, purged_us = ?2 WHERE id = ?1"] {
             let s = try RawStatement(db, sql)
             s.bind(1, id)
             if sql.contains("?2") { s.bind(2, Clock.nowMicroseconds()) }
             try s.run(db)
+        }
+    }
+
+    /// Rule limits and a shadow pack's ledger, totals and milestones.
+    private static func writeLimitsAndShadow(_ batch: WriteBatch, _ db: Database) throws {
+        if !batch.limits.isEmpty {
+            let upsert = try RawStatement(db, """
+                INSERT INTO rule_limits(account_id, slot, kind, key, value) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT(account_id, slot, kind, key) DO UPDATE SET value = excluded.value
+                """)
+            let delete = try RawStatement(db, "DELETE FROM rule_limits WHERE account_id = ? AND slot = ? AND kind = ? AND key = ?")
+            for (key, value) in batch.limits {
+                let s = value == nil ? delete : upsert
+                s.bind(1, Int64(key.account)); s.bind(2, Int64(key.slot)); s.bind(3, Int64(key.kind.rawValue)); s.bind(4, key.key)
+                if let value { s.bind(5, value) }
+                try s.run(db)
+            }
+        }
+        if let before = batch.limitsExpireBefore {
+            let s = try RawStatement(db, "DELETE FROM rule_limits WHERE kind IN (0, 1) AND key < ?")
+            s.bind(1, before)
+            try s.run(db)
+        }
+        try insertRows(db, count: batch.shadowLedger.count,
+                       prefix: "INSERT INTO shadow_ledger(account_id, collection_id, rkey, kind, amount, rule_id, time_us) VALUES ",
+                       columns: 7) { s, p, index in
+            let row = batch.shadowLedger[index]
+            s.bind(p + 1, Int64(row.account))
+            s.bind(p + 2, Int64(row.collection))
+            bindRKey(s, p + 3, row.rkey, batch)
+            s.bind(p + 4, Int64(row.kind.rawValue))
+            s.bind(p + 5, Int64(row.amount))
+            s.bind(p + 6, Int64(row.rule))
+            s.bind(p + 7, row.timeUS)
+        }
+        if !batch.shadowTotals.isEmpty {
+            let s = try RawStatement(db, """
+                INSERT INTO shadow_totals(account_id, xp, level, max_level) VALUES (?, ?, ?, ?)
+                ON CONFLICT(account_id) DO UPDATE SET xp = excluded.xp, level = excluded.level, max_level = excluded.max_level
+                """)
+            for (account, totals) in batch.shadowTotals {
+                s.bind(1, Int64(account)); s.bind(2, totals.xp); s.bind(3, Int64(totals.level)); s.bind(4, Int64(totals.maxLevel))
+                try s.run(db)
+            }
+        }
+        if !batch.shadowMilestones.isEmpty {
+            let s = try RawStatement(db, "INSERT OR IGNORE INTO shadow_milestones(account_id, level, time_us) VALUES (?, ?, ?)")
+            for row in batch.shadowMilestones {
+                s.bind(1, Int64(row.account)); s.bind(2, Int64(row.level)); s.bind(3, row.timeUS)
+                try s.run(db)
+            }
         }
     }
 

@@ -196,6 +196,13 @@ extension Store {
                 let key = GrantKey(account: UInt32(row[1] as Int64), collection: UInt16(row[2] as Int64), rkey: rkey)
                 context.grants.set(key, Grant(amount: Int32(row[3] as Int64), tag: UInt8(row[4] as Int64), rule: UInt16(row[5] as Int64)))
             }
+            for row in try Row.fetchAll(db, sql: "SELECT account_id, slot, kind, key, value FROM rule_limits") {
+                guard let kind = LimitKind(rawValue: UInt8(row[2] as Int64)) else { continue }
+                context.limits[LimitKey(account: UInt32(row[0] as Int64), slot: UInt16(row[1] as Int64), kind: kind, key: row[3])] = row[4]
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT account_id, xp, level, max_level FROM shadow_totals") {
+                context.shadow[UInt32(row[0] as Int64)] = ShadowTotals(xp: row[1], level: row[2], maxLevel: row[3])
+            }
             context.nextLedgerID = (try Int64.fetchOne(db, sql: "SELECT max(id) FROM ledger") ?? 0) + 1
             context.cursorUS = try Int64.fetchOne(db, sql: "SELECT time_us FROM cursor WHERE source = 'jetstream'") ?? 0
             if let tracker = context.rankTracker { try Self.loadRanks(tracker, cursorUS: context.cursorUS, db) }

@@ -212,6 +212,38 @@ enum StoreMigrations {
                 CREATE INDEX rank_events_time ON rank_events(time_us);
                 """)
         }
+        migrator.registerMigration("v8-rule-limits-shadow") { db in
+            // Rule limits per account: XP or grants per cap window (key = window start),
+            // a rule's last grant time, and once-per-subject keys (key = subject hash,
+            // value = the granted record's key). Shadow packs: their ledger, totals and
+            // the milestones they would have announced, apart from the live ones (their
+            // grants share the grants table, with the shadow flag on the collection id).
+            try db.execute(sql: """
+                CREATE TABLE rule_limits(
+                    account_id INTEGER NOT NULL, slot INTEGER NOT NULL, kind INTEGER NOT NULL,
+                    key INTEGER NOT NULL, value INTEGER NOT NULL,
+                    PRIMARY KEY(account_id, slot, kind, key)
+                ) WITHOUT ROWID;
+                CREATE TABLE shadow_ledger(
+                    id INTEGER PRIMARY KEY,
+                    account_id INTEGER NOT NULL,
+                    collection_id INTEGER NOT NULL,
+                    rkey NOT NULL,
+                    kind INTEGER NOT NULL,
+                    amount INTEGER NOT NULL,
+                    rule_id INTEGER NOT NULL,
+                    time_us INTEGER NOT NULL
+                );
+                CREATE TABLE shadow_totals(
+                    account_id INTEGER PRIMARY KEY,
+                    xp INTEGER NOT NULL, level INTEGER NOT NULL, max_level INTEGER NOT NULL
+                );
+                CREATE TABLE shadow_milestones(
+                    account_id INTEGER NOT NULL, level INTEGER NOT NULL, time_us INTEGER NOT NULL,
+                    PRIMARY KEY(account_id, level)
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 }

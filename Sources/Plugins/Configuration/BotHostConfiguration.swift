@@ -283,8 +283,17 @@ public struct BotHostConfiguration: Sendable, Equatable {
 
     /// The plugins this configuration runs, in order: consent first, so a post that
     /// opts in and crosses a milestone is announced.
-    public func makePlugins(pack: RulePackPlugin? = nil) -> [any Plugin] {
-        var plugins: [any Plugin] = [ConsentPlugin(bot: bot, options: consent), pack ?? LevelingPlugin(amounts: leveling.amounts)]
+    ///
+    /// - Parameter swiftLeveling: run the hand-written Swift leveling plugin instead of
+    ///   the live pack; kept only so `make bench` can measure the rule packs' overhead.
+    public func makePlugins(packs: PackSelection? = nil, swiftLeveling: Bool = false) -> [any Plugin] {
+        let packs = packs ?? PackSelection(live: DefaultPack.load(amounts: leveling.amounts), shadow: nil, liveIsDefault: true)
+        var plugins: [any Plugin] = [ConsentPlugin(bot: bot, options: consent),
+                                     swiftLeveling ? LevelingPlugin(amounts: leveling.amounts)
+                                        : RulePackPlugin(pack: packs.live.pack, versionTag: packs.live.versionTag, shadow: false)]
+        if let shadow = packs.shadow {
+            plugins.append(RulePackPlugin(pack: shadow.pack, versionTag: shadow.versionTag, shadow: true))
+        }
         if analytics.enabled { plugins.append(ActivityPlugin(hourly: analytics.hourly)) }
         return plugins
     }
@@ -309,6 +318,12 @@ func readTextFile(_ path: String) throws -> String {
 }
 
 extension BotHostConfiguration {
+    /// Takes the milestones and templates of the selection's live pack, unless it is
+    /// the built-in one (whose numbers are the config's).
+    public mutating func adopt(_ packs: PackSelection) {
+        if !packs.liveIsDefault { adopt(packs.live.pack) }
+    }
+
     /// Takes the milestones and announcement templates of a rule pack that has them.
     public mutating func adopt(_ pack: RulePack) {
         var progression = leveling.progression
@@ -321,15 +336,66 @@ extension BotHostConfiguration {
     }
 }
 
+/// A checked pack with the version recorded in the ledger and where it came from.
+public struct LoadedPack: Sendable {
+    public var pack: RulePack
+    public var versionTag: String
+    public var path: String
+    public init(pack: RulePack, versionTag: String, path: String) {
+        self.pack = pack
+        self.versionTag = versionTag
+        self.path = path
+    }
+}
+
 /// Loads and checks a rule pack file; the version tag recorded in the ledger is the
 /// pack's version and a hash of its content.
 public enum RulePackFile {
-    public static func load(_ path: String) throws -> (pack: RulePack, versionTag: String) {
+    public static func load(_ path: String) throws -> LoadedPack {
         let text = try readTextFile(path)
         let pack = try RulePackChecker.check(text: text, file: path)
+        return LoadedPack(pack: pack, versionTag: versionTag(pack, text: text), path: path)
+    }
+
+    /// `VERSION+FNV64(text)`: two different texts never share a tag by accident.
+    public static func versionTag(_ pack: RulePack, text: String) -> String {
         var hash: UInt64 = 0xcbf29ce484222325
         for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100000001b3 }
         let hex = String(hash, radix: 16)
-        return (pack, "\(pack.version)+\(String(repeating: "0", count: 16 - hex.count) + hex)")
+        return "\(pack.version)+\(String(repeating: "0", count: 16 - hex.count) + hex)"
+    }
+}
+
+/// The rule packs a host runs: one live pack (the built-in leveling pack unless a live
+/// one is given) and at most one shadow pack (`mode: shadow`).
+public struct PackSelection: Sendable {
+    public var live: LoadedPack
+    public var shadow: LoadedPack?
+    /// Whether the live pack is the built-in one (its milestones come from the config).
+    public var liveIsDefault: Bool
+
+    public init(live: LoadedPack, shadow: LoadedPack? = nil, liveIsDefault: Bool) {
+        self.live = live
+        self.shadow = shadow
+        self.liveIsDefault = liveIsDefault
+    }
+
+    /// Errors for a selection that cannot run.
+    public struct Refused: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Loads and checks `paths`; the built-in pack (with the config's amounts) is live
+    /// when none of them is.
+    public static func load(_ paths: [String], amounts: LevelingConfiguration.Amounts) throws -> PackSelection {
+        var live: [LoadedPack] = []
+        var shadow: [LoadedPack] = []
+        for path in paths {
+            let loaded = try RulePackFile.load(path)
+            if loaded.pack.mode == .shadow { shadow.append(loaded) } else { live.append(loaded) }
+        }
+        guard live.count <= 1 else { throw Refused(description: "more than one live pack (\(live.map(\.path).joined(separator: ", "))); run one, or set mode: shadow on the others") }
+        guard shadow.count <= 1 else { throw Refused(description: "more than one shadow pack (\(shadow.map(\.path).joined(separator: ", "))); compare one at a time") }
+        return PackSelection(live: live.first ?? DefaultPack.load(amounts: amounts), shadow: shadow.first, liveIsDefault: live.isEmpty)
     }
 }

@@ -34,6 +34,19 @@ enum PackValue {
         }
     }
 
+    /// A 64-bit FNV-1a hash of the value's text (a once-per-subject key).
+    static func hash(_ value: PackValue) -> Int64 {
+        var hash: UInt64 = 0xcbf29ce484222325
+        switch value {
+        case .null: return 0
+        case .bool(let flag): return flag ? 1 : 2
+        case .int(let number): hash ^= UInt64(bitPattern: number); hash = hash &* 0x100000001b3
+        case .text, .json:
+            for byte in (value.text ?? "").utf8 { hash = (hash ^ UInt64(byte)) &* 0x100000001b3 }
+        }
+        return Int64(bitPattern: hash)
+    }
+
     /// The text (allocates for tape strings; used by the string functions only).
     var text: String? {
         switch self {
@@ -54,6 +67,8 @@ final class PackEnvironment {
     var locals: [PackValue] = Array(repeating: .null, count: 8)
     /// Collection id of app.bsky.feed.post, for `grantOf` of posts without interning.
     var postCollection: UInt16 = 0
+    /// A shadow pack's `grantOf` reads the shadow's own grants.
+    var shadow = false
 }
 
 typealias Compiled = (PackEnvironment) -> PackValue
@@ -238,7 +253,8 @@ struct PackCompiler {
                     guard let parts = RecordURI(bytes) else { return nil }
                     let collection = parts.collectionEquals("app.bsky.feed.post")
                         ? env.postCollection : env.context.collectionID(String(decoding: parts.collection, as: UTF8.self))
-                    return env.context.liveGrant(did: parts.authority, collection: collection, rkey: parts.rkey)
+                    return env.shadow ? env.context.shadowGrant(did: parts.authority, collection: collection, rkey: parts.rkey)
+                        : env.context.liveGrant(did: parts.authority, collection: collection, rkey: parts.rkey)
                 }
                 return grant.map { .int(Int64($0.amount)) } ?? .null
             }

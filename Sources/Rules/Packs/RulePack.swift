@@ -19,10 +19,30 @@ public struct RulePack: Sendable {
         public var xp: Expression?
         public var oncePer: Expression?
         public var counter: String?
-        public var cap: (per: String, max: Int)?
+        public var cap: Cap?
         public var cooldownSeconds: Int?
         /// Examples: Jetstream lines to apply and the net XP they must grant.
         public var examples: [Example] = []
+    }
+
+    /// At most `xp` XP, or at most `grants` grants, per account per `per` window
+    /// (`hour`, `day` or `week` of event time, UTC; weeks start on Monday).
+    public struct Cap: Sendable, Equatable {
+        public var per: String
+        public var xp: Int?
+        public var grants: Int?
+
+        /// The window's length in seconds.
+        public var seconds: Int64 { per == "hour" ? 3_600 : per == "day" ? 86_400 : 7 * 86_400 }
+
+        /// The start (unix seconds) of the window holding `timeUS`.
+        public func windowStart(timeUS: Int64) -> Int64 {
+            let seconds = timeUS >= 0 ? timeUS / 1_000_000 : (timeUS - 999_999) / 1_000_000
+            // 1970-01-01 was a Thursday: weeks are shifted to start on Monday.
+            let offset: Int64 = per == "week" ? 3 * 86_400 : 0
+            let shifted = seconds + offset
+            return shifted - ((shifted % self.seconds) + self.seconds) % self.seconds - offset
+        }
     }
 
     /// A rule's example, runnable by `bothost rules test`.
@@ -165,14 +185,19 @@ public enum RulePackChecker {
             counter = try doc.string(node, "counter")
             guard isIdentifier(counter!) else { throw doc.error("counter name must be letters, digits, '-' or '_'", at: node) }
         }
-        var cap: (String, Int)?
+        var cap: RulePack.Cap?
         if let node = map["cap"] {
             let capMap = try doc.mapping(node, "cap")
-            try doc.rejectUnknownKeys(in: capMap, allowed: ["per", "max"], section: "cap")
-            guard let per = capMap["per"], let max = capMap["max"] else { throw doc.error("cap needs per (hour, day or week) and max", at: node) }
+            try doc.rejectUnknownKeys(in: capMap, allowed: ["per", "max", "xp", "grants"], section: "cap")
+            guard let per = capMap["per"] else { throw doc.error("cap needs per (hour, day or week) and xp: N or grants: N", at: node) }
             let window = try doc.string(per, "cap.per")
             guard ["hour", "day", "week"].contains(window) else { throw doc.error("cap.per must be hour, day or week, got '\(window)'", at: per) }
-            cap = (window, Int(try doc.int(max, "cap.max", in: 1...1_000_000_000)))
+            var value = RulePack.Cap(per: window)
+            // `max` is the XP cap's older spelling.
+            if let node = capMap["xp"] ?? capMap["max"] { value.xp = Int(try doc.int(node, "cap.xp", in: 1...1_000_000_000)) }
+            if let node = capMap["grants"] { value.grants = Int(try doc.int(node, "cap.grants", in: 1...1_000_000_000)) }
+            guard value.xp != nil || value.grants != nil else { throw doc.error("cap needs xp: N (XP per window) or grants: N (grants per window)", at: node) }
+            cap = value
         }
         var cooldown: Int?
         if let node = map["cooldown"] {
@@ -182,6 +207,9 @@ public enum RulePackChecker {
         }
         guard xp != nil || counter != nil else {
             throw doc.error("rule '\(id)' has no effect; expected xp: or counter:", at: idNode)
+        }
+        if xp == nil, let node = map["cap"] ?? map["cooldown"] ?? map["once_per"] {
+            throw doc.error("cap, cooldown and once_per limit XP grants; rule '\(id)' has no xp:", at: node)
         }
         var checkedExamples: [RulePack.Example] = []
         if let examples = map["examples"] {
@@ -264,15 +292,24 @@ public enum RulePackChecker {
         let expectXP = try doc.int(xpNode, "expect.xp")
         var lines: [String] = []
         for (index, event) in events.enumerated() {
+            let sequence = index + 1
             let fields = try doc.mapping(event, "an example event")
-            try doc.rejectUnknownKeys(in: fields, allowed: ["collection", "operation", "did", "rkey", "record"], section: "an example event")
+            try doc.rejectUnknownKeys(in: fields, allowed: ["collection", "operation", "did", "rkey", "record", "at"], section: "an example event")
+            // `at: 2h`: the event's time after the example's start (default: a microsecond per event).
+            var offsetUS = Int64(sequence)
+            if let atNode = fields["at"] {
+                let text = try doc.string(atNode, "at")
+                guard let seconds = text == "0" ? 0 : duration(text) else {
+                    throw doc.error("at must be a duration after the example's start such as 0, 30s, 10m, 2h or 1d, got '\(text)'", at: atNode)
+                }
+                offsetUS = Int64(seconds) * 1_000_000 + Int64(sequence)
+            }
             let collection = try fields["collection"].map { n throws(Diagnostic) in try doc.string(n, "collection") } ?? defaultCollection
             let operation = try fields["operation"].map { n throws(Diagnostic) in try doc.string(n, "operation") } ?? "create"
             guard ["create", "update", "delete"].contains(operation) else {
                 throw doc.error("operation must be create, update or delete", at: fields["operation"])
             }
             let did = try fields["did"].map { n throws(Diagnostic) in try doc.string(n, "did") } ?? "did:plc:example00000000000000000"
-            let sequence = index + 1
             let rkey = try fields["rkey"].map { n throws(Diagnostic) in try doc.string(n, "rkey") } ?? exampleTID(sequence)
             var record = "{}"
             if let recordNode = fields["record"] {
@@ -280,10 +317,13 @@ public enum RulePackChecker {
                 record = json(recordNode, type: collection)
             }
             let recordPart = operation == "delete" ? "" : ",\"record\":\(record),\"cid\":\"bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm\""
-            lines.append("{\"did\":\(quoted(did)),\"time_us\":\(1_700_000_000_000_000 + sequence),\"kind\":\"commit\",\"commit\":{\"rev\":\"\(exampleTID(sequence))\",\"operation\":\"\(operation)\",\"collection\":\(quoted(collection)),\"rkey\":\(quoted(rkey))\(recordPart)}}")
+            lines.append("{\"did\":\(quoted(did)),\"time_us\":\(exampleStartUS + offsetUS),\"kind\":\"commit\",\"commit\":{\"rev\":\"\(exampleTID(sequence))\",\"operation\":\"\(operation)\",\"collection\":\(quoted(collection)),\"rkey\":\(quoted(rkey))\(recordPart)}}")
         }
         return RulePack.Example(lines: lines, expectXP: expectXP, line: node.mark?.line ?? 1, column: node.mark?.column ?? 1)
     }
+
+    /// Examples start at 2023-11-14T22:13:20Z, a Tuesday, 22:13 UTC.
+    static let exampleStartUS: Int64 = 1_700_000_000_000_000
 
     /// A canonical TID for a small sequence number (revisions must increase).
     static func exampleTID(_ n: Int) -> String {

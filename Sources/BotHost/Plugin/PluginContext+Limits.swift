@@ -1,0 +1,86 @@
+/// What a rule limit remembers per account (see ``PluginContext/limit(_:_:key:)``).
+public enum LimitKind: UInt8, Sendable {
+    /// XP a rule granted in the window starting at `key` (unix seconds).
+    case capXP = 0
+    /// Grants a rule made in the window starting at `key`.
+    case capGrants = 1
+    /// Event time of the rule's last grant (`key` 0).
+    case lastGrant = 2
+    /// The record key of the grant made for the subject hashed to `key`.
+    case once = 3
+
+    /// Whether the entry belongs to a time window (and expires with it).
+    var isWindowed: Bool { self == .capXP || self == .capGrants }
+}
+
+/// One remembered value of a rule limit.
+public struct LimitKey: Hashable, Sendable {
+    public var account: UInt32
+    public var slot: UInt16
+    public var kind: LimitKind
+    public var key: Int64
+}
+
+extension PluginContext {
+    /// Names a limit slot: limits are remembered per slot name (e.g. `leveling/post`),
+    /// not per rule version, so a reloaded pack keeps the caps its earlier version used.
+    public func registerLimitSlot(_ name: String) -> CounterRef {
+        registerCounter("limit:" + name)
+    }
+
+    /// The current account's remembered value, or nil.
+    ///
+    /// Caps, cooldowns and once-per-subject limits are state like XP: they live in
+    /// memory, are written with the batch that changed them (one transaction with the
+    /// cursor), and are reloaded at start, so a resumed replay decides exactly as an
+    /// uninterrupted one.
+    @inline(__always)
+    public func limit(_ slot: CounterRef, _ kind: LimitKind, key: Int64) -> Int64? {
+        limits[LimitKey(account: account, slot: slot.index, kind: kind, key: key)]
+    }
+
+    /// Sets the current account's remembered value.
+    public func setLimit(_ slot: CounterRef, _ kind: LimitKind, key: Int64, _ value: Int64) {
+        let limitKey = LimitKey(account: account, slot: slot.index, kind: kind, key: key)
+        limits[limitKey] = value
+        dirtyLimits.append(limitKey)
+    }
+
+    /// The live grant of the current commit's record (in the live or the shadow ledger).
+    public func currentGrant(shadow: Bool = false) -> Grant? {
+        grants.get(shadow ? shadowKey(currentKey) : currentKey)
+    }
+
+    /// Whether the current account holds a live grant for a record of one of
+    /// `collections` with record key `rkey` (an encoded key, see ``currentRecordKey``).
+    public func holdsGrant(collections: [UInt16], rkey: UInt64, shadow: Bool = false) -> Bool {
+        for collection in collections {
+            let key = GrantKey(account: account, collection: collection, rkey: rkey)
+            if grants.get(shadow ? shadowKey(key) : key) != nil { return true }
+        }
+        return false
+    }
+
+    /// The current record's encoded key (a TID's value, or an interned id with a flag).
+    public var currentRecordKey: UInt64 { currentKey.rkey }
+
+    /// The name of the rule that made a grant (its pack rule id, or plugin rule name).
+    public func ruleName(of grant: Grant) -> String? {
+        Int(grant.rule) < rules.count ? rules[Int(grant.rule)].rule : nil
+    }
+
+    /// The rule limits changed since the batch opened, each with its final value.
+    func drainLimits() -> [(key: LimitKey, value: Int64?)] {
+        guard !dirtyLimits.isEmpty else { return [] }
+        var seen = Set<LimitKey>()
+        var rows: [(key: LimitKey, value: Int64?)] = []
+        for key in dirtyLimits where seen.insert(key).inserted { rows.append((key, limits[key])) }
+        dirtyLimits.removeAll(keepingCapacity: true)
+        return rows
+    }
+
+    /// Forgets windowed limits whose window started before `seconds`.
+    func expireLimits(before seconds: Int64) {
+        limits = limits.filter { !$0.key.kind.isWindowed || $0.key.key >= seconds }
+    }
+}

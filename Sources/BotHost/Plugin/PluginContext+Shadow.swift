@@ -1,0 +1,90 @@
+import Rules
+
+/// A shadow pack's running totals for one account: what it would have granted.
+public struct ShadowTotals: Sendable, Equatable {
+    public var xp: Int64 = 0
+    public var level: Int32 = 1
+    public var maxLevel: Int32 = 1
+}
+
+extension PluginContext {
+    /// Set on the collection id of shadow grants: they share the grant table (and its
+    /// persistence and purges) with the live ones without ever meeting them.
+    static let shadowFlag: UInt16 = 0x8000
+
+    @inline(__always)
+    func shadowKey(_ key: GrantKey) -> GrantKey {
+        GrantKey(account: key.account, collection: key.collection | Self.shadowFlag, rkey: key.rkey)
+    }
+
+    /// Grants `amount` in the shadow ledger, with the same idempotency as
+    /// ``grant(amount:tag:rule:)``: a pack in `mode: shadow` is tried on live traffic
+    /// without changing anyone's XP, level or announcements. What it would have done is
+    /// kept apart (shadow ledger, totals and milestones) for `bothost rules diff`.
+    public func shadowGrant(amount: Int, tag: UInt8 = 0, rule: RuleRef) {
+        let amount = Int32(clamping: amount)
+        let key = shadowKey(currentKey)
+        switch currentOperation {
+        case .create:
+            guard grants.get(key) == nil else { return }
+            grants.set(key, Grant(amount: amount, tag: tag, rule: rule.index))
+            appendShadowLedger(key, .grant, amount, rule)
+            addShadowXP(Int64(amount))
+        case .update:
+            guard let old = grants.get(key) else { return }
+            grants.set(key, Grant(amount: amount, tag: tag, rule: rule.index))
+            let delta = amount - old.amount
+            guard delta != 0 || old.tag != tag else { return }
+            appendShadowLedger(key, .regrade, delta, rule)
+            addShadowXP(Int64(delta))
+        case .delete:
+            return
+        }
+    }
+
+    /// Revokes the current record's shadow grant, if any.
+    public func shadowRevoke(rule: RuleRef) {
+        let key = shadowKey(currentKey)
+        guard let old = grants.remove(key) else { return }
+        appendShadowLedger(key, .revoke, -old.amount, rule)
+        addShadowXP(-Int64(old.amount))
+    }
+
+    /// The shadow grant of a record named by author, collection and key (`grantOf` in a
+    /// shadow pack reads the shadow's own grants).
+    public func shadowGrant(did: UnsafeRawBufferPointer, collection: UInt16, rkey: UnsafeRawBufferPointer) -> Grant? {
+        guard let author = dids.find(did), let key = recordKey(rkey, intern: false) else { return nil }
+        return grants.get(GrantKey(account: UInt32(author), collection: collection | Self.shadowFlag, rkey: key))
+    }
+
+    /// The current account's shadow totals.
+    public var shadowTotals: ShadowTotals { shadow[account] ?? ShadowTotals() }
+
+    private func appendShadowLedger(_ key: GrantKey, _ kind: LedgerEntry.Kind, _ amount: Int32, _ rule: RuleRef) {
+        shadowLedger.append(LedgerEntry(account: key.account, collection: key.collection, kind: kind,
+                                        rule: rule.index, rkey: key.rkey, amount: amount, timeUS: currentTimeUS))
+    }
+
+    private func addShadowXP(_ delta: Int64) {
+        var totals = shadow[account] ?? ShadowTotals()
+        totals.xp = max(0, totals.xp + delta)
+        totals.level = Int32(clamping: progression.curve.level(forXP: totals.xp))
+        if totals.level > totals.maxLevel {
+            for milestone in shadowMilestoneLevels ?? progression.milestones
+            where milestone > Int(totals.maxLevel) && milestone <= Int(totals.level) {
+                shadowMilestones.append(MilestoneRow(account: account, level: Int32(milestone), timeUS: currentTimeUS))
+            }
+            totals.maxLevel = totals.level
+        }
+        shadow[account] = totals
+        dirtyShadow.append(account)
+    }
+
+    /// The shadow totals changed since the batch opened.
+    func drainShadowTotals() -> [(account: UInt32, totals: ShadowTotals)] {
+        guard !dirtyShadow.isEmpty else { return [] }
+        let ids = Set(dirtyShadow).sorted()
+        dirtyShadow.removeAll(keepingCapacity: true)
+        return ids.map { ($0, shadow[$0] ?? ShadowTotals()) }
+    }
+}
