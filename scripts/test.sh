@@ -39,6 +39,12 @@ interop=$(grep -oE '[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
 packs=$(grep -oE '[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
 [ -n "$packs" ] || packs="0 passed, 1 failed"
 
+# Hot reload of rule packs while `run` is live: a broken pack keeps the old one running.
+.venv/bin/python scripts/reload_test.py .build/debug/bothost 2>&1 | tee "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+reload=$(grep -oE '[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+[ -n "$reload" ] || reload="0 passed, 1 failed"
+
 # Crash safety: 20 SIGKILLs of replay and of run at random points, then a restart.
 .venv/bin/python scripts/crashtest.py .build/debug/bothost --kills 20 --events 100000 2>&1 | tee "$log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
@@ -65,10 +71,10 @@ pages=$(grep -oE '[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
 [ -n "$pages" ] || pages="0 passed, 1 failed"
 
 count() { echo "$1" | grep -oE "[0-9]+ $2" | grep -oE '[0-9]+'; }
-passed=$(( ${swift_passed:-0} + $(count "$py" passed) + $(count "$diff" passed) + $(count "$interop" passed) + $(count "$packs" passed) + $(count "$crash" passed) + $(count "$outboxcrash" passed) + $(count "$openapi" passed) + $(count "$pages" passed) ))
-failed=$(( ${swift_failed:-0} + $(count "$py" failed) + $(count "$diff" failed) + $(count "$interop" failed) + $(count "$packs" failed) + $(count "$crash" failed) + $(count "$outboxcrash" failed) + $(count "$openapi" failed) + $(count "$pages" failed) ))
+passed=$(( ${swift_passed:-0} + $(count "$py" passed) + $(count "$diff" passed) + $(count "$interop" passed) + $(count "$packs" passed) + $(count "$reload" passed) + $(count "$crash" passed) + $(count "$outboxcrash" passed) + $(count "$openapi" passed) + $(count "$pages" passed) ))
+failed=$(( ${swift_failed:-0} + $(count "$py" failed) + $(count "$diff" failed) + $(count "$interop" failed) + $(count "$packs" failed) + $(count "$reload" failed) + $(count "$crash" failed) + $(count "$outboxcrash" failed) + $(count "$openapi" failed) + $(count "$pages" failed) ))
 [ "$status" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1
 echo
-echo "swift: ${swift_passed:-0} tests; reference self-checks: $py; difftest: $diff; interop: $interop; rule-pack examples: $packs; crashtest: $crash; outbox crashtest: $outboxcrash; openapi: $openapi; pages: $pages"
+echo "swift: ${swift_passed:-0} tests; reference self-checks: $py; difftest: $diff; interop: $interop; rule-pack examples: $packs; pack reload: $reload; crashtest: $crash; outbox crashtest: $outboxcrash; openapi: $openapi; pages: $pages"
 echo "tests: $passed passed, $failed failed"
 exit $status
