@@ -39,6 +39,17 @@ interop=$(grep -oE '[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
 packs=$(grep -oE '[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
 [ -n "$packs" ] || packs="0 passed, 1 failed"
 
+# examples/swift-plugin: a separate package that depends on BotHost by path, with a
+# custom plugin and its own tests (its own scratch path, so the main build stays warm).
+(cd examples/swift-plugin && swift build --build-tests --scratch-path ../../.build-example 2>&1 | grep -E "error|warning: unre" ;
+ swift test --skip-build --scratch-path ../../.build-example) 2>&1 | tee "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+example_total=$(grep -oE 'Test run with [0-9]+ tests?' "$log" | grep -oE '[0-9]+' | tail -1)
+example_failed=$(grep -E '^✘ Test [^ ]+\(.*\) failed' "$log" | sort -u | wc -l)
+if [ -z "$example_total" ]; then example="0 passed, 1 failed"; status=1
+else example="$(( example_total - example_failed )) passed, $example_failed failed"; fi
+if grep -q '✘ Test run' "$log"; then status=1; fi
+
 # Hot reload of rule packs while `run` is live: a broken pack keeps the old one running.
 .venv/bin/python scripts/reload_test.py .build/debug/bothost 2>&1 | tee "$log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
@@ -71,10 +82,10 @@ pages=$(grep -oE '[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
 [ -n "$pages" ] || pages="0 passed, 1 failed"
 
 count() { echo "$1" | grep -oE "[0-9]+ $2" | grep -oE '[0-9]+'; }
-passed=$(( ${swift_passed:-0} + $(count "$py" passed) + $(count "$diff" passed) + $(count "$interop" passed) + $(count "$packs" passed) + $(count "$reload" passed) + $(count "$crash" passed) + $(count "$outboxcrash" passed) + $(count "$openapi" passed) + $(count "$pages" passed) ))
-failed=$(( ${swift_failed:-0} + $(count "$py" failed) + $(count "$diff" failed) + $(count "$interop" failed) + $(count "$packs" failed) + $(count "$reload" failed) + $(count "$crash" failed) + $(count "$outboxcrash" failed) + $(count "$openapi" failed) + $(count "$pages" failed) ))
+passed=$(( ${swift_passed:-0} + $(count "$py" passed) + $(count "$diff" passed) + $(count "$interop" passed) + $(count "$packs" passed) + $(count "$reload" passed) + $(count "$example" passed) + $(count "$crash" passed) + $(count "$outboxcrash" passed) + $(count "$openapi" passed) + $(count "$pages" passed) ))
+failed=$(( ${swift_failed:-0} + $(count "$py" failed) + $(count "$diff" failed) + $(count "$interop" failed) + $(count "$packs" failed) + $(count "$reload" failed) + $(count "$example" failed) + $(count "$crash" failed) + $(count "$outboxcrash" failed) + $(count "$openapi" failed) + $(count "$pages" failed) ))
 [ "$status" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1
 echo
-echo "swift: ${swift_passed:-0} tests; reference self-checks: $py; difftest: $diff; interop: $interop; rule-pack examples: $packs; pack reload: $reload; crashtest: $crash; outbox crashtest: $outboxcrash; openapi: $openapi; pages: $pages"
+echo "swift: ${swift_passed:-0} tests; reference self-checks: $py; difftest: $diff; interop: $interop; rule-pack examples: $packs; pack reload: $reload; swift-plugin example: $example; crashtest: $crash; outbox crashtest: $outboxcrash; openapi: $openapi; pages: $pages"
 echo "tests: $passed passed, $failed failed"
 exit $status

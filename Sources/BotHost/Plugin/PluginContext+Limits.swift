@@ -8,6 +8,8 @@ public enum LimitKind: UInt8, Sendable {
     case lastGrant = 2
     /// The record key of the grant made for the subject hashed to `key`.
     case once = 3
+    /// A plugin's own number under `key` (e.g. a posting streak), kept until purged.
+    case value = 4
 
     /// Whether the entry belongs to a time window (and expires with it).
     var isWindowed: Bool { self == .capXP || self == .capGrants }

@@ -208,6 +208,25 @@ public final class PluginContext {
         }
     }
 
+    /// Grants for the current record under another collection id: a plugin that adds
+    /// its own bonus for a record another plugin already rewards (e.g. a posting streak)
+    /// keys its grant apart, so neither hides the other. Revoke it with
+    /// ``revoke(rule:keyedAs:)`` when the record is deleted.
+    public func grant(amount: Int, tag: UInt8 = 0, rule: RuleRef, keyedAs collection: UInt16) {
+        let saved = currentKey
+        currentKey.collection = collection
+        defer { currentKey = saved }
+        grant(amount: amount, tag: tag, rule: rule)
+    }
+
+    /// Revokes a grant made with ``grant(amount:tag:rule:keyedAs:)``.
+    public func revoke(rule: RuleRef, keyedAs collection: UInt16) {
+        let saved = currentKey
+        currentKey.collection = collection
+        defer { currentKey = saved }
+        revoke(rule: rule)
+    }
+
     /// Revokes the live grant of the current commit's record, if any (a delete).
     public func revoke(rule: RuleRef) {
         guard let old = grants.remove(currentKey) else { return }
