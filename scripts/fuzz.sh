@@ -31,3 +31,15 @@ swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FuzzRuleExpres
 ASAN_OPTIONS=detect_leaks=0 "$out/fuzz-rule-expression" -max_total_time="$seconds" -max_len=4096 -timeout=5 \
   -artifact_prefix=fuzz/artifacts/ \
   -print_final_stats=1 fuzz/corpus/rule-expression 2>&1 | tail -8
+
+# The YAML inputs: the config loader and the whole rule-pack checker (they need Yams, so
+# SwiftPM builds them, with the sanitizers on every module; fuzz/yaml/Package.swift).
+mkdir -p fuzz/corpus/config fuzz/corpus/rule-pack
+[ -n "$(ls -A fuzz/corpus/config 2>/dev/null)" ] || cp examples/config/*.yaml fuzz/corpus/config/
+[ -n "$(ls -A fuzz/corpus/rule-pack 2>/dev/null)" ] || cp examples/packs/*.yaml fuzz/corpus/rule-pack/
+swift build --package-path fuzz/yaml --scratch-path .build-fuzz/yaml -c release -Xswiftc -sanitize=fuzzer,address \
+  -Xswiftc -parse-as-library 2>&1 | grep -E "error|Compiling Fuzz|Build" || true
+for target in FuzzConfig:config FuzzRulePack:rule-pack; do
+  ASAN_OPTIONS=detect_leaks=0 ".build-fuzz/yaml/release/${target%%:*}" -max_total_time="$seconds" -max_len=65536 -timeout=5 \
+    -artifact_prefix=fuzz/artifacts/ -print_final_stats=1 "fuzz/corpus/${target##*:}" 2>&1 | tail -8
+done
