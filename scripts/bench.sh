@@ -44,6 +44,13 @@ k1=$($PY bench/measure.py -- $BIN replay "$capture" --db "$tmp/pack1.sqlite" --q
 k2=$($PY bench/measure.py -- $BIN replay "$capture" --db "$tmp/pack2.sqlite" --quiet --format json $same --swift-leveling)
 pack=$(best "$k1" "$k2")
 again=$($PY bench/measure.py -- $BIN replay "$capture" --db "$tmp/bothost.sqlite" --quiet --format json)
+# Scaling with decode workers (1: inline), same rules; the state is the same for each.
+w1=$($PY bench/measure.py -- $BIN replay "$capture" --db "$tmp/w1.sqlite" --quiet --format json $same --workers 1)
+w2=$($PY bench/measure.py -- $BIN replay "$capture" --db "$tmp/w2.sqlite" --quiet --format json $same --workers 2)
+w4=$($PY bench/measure.py -- $BIN replay "$capture" --db "$tmp/w4.sqlite" --quiet --format json $same --workers 4)
+workers="[$w1,$w2,$w4]"
+# The processing thread alone (no SQLite): the rule packs' own cost per event.
+apply=$($BIN bench-apply "$capture" $same)
 limits=$($PY bench/sqlite_limits.py "$tmp")
 
 echo "== live ingest over loopback WebSocket (200k events) and latency at 5k events/s"
@@ -87,7 +94,7 @@ fi
 echo "== outbox: posts/s to the arroba PDS on loopback (vs the atproto SDK), event->post latency in a live run"
 outbox=$($PY bench/outbox_bench.py $BIN --posts 300 --accounts 60)
 
-$PY - "$tape" "$orjson" "$foundation" "$bothost" "$reference" "$again" "$limits" "$events" "$live_file" "$live_text" "$live_zstd" "$paced" "$http" "$default" "$outbox" "$pack" <<'PYEOF'
+$PY - "$tape" "$orjson" "$foundation" "$bothost" "$reference" "$again" "$limits" "$events" "$live_file" "$live_text" "$live_zstd" "$paced" "$http" "$default" "$outbox" "$pack" "$apply" "$workers" <<'PYEOF'
 import json, sys
 tape, orj, fnd, bh, ref, again, limits = (json.loads(a) for a in sys.argv[1:8])
 events = int(sys.argv[8])
@@ -96,6 +103,8 @@ http = json.loads(sys.argv[13])
 default = json.loads(sys.argv[14])
 outbox = json.loads(sys.argv[15])
 pack = json.loads(sys.argv[16])
+apply = json.loads(sys.argv[17])
+scaling = json.loads(sys.argv[18])
 def rate(m): return events / m["wall_seconds"]
 rows = [
     ("decode, bothost tape", f"{tape['mb_per_s']:.0f} MB/s", "1.00x"),
@@ -104,6 +113,12 @@ rows = [
     ("replay, bothost, same rules as the reference", f"{rate(bh):,.0f} events/s", f"peak RSS {bh['peak_rss_mb']:.0f} MB (wall, incl. start-up)"),
     ("replay, Python reference", f"{rate(ref):,.0f} events/s", f"bothost {rate(bh)/rate(ref):.1f}x, peak RSS {ref['peak_rss_mb']:.0f} MB"),
     ("replay, hand-written Swift leveling plugin", f"{rate(pack):,.0f} events/s", f"the default rule pack runs at {rate(bh)/rate(pack):.2f}x its speed (target >= 0.67)"),
+    ("processing only, default rule pack (no SQLite)", f"{apply['pack_events_per_s']:,.0f} events/s",
+     f"{apply['pack_cost_ratio']:.2f}x the Swift plugin's cost per event (target <= 1.5), same net XP: {apply['same_net_xp']}"),
+    *[(f"replay, {m['output']['workers']} decode worker{'s' if m['output']['workers'] > 1 else ' (inline)'}", f"{rate(m):,.0f} events/s",
+       f"{rate(m)/rate(scaling[0]):.2f}x; stages: apply {m['output']['stage_seconds']['apply']:.2f} s (waiting for the writer "
+       f"{m['output']['stage_seconds']['writer_wait']:.2f} s), commit {m['output']['stage_seconds']['commit']:.2f} s, "
+       f"decode {m['output']['stage_seconds']['decode_workers']:.2f} s on workers; peak RSS {m['peak_rss_mb']:.0f} MB") for m in scaling],
     ("replay, bothost, default plugins (+ analytics)", f"{rate(default):,.0f} events/s", f"{rate(default)/rate(ref):.1f}x the reference, peak RSS {default['peak_rss_mb']:.0f} MB"),
     ("second replay, bothost (all duplicates)", f"{rate(again):,.0f} events/s", ""),
     ("SQLite rowid append (Python executemany)", f"{limits['rowid_append_rows_per_s']:,.0f} rows/s", ""),

@@ -32,6 +32,9 @@ struct ReplayCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Rule pack file (repeatable): a live pack runs instead of the built-in leveling pack, a pack with mode: shadow runs beside it (docs/rules.md).")
     var pack: [String] = []
 
+    @Option(name: .long, help: "Decode workers (default: cores minus 2, at least 1: the applier and the writer hold a core each). Events are applied in file order whatever the number, so results never depend on it.")
+    var workers: Int?
+
     @Flag(name: .customLong("swift-leveling"), help: .hidden)
     var swiftLeveling = false
 
@@ -63,7 +66,8 @@ struct ReplayCommand: AsyncParsableCommand {
         let capture = self.capture
         let swiftLeveling = self.swiftLeveling
         let terminal = isatty(2) != 0 && !quiet
-        let options = Replayer.Options(batchSize: batchSize ?? configuration.store.batchSize, progressInterval: terminal ? 0.5 : nil)
+        let options = Replayer.Options(batchSize: batchSize ?? configuration.store.batchSize, progressInterval: terminal ? 0.5 : nil,
+                                      workers: workers ?? ProcessorCount.defaultDecodeWorkers)
 
         // The replay is CPU-bound and blocking: it runs on its own thread, so the
         // dispatcher's tasks keep the cooperative pool.

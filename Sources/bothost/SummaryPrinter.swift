@@ -25,6 +25,14 @@ enum SummaryPrinter {
                 json.field("seconds", s.seconds)
                 json.field("events_per_second", rate)
                 json.field("commit_seconds", s.commitSeconds)
+                json.field("workers", s.workers)
+                json.key("stage_seconds")
+                json.object {
+                    json.field("decode_workers", s.decodeSeconds)
+                    json.field("apply", s.applySeconds)
+                    json.field("writer_wait", s.writerWaitSeconds)
+                    json.field("commit", s.commitSeconds)
+                }
                 json.field("peak_rss_mb", Double(ProcessStats.peakResidentBytes()) / 1_048_576)
                 json.field("cursor_us", s.cursorUS)
                 json.field("dry_run", dryRun)
@@ -52,6 +60,8 @@ enum SummaryPrinter {
                 ["milestones reached", Format.grouped(s.milestones)],
                 ["announcements queued", Format.grouped(s.announcements) + (dryRun ? " (dry run: none posted)" : "")],
                 ["time", "\(Format.fixed(s.seconds, 2)) s, \(Format.grouped(Int(rate))) events/s, \(s.batches) batches"],
+                ["stages", "apply \(Format.fixed(s.applySeconds - s.writerWaitSeconds, 2)) s, waiting for the writer \(Format.fixed(s.writerWaitSeconds, 2)) s, commit \(Format.fixed(s.commitSeconds, 2)) s"
+                    + (s.workers > 1 ? ", decode \(Format.fixed(s.decodeSeconds, 2)) s on \(s.workers) workers" : "")],
                 ["database", db],
             ]
             if let outbox {

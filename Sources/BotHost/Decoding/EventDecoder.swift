@@ -37,9 +37,14 @@ public final class EventDecoder {
         do {
             try tape.parse(line)
         } catch {
-            throw MalformedEvent(error.reason == .truncated ? .truncated : .invalidJSON, error.description)
+            throw MalformedEvent(syntax: error)
         }
-        let root = tape.root
+        return try event(root: tape.root)
+    }
+
+    /// Reads and checks the envelope of an already tokenized line (a decode worker's
+    /// tape, see ``ParallelDecoder``).
+    func event(root: JSONValue) throws(MalformedEvent) -> Event? {
         guard root.kind == .object else { throw MalformedEvent(.wrongType, "event is not a JSON object") }
         let did = root[Keys.did]
         try require(did, .string, "did")
@@ -143,6 +148,11 @@ extension JSONTape.Kind {
 
 /// Why a line was skipped: a stable category for counting, and a sentence for people.
 public struct MalformedEvent: Error, Sendable, CustomStringConvertible {
+    /// A line that is not JSON.
+    init(syntax error: JSONSyntaxError) {
+        self.init(error.reason == .truncated ? .truncated : .invalidJSON, error.description)
+    }
+
     /// Stable categories, used as metric labels and summary keys.
     public enum Reason: String, Sendable, CaseIterable, Comparable {
         case invalidJSON = "invalid_json"

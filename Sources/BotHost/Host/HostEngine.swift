@@ -92,6 +92,21 @@ public final class HostEngine {
         return event.timeUS
     }
 
+    /// Applies one line tokenized by a decode worker: `root` is its tape's root value.
+    @discardableResult
+    func apply(root: JSONValue, number: Int) -> Int64? {
+        let event: Event?
+        do {
+            event = try decoder.event(root: root)
+        } catch {
+            reportMalformed(line: number, error)
+            return nil
+        }
+        guard let event else { return nil }
+        apply(event)
+        return event.timeUS
+    }
+
     /// Decodes and applies one v2 frame; returns what it was (events carry their time).
     public func applyV2(frame bytes: UnsafeRawBufferPointer, number: Int) -> V2Outcome {
         let message: V2Message

@@ -7,10 +7,17 @@ public final class Replayer {
         public var batchSize: Int
         /// Called about twice a second with progress (not at all when nil).
         public var progressInterval: Double?
+        /// Decode workers: 1 decodes on the applying thread; more run the reader and
+        /// the tokenizing on their own threads (``ParallelDecoder``). Events are applied
+        /// in file order either way, so the results never depend on it.
+        public var workers: Int
+        /// Bytes of lines per decode chunk (with more than one worker).
+        public var decodeChunkBytes = 1 << 20
 
-        public init(batchSize: Int = 100_000, progressInterval: Double? = nil) {
+        public init(batchSize: Int = 100_000, progressInterval: Double? = nil, workers: Int = 1) {
             self.batchSize = batchSize
             self.progressInterval = progressInterval
+            self.workers = workers
         }
     }
 
@@ -41,6 +48,14 @@ public final class Replayer {
         public var seconds = 0.0
         public var commitSeconds = 0.0
         public var cursorUS: Int64 = 0
+        /// Seconds per stage: tokenizing (summed over the decode workers; with one worker
+        /// it is part of applying), the applying thread's whole run (including its waits
+        /// for the writer), and those waits (backpressure). The writer's own time is
+        /// `commitSeconds`, overlapping the others.
+        public var decodeSeconds = 0.0
+        public var applySeconds = 0.0
+        public var writerWaitSeconds = 0.0
+        public var workers = 1
     }
 
     private let engine: HostEngine
@@ -71,34 +86,67 @@ public final class Replayer {
         let batchSize = max(1, options.batchSize)
         var readError: (any Error)?
         var appliedCommands: Int64 = 0
-        do {
-            try reader.forEachLine { line in
-                lines += 1
-                switch line {
-                case let .text(bytes):
-                    engine.apply(line: bytes, number: reader.lineNumber)
-                case let .tooLong(length):
-                    engine.reportMalformed(line: reader.lineNumber,
-                                           MalformedEvent(.tooLong, "line of \(length) bytes exceeds the \(reader.maxLineLength)-byte limit"))
+        var writerWait = 0.0
+        /// Closes and submits a batch when it is full; reports progress.
+        func batchBoundary() throws {
+            guard context.batchEvents >= batchSize else { return }
+            context.apply(try store.pendingCommandsOnce(after: &appliedCommands))
+            let t0 = Clock.monotonicSeconds()
+            try writer.submit(context.closeBatch())
+            writerWait += Clock.monotonicSeconds() - t0
+            batches += 1
+            if let interval = options.progressInterval, let progress {
+                let now = Clock.monotonicSeconds()
+                if now - lastProgress >= interval {
+                    lastProgress = now
+                    progress(Progress(lines: lines, events: context.totals.events - totalsBefore.events,
+                                      bytesConsumed: reader.consumed, totalBytes: reader.totalSize,
+                                      elapsed: now - start))
                 }
-                if context.batchEvents >= batchSize {
-                    context.apply(try store.pendingCommandsOnce(after: &appliedCommands))
-                    try writer.submit(context.closeBatch())
-                    batches += 1
-                    if let interval = options.progressInterval, let progress {
-                        let now = Clock.monotonicSeconds()
-                        if now - lastProgress >= interval {
-                            lastProgress = now
-                            progress(Progress(lines: lines, events: context.totals.events - totalsBefore.events,
-                                              bytesConsumed: reader.consumed, totalBytes: reader.totalSize,
-                                              elapsed: now - start))
-                        }
-                    }
-                }
-                return true
             }
-        } catch {
-            readError = error
+        }
+        var decodeSeconds = 0.0
+        if options.workers > 1 {
+            let pipeline = ParallelDecoder(workers: options.workers, chunkBytes: options.decodeChunkBytes)
+            pipeline.start(UncheckedReader(reader))
+            do {
+                while let chunk = pipeline.next() {
+                    for index in chunk.starts.indices {
+                        lines += 1
+                        let number = chunk.numbers[index]
+                        if chunk.ends[index] < 0 {
+                            engine.reportMalformed(line: number, MalformedEvent(.tooLong, "line of \(-Int(chunk.ends[index])) bytes exceeds the \(reader.maxLineLength)-byte limit"))
+                        } else if chunk.tokenStarts[index] < 0 {
+                            engine.reportMalformed(line: number, MalformedEvent(syntax: chunk.errors[index] ?? JSONSyntaxError(.empty, at: 0)))
+                        } else {
+                            engine.apply(root: chunk.root(index), number: number)
+                        }
+                        try batchBoundary()
+                    }
+                    pipeline.recycle(chunk)
+                }
+            } catch {
+                readError = error
+            }
+            do { try pipeline.finish() } catch { if readError == nil { readError = error } }
+            decodeSeconds = pipeline.decodeSeconds
+        } else {
+            do {
+                try reader.forEachLine { line in
+                    lines += 1
+                    switch line {
+                    case let .text(bytes):
+                        engine.apply(line: bytes, number: reader.lineNumber)
+                    case let .tooLong(length):
+                        engine.reportMalformed(line: reader.lineNumber,
+                                               MalformedEvent(.tooLong, "line of \(length) bytes exceeds the \(reader.maxLineLength)-byte limit"))
+                    }
+                    try batchBoundary()
+                    return true
+                }
+            } catch {
+                readError = error
+            }
         }
         // Commit what was applied before a read error too: it is valid work.
         try writer.finish()  // commands read below must see the committed state
@@ -127,7 +175,17 @@ public final class Replayer {
         summary.batches = batches
         summary.seconds = Clock.monotonicSeconds() - start
         summary.commitSeconds = writer.committed.seconds
+        summary.decodeSeconds = decodeSeconds
+        summary.writerWaitSeconds = writerWait
+        summary.applySeconds = summary.seconds
+        summary.workers = max(1, options.workers)
         summary.cursorUS = context.cursorUS
         return summary
     }
+}
+
+/// Hands the line reader to the pipeline's reader thread, which is then its only user.
+struct UncheckedReader: @unchecked Sendable {
+    let reader: LineReader
+    init(_ reader: LineReader) { self.reader = reader }
 }
