@@ -26,6 +26,7 @@ enum SummaryPrinter {
                 json.field("events_per_second", rate)
                 json.field("commit_seconds", s.commitSeconds)
                 json.field("workers", s.workers)
+                json.field("cold_grant_lookups", s.coldGrantLookups)
                 json.key("stage_seconds")
                 json.object {
                     json.field("decode_workers", s.decodeSeconds)

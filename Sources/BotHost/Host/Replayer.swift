@@ -56,6 +56,8 @@ public final class Replayer {
         public var applySeconds = 0.0
         public var writerWaitSeconds = 0.0
         public var workers = 1
+        /// Grants read back from the store (records older than the hot window).
+        public var coldGrantLookups = 0
     }
 
     private let engine: HostEngine
@@ -80,6 +82,7 @@ public final class Replayer {
         let context = engine.context
         let accountsBefore = context.accounts.count
         let totalsBefore = context.totals
+        let coldBefore = context.coldGrantLookups
         var lastProgress = start
         var lines = 0
         var batches = 0
@@ -179,6 +182,7 @@ public final class Replayer {
         summary.writerWaitSeconds = writerWait
         summary.applySeconds = summary.seconds
         summary.workers = max(1, options.workers)
+        summary.coldGrantLookups = context.coldGrantLookups - coldBefore
         summary.cursorUS = context.cursorUS
         return summary
     }

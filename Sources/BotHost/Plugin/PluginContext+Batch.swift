@@ -208,6 +208,7 @@ extension PluginContext {
         dirtyAccounts.removeAll(keepingCapacity: true)
         firstNewAccount = accounts.count
         batchEvents = 0
+        evictColdGrants()
         epoch &+= 1
         return batch
     }
@@ -238,6 +239,7 @@ extension PluginContext {
         limits = limits.filter { !purged.contains($0.key.account) }
         var purges: [WriteBatch.Purge] = []
         for id in due.sorted() {
+            recentPurges[id] = epoch
             purges.append(WriteBatch.Purge(account: id, ledgerHead: accounts[Int(id)].lastLedgerID,
                                            grants: keys[id] ?? []))
             accounts[Int(id)].purged = true

@@ -50,7 +50,7 @@ extension PluginContext {
 
     /// The live grant of the current commit's record (in the live or the shadow ledger).
     public func currentGrant(shadow: Bool = false) -> Grant? {
-        grants.get(shadow ? shadowKey(currentKey) : currentKey)
+        loadGrant(shadow ? shadowKey(currentKey) : currentKey)
     }
 
     /// Whether the current account holds a live grant for a record of one of
@@ -58,7 +58,7 @@ extension PluginContext {
     public func holdsGrant(collections: [UInt16], rkey: UInt64, shadow: Bool = false) -> Bool {
         for collection in collections {
             let key = GrantKey(account: account, collection: collection, rkey: rkey)
-            if grants.get(shadow ? shadowKey(key) : key) != nil { return true }
+            if loadGrant(shadow ? shadowKey(key) : key) != nil { return true }
         }
         return false
     }

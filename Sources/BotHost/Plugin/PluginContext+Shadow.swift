@@ -26,13 +26,13 @@ extension PluginContext {
         let key = shadowKey(currentKey)
         switch currentOperation {
         case .create:
-            guard grants.get(key) == nil else { return }
-            grants.set(key, Grant(amount: amount, tag: tag, rule: rule.index))
+            guard loadGrant(key) == nil else { return }
+            storeGrant(key, Grant(amount: amount, tag: tag, rule: rule.index))
             appendShadowLedger(key, .grant, amount, rule)
             addShadowXP(Int64(amount))
         case .update:
-            guard let old = grants.get(key) else { return }
-            grants.set(key, Grant(amount: amount, tag: tag, rule: rule.index))
+            guard let old = loadGrant(key) else { return }
+            storeGrant(key, Grant(amount: amount, tag: tag, rule: rule.index))
             let delta = amount - old.amount
             guard delta != 0 || old.tag != tag else { return }
             appendShadowLedger(key, .regrade, delta, rule)
@@ -45,7 +45,7 @@ extension PluginContext {
     /// Revokes the current record's shadow grant, if any.
     public func shadowRevoke(rule: RuleRef) {
         let key = shadowKey(currentKey)
-        guard let old = grants.remove(key) else { return }
+        guard let old = removeGrant(key) else { return }
         appendShadowLedger(key, .revoke, -old.amount, rule)
         addShadowXP(-Int64(old.amount))
     }
@@ -54,7 +54,7 @@ extension PluginContext {
     /// shadow pack reads the shadow's own grants).
     public func shadowGrant(did: UnsafeRawBufferPointer, collection: UInt16, rkey: UnsafeRawBufferPointer) -> Grant? {
         guard let author = dids.find(did), let key = recordKey(rkey, intern: false) else { return nil }
-        return grants.get(GrantKey(account: UInt32(author), collection: collection | Self.shadowFlag, rkey: key))
+        return loadGrant(GrantKey(account: UInt32(author), collection: collection | Self.shadowFlag, rkey: key))
     }
 
     /// The current account's shadow totals.

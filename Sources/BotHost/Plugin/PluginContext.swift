@@ -61,6 +61,16 @@ public final class PluginContext {
     var outboxCancels: [UInt32] = []
     var consentChanges: [ConsentChange] = []
     var rankingChanges: [(account: UInt32, ranked: Bool)] = []
+    /// Grants of records older than this TID value may be in the store only (evicted).
+    var coldBelowTID: UInt64 = 0
+    /// Reads evicted grants; nil keeps every grant in memory (no store, or tests).
+    public var coldGrants: ColdGrantReader?
+    /// Record keys older than this much stream time leave memory once committed
+    /// (`store.hot_grants_minutes`; 0 keeps them all).
+    public var hotGrantHorizonUS: Int64 = 30 * 60 * 1_000_000
+    var lastEvictionEpoch: UInt32 = 0
+    /// Accounts purged in the last batches: their store rows may still be on the way out.
+    var recentPurges: [UInt32: UInt32] = [:]
     /// Rule limits (caps, cooldowns, once-per keys) and the ones changed in this batch.
     var limits: [LimitKey: Int64] = [:]
     var dirtyLimits: [LimitKey] = []
@@ -192,13 +202,13 @@ public final class PluginContext {
         let amount = Int32(clamping: amount)
         switch currentOperation {
         case .create:
-            guard grants.get(currentKey) == nil else { return }
-            grants.set(currentKey, Grant(amount: amount, tag: tag, rule: rule.index))
+            guard loadGrant(currentKey) == nil else { return }
+            storeGrant(currentKey, Grant(amount: amount, tag: tag, rule: rule.index))
             appendLedger(.grant, amount, rule)
             addXP(Int64(amount))
         case .update:
-            guard let old = grants.get(currentKey) else { return }
-            grants.set(currentKey, Grant(amount: amount, tag: tag, rule: rule.index))
+            guard let old = loadGrant(currentKey) else { return }
+            storeGrant(currentKey, Grant(amount: amount, tag: tag, rule: rule.index))
             let delta = amount - old.amount
             guard delta != 0 || old.tag != tag else { return }
             appendLedger(.regrade, delta, rule)
@@ -229,7 +239,7 @@ public final class PluginContext {
 
     /// Revokes the live grant of the current commit's record, if any (a delete).
     public func revoke(rule: RuleRef) {
-        guard let old = grants.remove(currentKey) else { return }
+        guard let old = removeGrant(currentKey) else { return }
         appendLedger(.revoke, -old.amount, rule)
         addXP(-Int64(old.amount))
     }
@@ -238,7 +248,7 @@ public final class PluginContext {
     /// `nil` when the host has not seen it created, or saw it deleted.
     public func liveGrant(did: UnsafeRawBufferPointer, collection: UInt16, rkey: UnsafeRawBufferPointer) -> Grant? {
         guard let author = dids.find(did), let key = recordKey(rkey, intern: false) else { return nil }
-        return grants.get(GrantKey(account: UInt32(author), collection: collection, rkey: key))
+        return loadGrant(GrantKey(account: UInt32(author), collection: collection, rkey: key))
     }
 
     /// Records the current account's consent and where it came from (e.g. the URI of the

@@ -50,6 +50,11 @@ struct GrantTable {
         var used: Bool = false
         var amount: Int32 = 0
         var rule: UInt16 = 0
+        /// Low 16 bits of the batch epoch of the last change (fits the slot's padding).
+        var epoch: UInt16 = 0
+
+        /// A removed grant kept until its removal is committed (`rule` = ``GrantTable/deadRule``).
+        @inline(__always) var dead: Bool { rule == GrantTable.deadRule }
 
         @inline(__always) var key: GrantKey { GrantKey(account: account, collection: collection, rkey: rkey) }
         @inline(__always) var grant: Grant { Grant(amount: amount, tag: tag, rule: rule) }
@@ -60,7 +65,7 @@ struct GrantTable {
 
         init() {}
 
-        init(_ key: GrantKey, _ grant: Grant) {
+        init(_ key: GrantKey, _ grant: Grant, epoch: UInt16 = 0) {
             rkey = key.rkey
             account = key.account
             collection = key.collection
@@ -68,6 +73,7 @@ struct GrantTable {
             used = true
             amount = grant.amount
             rule = grant.rule
+            self.epoch = epoch
         }
     }
 
@@ -90,29 +96,72 @@ struct GrantTable {
         return Int(truncatingIfNeeded: h)
     }
 
+    /// The rule index that marks a removed grant (never a real rule's index).
+    static let deadRule: UInt16 = .max
+
+    /// What the table knows about a key.
+    enum Probe {
+        case live(Grant)
+        /// Removed, and the removal is perhaps not committed yet: the store may still have it.
+        case dead
+        /// Not in memory (then the store alone knows, for keys older than the hot window).
+        case absent
+    }
+
+    /// The live grant of `key`; nil when absent or removed.
     @inline(__always)
     func get(_ key: GrantKey) -> Grant? {
-        var i = Self.hash(key) & mask
-        while slots[i].used {
-            if slots[i].matches(key) { return slots[i].grant }
-            i = (i + 1) & mask
-        }
+        if case .live(let grant) = probe(key) { return grant }
         return nil
     }
 
     @inline(__always)
-    mutating func set(_ key: GrantKey, _ grant: Grant) {
+    func probe(_ key: GrantKey) -> Probe {
+        var i = Self.hash(key) & mask
+        while slots[i].used {
+            if slots[i].matches(key) { return slots[i].dead ? .dead : .live(slots[i].grant) }
+            i = (i + 1) & mask
+        }
+        return .absent
+    }
+
+    /// Sets `key`'s grant, stamped with the batch `epoch` that changed it.
+    @inline(__always)
+    mutating func set(_ key: GrantKey, _ grant: Grant, epoch: UInt16 = 0) {
         var i = Self.hash(key) & mask
         while slots[i].used {
             if slots[i].matches(key) {
-                slots[i] = Slot(key, grant)
+                slots[i] = Slot(key, grant, epoch: epoch)
                 return
             }
             i = (i + 1) & mask
         }
-        slots[i] = Slot(key, grant)
+        slots[i] = Slot(key, grant, epoch: epoch)
         count += 1
         if count * 4 > slots.count * 3 { grow() }
+    }
+
+    /// Marks `key` removed in batch `epoch`; returns the grant it held. The marker stays
+    /// until ``evict(tidBelow:epoch:minimumAge:)`` finds the removal committed, so the
+    /// store is never asked about a key whose deletion is still on its way to it.
+    @discardableResult
+    mutating func kill(_ key: GrantKey, epoch: UInt16) -> Grant? {
+        let old = get(key)
+        set(key, Grant(amount: 0, tag: 0, rule: Self.deadRule), epoch: epoch)
+        return old
+    }
+
+    /// Drops removal markers and the grants of TID keys older than `tidBelow` whose last
+    /// change is at least `minimumAge` batches before `epoch` (and so committed): the
+    /// store answers for them from now on. Returns how many entries were dropped.
+    @discardableResult
+    mutating func evict(tidBelow: UInt64, epoch: UInt16, minimumAge: UInt16) -> Int {
+        var keys: [GrantKey] = []
+        for slot in slots where slot.used && epoch &- slot.epoch >= minimumAge {
+            if slot.dead || (slot.rkey & RecordKey.nonTIDFlag == 0 && slot.rkey < tidBelow) { keys.append(slot.key) }
+        }
+        for key in keys { remove(key) }
+        return keys.count
     }
 
     /// Removes `key`; returns the grant it held.
@@ -147,9 +196,11 @@ struct GrantTable {
     /// - Returns: the removed keys, by account.
     mutating func removeAll(accounts: Set<UInt32>) -> [UInt32: [GrantKey]] {
         var removed: [UInt32: [GrantKey]] = [:]
+        var markers: [GrantKey] = []
         for slot in slots where slot.used && accounts.contains(slot.account) {
-            removed[slot.account, default: []].append(slot.key)
+            if slot.dead { markers.append(slot.key) } else { removed[slot.account, default: []].append(slot.key) }
         }
+        for key in markers { remove(key) }
         for keys in removed.values { for key in keys { remove(key) } }
         return removed
     }
@@ -160,6 +211,6 @@ struct GrantTable {
         slots = [Slot](repeating: Slot(), count: size)
         mask = size - 1
         count = 0
-        for slot in old where slot.used { set(slot.key, slot.grant) }
+        for slot in old where slot.used { set(slot.key, slot.grant, epoch: slot.epoch) }
     }
 }

@@ -260,13 +260,11 @@ extension Store {
             """)
         ledger.bind(1, purge.ledgerHead)
         try ledger.run(db)
-        let grant = try RawStatement(db, "DELETE FROM grants WHERE rkey = ? AND account_id = ? AND collection_id = ?")
-        for key in purge.grants {
-            bindRKey(grant, 1, key.rkey, batch)
-            grant.bind(2, Int64(key.account))
-            grant.bind(3, Int64(key.collection))
-            try grant.run(db)
-        }
+        // Grants that left memory (cold) are known only here: one pass over the table (no
+        // index by account keeps grant inserts cheap; purges are rare).
+        let grants = try RawStatement(db, "DELETE FROM grants WHERE account_id = ?")
+        grants.bind(1, id)
+        try grants.run(db)
         for sql in ["DELETE FROM milestones WHERE account_id = ?1", "DELETE FROM outbox WHERE account_id = ?1",
                    "DELETE FROM consent_log WHERE account_id = ?1",
                    "DELETE FROM xp_hourly WHERE account_id = ?1", "DELETE FROM xp_daily WHERE account_id = ?1",

@@ -183,7 +183,16 @@ extension Store {
                 context.accounts.append(state)
                 context.handles.append(row[2])
             }
-            let grants = try Row.fetchCursor(db, sql: "SELECT rkey, account_id, collection_id, amount, tag, rule_id FROM grants")
+            // Only the hot window's grants come back into memory; older ones are read from
+            // the store when an event needs them (PluginContext+Grants.swift).
+            let cursorUS = try Int64.fetchOne(db, sql: "SELECT time_us FROM cursor WHERE source = 'jetstream'") ?? 0
+            var floor: UInt64 = 0
+            if context.hotGrantHorizonUS > 0, cursorUS > context.hotGrantHorizonUS {
+                floor = UInt64(cursorUS - context.hotGrantHorizonUS) << 10
+            }
+            context.coldBelowTID = floor
+            let grants = try Row.fetchCursor(db, sql: "SELECT rkey, account_id, collection_id, amount, tag, rule_id FROM grants WHERE rkey >= ?",
+                                             arguments: [Int64(floor)])
             while let row = try grants.next() {
                 let rkeyValue: DatabaseValue = row[0]
                 let rkey: UInt64
@@ -194,7 +203,8 @@ extension Store {
                     rkey = UInt64(context.rkeys.intern(text)) | RecordKey.nonTIDFlag
                 }
                 let key = GrantKey(account: UInt32(row[1] as Int64), collection: UInt16(row[2] as Int64), rkey: rkey)
-                context.grants.set(key, Grant(amount: Int32(row[3] as Int64), tag: UInt8(row[4] as Int64), rule: UInt16(row[5] as Int64)))
+                context.grants.set(key, Grant(amount: Int32(row[3] as Int64), tag: UInt8(row[4] as Int64), rule: UInt16(row[5] as Int64)),
+                                   epoch: context.epoch16 &- 1_000)
             }
             for row in try Row.fetchAll(db, sql: "SELECT account_id, slot, kind, key, value FROM rule_limits") {
                 guard let kind = LimitKind(rawValue: UInt8(row[2] as Int64)) else { continue }
@@ -207,6 +217,7 @@ extension Store {
             context.cursorUS = try Int64.fetchOne(db, sql: "SELECT time_us FROM cursor WHERE source = 'jetstream'") ?? 0
             if let tracker = context.rankTracker { try Self.loadRanks(tracker, cursorUS: context.cursorUS, db) }
         }
+        if context.hotGrantHorizonUS > 0 { context.coldGrants = try ColdGrantReader(path: path) }
         context.firstNewAccount = context.accounts.count
         context.newCollections.removeAll()
         context.newRules.removeAll()

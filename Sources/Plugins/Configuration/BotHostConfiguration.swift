@@ -189,7 +189,10 @@ public struct BotHostConfiguration: Sendable, Equatable {
         }
         if let node = top["store"] {
             let store = try doc.mapping(node, "store")
-            try doc.rejectUnknownKeys(in: store, allowed: ["batch_size", "retention_days"], section: "store")
+            try doc.rejectUnknownKeys(in: store, allowed: ["batch_size", "retention_days", "hot_grants_minutes"], section: "store")
+            if let value = store["hot_grants_minutes"] {
+                config.store.hotGrantsMinutes = Int(try doc.int(value, "store.hot_grants_minutes", in: 0...5_256_000))
+            }
             if let value = store["retention_days"] {
                 config.store.retentionDays = Int(try doc.int(value, "store.retention_days", in: 0...36_500))
             }
@@ -278,6 +281,7 @@ public struct BotHostConfiguration: Sendable, Equatable {
         context.rankFirstAnnouncement = rankFirstAnnouncement
         context.analyticsRetentionDays = analytics.retentionDays
         context.hourlyRetentionDays = analytics.hourlyRetentionDays
+        context.hotGrantHorizonUS = Int64(store.hotGrantsMinutes) * 60 * 1_000_000
         return context
     }
 

@@ -112,6 +112,10 @@ public struct StoreConfiguration: Sendable, Equatable {
     /// Days a deleted account's rows are kept before they are purged, on the event
     /// stream's clock. Default 30.
     public var retentionDays = 30
+    /// Minutes of stream time a record's live grant stays in memory after the record's
+    /// creation (its TID); older grants are read from the store when an event needs
+    /// them, so memory does not grow with the run. Default 30; 0 keeps all in memory.
+    public var hotGrantsMinutes = 30
     public init() {}
 }
 

@@ -1,0 +1,82 @@
+import GRDB
+
+/// Reads grants that left memory from the store, on a read-only connection of its own
+/// (WAL: it never waits for the writer and sees every committed batch).
+public final class ColdGrantReader {
+    private let queue: DatabaseQueue
+    /// Lookups made, for the run summary.
+    public private(set) var lookups = 0
+
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.readonly = true
+        configuration.busyMode = .timeout(5)
+        queue = try DatabaseQueue(path: path, configuration: configuration)
+    }
+
+    func grant(_ key: GrantKey) -> Grant? {
+        lookups += 1
+        return try? queue.inDatabase { db -> Grant? in
+            let statement = try db.cachedStatement(sql: "SELECT amount, tag, rule_id FROM grants WHERE rkey = ? AND account_id = ? AND collection_id = ?")
+            guard let row = try Row.fetchOne(statement, arguments: [Int64(key.rkey), Int64(key.account), Int64(key.collection)]) else { return nil }
+            return Grant(amount: Int32(truncatingIfNeeded: row[0] as Int64), tag: UInt8(truncatingIfNeeded: row[1] as Int64),
+                         rule: UInt16(truncatingIfNeeded: row[2] as Int64))
+        }
+    }
+}
+
+extension PluginContext {
+    /// How many batches a change needs before it is surely committed: the writer holds
+    /// at most two batches in flight, one more for margin.
+    static let commitLag: UInt16 = 4
+
+    @inline(__always) var epoch16: UInt16 { UInt16(truncatingIfNeeded: epoch) }
+
+    /// The live grant of `key`: from memory, or from the store for a record key older
+    /// than the hot window (its grant may have been evicted). A grant read from the
+    /// store is kept until the next eviction pass.
+    @inline(__always)
+    func loadGrant(_ key: GrantKey) -> Grant? {
+        switch grants.probe(key) {
+        case .live(let grant): return grant
+        case .dead: return nil
+        case .absent:
+            guard key.rkey < coldBelowTID, let reader = coldGrants, recentPurges[key.account] == nil else { return nil }
+            guard let grant = reader.grant(key) else { return nil }
+            grants.set(key, grant, epoch: epoch16 &- 1_000)
+            return grant
+        }
+    }
+
+    /// Sets a grant in this batch.
+    @inline(__always)
+    func storeGrant(_ key: GrantKey, _ grant: Grant) {
+        grants.set(key, grant, epoch: epoch16)
+    }
+
+    /// Removes a grant in this batch; returns what it held.
+    @inline(__always)
+    func removeGrant(_ key: GrantKey) -> Grant? {
+        guard let old = loadGrant(key) else { return nil }
+        grants.kill(key, epoch: epoch16)
+        return old
+    }
+
+    /// Every few batches: grants of record keys older than the hot window, and removal
+    /// markers, whose last change is committed leave memory. Record keys are TIDs, which
+    /// carry their creation time, so "older than the window" needs no extra state, and
+    /// memory holds about one window's worth of records however long the run.
+    func evictColdGrants() {
+        guard coldGrants != nil, hotGrantHorizonUS > 0, epoch &- lastEvictionEpoch >= 8 else { return }
+        lastEvictionEpoch = epoch
+        if cursorUS > hotGrantHorizonUS {
+            let floor = UInt64(cursorUS - hotGrantHorizonUS) << 10
+            if floor > coldBelowTID { coldBelowTID = floor }
+        }
+        grants.evict(tidBelow: coldBelowTID, epoch: epoch16, minimumAge: Self.commitLag)
+        recentPurges = recentPurges.filter { epoch &- $0.value < UInt32(Self.commitLag) }
+    }
+
+    /// Cold-grant lookups made so far (store reads for records older than the hot window).
+    public var coldGrantLookups: Int { coldGrants?.lookups ?? 0 }
+}
