@@ -183,7 +183,9 @@ import XRPCClient
         config.rankings.thresholds = [1]
         let host = try TestHost(configuration: config)
         try host.feed([E.identity(alice, handle: "alice.test", time: 1), command(alice, pds, rev: 2, text: "@bot opt in"),
-                       E.post(bob, rev: 3, rkey: E.tid(3))])
+                       E.post(bob, rev: 3, rkey: E.tid(3)),
+                       // The stream passes the next minute boundary: the ranks are decided.
+                       E.identity("did:plc:tick00000000000000000000", handle: "tick.test", time: 2 * 60_000_000)])
         await try dispatcher(host, pds).drain()
         let posts = try await pds.botPosts().compactMap { $0["value"] as? [String: Any] }
         #expect(posts.compactMap { $0["text"] as? String } == ["@alice.test is the new #1 of the day!"])

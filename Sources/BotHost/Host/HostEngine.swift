@@ -163,6 +163,7 @@ public final class HostEngine {
             ctx.handles.append(nil)
         }
         let account = UInt32(id)
+        ctx.advanceRanks(to: event.timeUS)
         ctx.totals.events += 1
         ctx.batchEvents += 1
         if event.timeUS > ctx.cursorUS { ctx.cursorUS = event.timeUS }

@@ -176,9 +176,9 @@ extension PluginContext {
         shadowMilestones.removeAll(keepingCapacity: true)
         batch.collections = newCollections
         batch.rules = newRules
+        if let tracker = rankTracker { closeRanks(tracker, &batch) }
         batch.milestones = milestones
         batch.outbox = outbox
-        if let tracker = rankTracker { evaluateRanks(tracker, &batch) }
         batch.outboxCancels = outboxCancels
         batch.consentChanges = consentChanges
         batch.rankingChanges = rankingChanges
@@ -277,23 +277,50 @@ extension PluginContext {
 }
 
 extension PluginContext {
-    /// Feeds the batch's hourly XP to the rank tracker and, every `checkEvery` of stream
-    /// time, decides the ranking changes and queues announcements of entries for
-    /// opted-in, active accounts (the best threshold reached, once per entry).
-    func evaluateRanks(_ tracker: RankTracker, _ batch: inout WriteBatch) {
-        for entry in batch.xpBuckets where !entry.daily && tracker.inWindow(hour: entry.bucket, nowUS: cursorUS) {
-            tracker.add(hour: entry.bucket, account: entry.account, amount: entry.amount)
+    /// Called before each event is applied: when its time passes a `checkEvery` boundary
+    /// of stream time, the XP applied so far is fed to the rank tracker and the ranking
+    /// changes are decided as of that boundary. Deciding at stream boundaries, never at
+    /// batch ends, makes the changes depend only on the events, not on how they were cut
+    /// into batches (a restart after a crash, the number of decode workers).
+    @inline(__always)
+    func advanceRanks(to timeUS: Int64) {
+        guard let tracker = rankTracker else { return }
+        guard tracker.lastCheckUS != .min else {
+            tracker.lastCheckUS = timeUS
+            return
         }
-        guard cursorUS > 0, tracker.lastCheckUS == .min || cursorUS - tracker.lastCheckUS >= tracker.options.checkEveryUS else { return }
+        let every = max(1, tracker.options.checkEveryUS)
+        guard timeUS >= 0, timeUS / every > max(0, tracker.lastCheckUS) / every else { return }
+        evaluateRanks(tracker, at: timeUS / every * every)
+    }
+
+    /// Feeds the ledger entries not fed yet (net XP per hour and account).
+    func feedRanks(_ tracker: RankTracker, nowUS: Int64) {
+        guard rankFed < ledger.count else { return }
+        var table = CounterTable(capacity: 1 << 10)
+        for entry in ledger[rankFed...] where entry.amount != 0 {
+            let seconds = entry.timeUS >= 0 ? entry.timeUS / 1_000_000 : (entry.timeUS - 999_999) / 1_000_000
+            table.add(CounterTable.Key(bucket: seconds - ((seconds % 3_600) + 3_600) % 3_600, account: entry.account, counter: 0),
+                      Int64(entry.amount))
+        }
+        rankFed = ledger.count
+        var entries = table.drain()
+        entries.sort { $0.key < $1.key }
+        for entry in entries where entry.value != 0 && tracker.inWindow(hour: entry.key.bucket, nowUS: nowUS) {
+            tracker.add(hour: entry.key.bucket, account: entry.key.account, amount: entry.value)
+        }
+    }
+
+    /// Decides the ranking changes as of `nowUS` and queues announcements of entries for
+    /// opted-in, active accounts (the best threshold reached, once per entry).
+    func evaluateRanks(_ tracker: RankTracker, at nowUS: Int64) {
+        feedRanks(tracker, nowUS: nowUS)
         let events = tracker.evaluate(
-            nowUS: cursorUS,
+            nowUS: nowUS,
             eligible: { self.accounts[Int($0)].status == 0 && !tracker.unranked.contains($0) && $0 != self.botAccount },
             did: { self.dids.string(Int($0)) })
-        batch.rankEvents = events
-        batch.rankWindow = tracker.options.window
-        batch.rankMembers = tracker.members.flatMap { threshold, group in
-            group.map { (threshold, $0.key, $0.value.enteredUS, $0.value.outSinceUS) }
-        }
+        rankEvaluated = true
+        rankEvents += events
         guard tracker.options.announce else { return }
         var best: [UInt32: RankEvent] = [:]
         for event in events where event.kind == .entered {
@@ -316,9 +343,25 @@ extension PluginContext {
                 json.field("template", event.threshold == 1 ? rankFirstAnnouncement : rankAnnouncement)
                 json.field("mention", state.consent == .optedIn)
             }
-            batch.outbox.append(OutboxRow(key: "rank:\(window):\(event.threshold):\(did):\(event.timeUS)", account: account,
-                                          kind: "rank", payload: json.output, createdUS: event.timeUS))
+            outbox.append(OutboxRow(key: "rank:\(window):\(event.threshold):\(did):\(event.timeUS)", account: account,
+                                    kind: "rank", payload: json.output, createdUS: event.timeUS))
             totals.announcements += 1
+        }
+    }
+
+    /// At batch close: the rest of the batch's XP goes to the tracker, and the batch
+    /// carries the changes decided in it and, after an evaluation, the membership.
+    func closeRanks(_ tracker: RankTracker, _ batch: inout WriteBatch) {
+        feedRanks(tracker, nowUS: max(cursorUS, tracker.lastCheckUS))
+        rankFed = 0
+        batch.rankEvents = rankEvents
+        rankEvents.removeAll()
+        batch.rankWindow = tracker.options.window
+        if rankEvaluated {
+            rankEvaluated = false
+            batch.rankMembers = tracker.members.flatMap { threshold, group in
+                group.map { (threshold, $0.key, $0.value.enteredUS, $0.value.outSinceUS) }
+            }
         }
     }
 }

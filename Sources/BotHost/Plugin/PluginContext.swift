@@ -83,6 +83,11 @@ public final class PluginContext {
     public var shadowMilestoneLevels: [Int]?
     /// Ranking-change events with hysteresis; nil when switched off.
     var rankTracker: RankTracker?
+    /// Ledger entries of the open batch already fed to the rank tracker, the changes it
+    /// decided in this batch, and whether it evaluated.
+    var rankFed = 0
+    var rankEvents: [RankEvent] = []
+    var rankEvaluated = false
     /// Templates of ranking announcements: `{handle}`, `{n}`, `{window}`, `{rank}`.
     public var rankAnnouncement = "{handle} entered the top {n} of the {window}!"
     public var rankFirstAnnouncement = "{handle} is the new #1 of the {window}!"
