@@ -1,3 +1,4 @@
+import CoreMetrics
 import XRPCClient
 
 /// Applies decoded events to the plugins and the host's state, one line at a time.
@@ -67,6 +68,7 @@ public final class HostEngine {
     /// Records a line that could not even be read (e.g. longer than the reader allows).
     public func reportMalformed(line: Int, _ error: MalformedEvent) {
         malformed[error.reason, default: 0] += 1
+        LiveMetrics.malformed(error.reason.rawValue).increment()
         if malformedSamples.count < maxSamples { malformedSamples.append((line, error)) }
         onMalformed?(line, error)
     }

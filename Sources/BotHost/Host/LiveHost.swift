@@ -222,14 +222,12 @@ final class FrameProcessor {
                     if let bytes = try decoder.decompress(raw) { apply(bytes: bytes, frame: frame) }
                 } catch {
                     engine.reportMalformed(line: frameNumber, MalformedEvent(.invalidJSON, "bad zstd frame: \(error.description)"))
-                    LiveMetrics.malformed("bad_frame").increment()
                 }
             }
         }
     }
 
     private func apply(bytes: UnsafeRawBufferPointer, frame: LiveFrame) {
-        let before = engine.malformedCount
         let time: Int64?
         if frame.wire == .v1 {
             time = engine.applyReturningTime(line: bytes, number: frameNumber)
@@ -251,7 +249,6 @@ final class FrameProcessor {
             }
         }
         guard let timeUS = time else {
-            if engine.malformedCount > before { LiveMetrics.malformed("frame").increment() }
             return
         }
         LiveMetrics.events.increment()
