@@ -53,6 +53,16 @@ workers="[$w1,$w2,$w4]"
 apply=$($BIN bench-apply "$capture" $same)
 limits=$($PY bench/sqlite_limits.py "$tmp")
 
+echo "== peak RSS at 1M and 10M events (same population of 100k accounts; the 10M capture is made once, ~7 min)"
+big=captures/bench-10m.jsonl
+[ -s "$big" ] || $PY bench/gen_capture.py --events 10000000 --accounts 100000 --seed 42 --out "$big"
+head -n 1000000 "$big" > "$tmp/first-1m.jsonl"
+rss1=$($PY bench/measure.py -- $BIN replay "$tmp/first-1m.jsonl" --db "$tmp/rss1.sqlite" --quiet --format json)
+rm -f "$tmp/first-1m.jsonl"
+rss10=$($PY bench/measure.py -- $BIN replay "$big" --db "$tmp/rss10.sqlite" --quiet --format json)
+rm -f "$tmp"/rss1.sqlite* "$tmp"/rss10.sqlite*
+rss="[$rss1,$rss10]"
+
 echo "== live ingest over loopback WebSocket (200k events) and latency at 5k events/s"
 live_capture=captures/bench-live-200k.jsonl
 [ -s "$live_capture" ] || head -n 200000 "$capture" > "$live_capture"
@@ -94,7 +104,7 @@ fi
 echo "== outbox: posts/s to the arroba PDS on loopback (vs the atproto SDK), event->post latency in a live run"
 outbox=$($PY bench/outbox_bench.py $BIN --posts 300 --accounts 60)
 
-$PY - "$tape" "$orjson" "$foundation" "$bothost" "$reference" "$again" "$limits" "$events" "$live_file" "$live_text" "$live_zstd" "$paced" "$http" "$default" "$outbox" "$pack" "$apply" "$workers" <<'PYEOF'
+$PY - "$tape" "$orjson" "$foundation" "$bothost" "$reference" "$again" "$limits" "$events" "$live_file" "$live_text" "$live_zstd" "$paced" "$http" "$default" "$outbox" "$pack" "$apply" "$workers" "$rss" <<'PYEOF'
 import json, sys
 tape, orj, fnd, bh, ref, again, limits = (json.loads(a) for a in sys.argv[1:8])
 events = int(sys.argv[8])
@@ -105,6 +115,7 @@ outbox = json.loads(sys.argv[15])
 pack = json.loads(sys.argv[16])
 apply = json.loads(sys.argv[17])
 scaling = json.loads(sys.argv[18])
+rss = json.loads(sys.argv[19])
 def rate(m): return events / m["wall_seconds"]
 rows = [
     ("decode, bothost tape", f"{tape['mb_per_s']:.0f} MB/s", "1.00x"),
@@ -119,6 +130,9 @@ rows = [
        f"{rate(m)/rate(scaling[0]):.2f}x; stages: apply {m['output']['stage_seconds']['apply']:.2f} s (waiting for the writer "
        f"{m['output']['stage_seconds']['writer_wait']:.2f} s), commit {m['output']['stage_seconds']['commit']:.2f} s, "
        f"decode {m['output']['stage_seconds']['decode_workers']:.2f} s on workers; peak RSS {m['peak_rss_mb']:.0f} MB") for m in scaling],
+    *[(f"replay {m['output']['events']/1e6:.0f}M events, default plugins", f"peak RSS {m['peak_rss_mb']:.0f} MB",
+       f"{m['output']['events']/m['wall_seconds']:,.0f} events/s, {m['output']['cold_grant_lookups']:,} grants read back from the store")
+      for m in rss],
     ("replay, bothost, default plugins (+ analytics)", f"{rate(default):,.0f} events/s", f"{rate(default)/rate(ref):.1f}x the reference, peak RSS {default['peak_rss_mb']:.0f} MB"),
     ("second replay, bothost (all duplicates)", f"{rate(again):,.0f} events/s", ""),
     ("SQLite rowid append (Python executemany)", f"{limits['rowid_append_rows_per_s']:,.0f} rows/s", ""),

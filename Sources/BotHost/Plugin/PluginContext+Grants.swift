@@ -67,7 +67,7 @@ extension PluginContext {
     /// carry their creation time, so "older than the window" needs no extra state, and
     /// memory holds about one window's worth of records however long the run.
     func evictColdGrants() {
-        guard coldGrants != nil, hotGrantHorizonUS > 0, epoch &- lastEvictionEpoch >= 8 else { return }
+        guard coldGrants != nil, hotGrantHorizonUS > 0, epoch &- lastEvictionEpoch >= 2 else { return }
         lastEvictionEpoch = epoch
         if cursorUS > hotGrantHorizonUS {
             let floor = UInt64(cursorUS - hotGrantHorizonUS) << 10
