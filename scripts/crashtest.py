@@ -55,12 +55,25 @@ def kill_loop(start, kills, rng, span):
     return killed
 
 
-def compare(name, expected, got, db):
+def decisions(db):
+    """Outbox keys and ranking changes: both must not depend on where the kills fell."""
+    with sqlite3.connect(db) as conn:
+        keys = [r[0] for r in conn.execute("SELECT key FROM outbox ORDER BY key")]
+        ranks = conn.execute("SELECT time_us, window, threshold, account_id, kind FROM rank_events ORDER BY 1, 2, 3, 4, 5").fetchall()
+        return keys, ranks
+
+
+def compare(name, expected, got, db, reference_db=None):
     ok_state = expected == got
+    if reference_db is not None and ok_state:
+        ok_state = decisions(db) == decisions(reference_db)
+        if not ok_state:
+            print("      outbox keys or rank events differ from the uninterrupted run")
     rows, unique = outbox(db)
     check = integrity(db)
     ok = ok_state and unique and check == "ok"
-    print(f"{'ok  ' if ok else 'FAIL'} {name}: {len(got)} accounts {'equal' if ok_state else 'DIFFER'}, "
+    same = " (and the same outbox keys and rank events)" if reference_db is not None and ok_state else ""
+    print(f"{'ok  ' if ok else 'FAIL'} {name}: {len(got)} accounts {'equal' if ok_state else 'DIFFER'}{same}, "
           f"integrity_check={check}, outbox keys unique={unique} ({len(rows)} rows)")
     if not ok_state:
         e = {a['did']: a for a in expected}
@@ -114,10 +127,10 @@ def main():
                                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
                                args.kills, rng, span)
             subprocess.run(cmd + ["--workers", "3"], check=True, capture_output=True)
-            ok = compare(f"{name}: {killed} SIGKILLs (1, 2 or 4 decode workers per start) then a restart to the end", expected, export(binary, db), db) and killed >= args.kills
+            ok = compare(f"{name}: {killed} SIGKILLs (1, 2 or 4 decode workers per start) then a restart to the end", expected, export(binary, db), db, reference_db) and killed >= args.kills
             passed, failed = (passed + 1, failed) if ok else (passed, failed + 1)
             if name == "replay":
-                replay_expected = expected
+                replay_expected, replay_db = expected, reference_db
 
         # bothost run against the replay server: SIGKILL at random points, then run to idle.
         server = subprocess.Popen([binary, "serve-jetstream", capture, "--port", "0", "--log-level", "error"],
@@ -138,7 +151,7 @@ def main():
             print(f"{'ok  ' if graceful else 'FAIL'} run: SIGTERM mid-run exits 0 after committing ({out.strip()[:120]})")
             passed, failed = (passed + 1, failed) if graceful else (passed, failed + 1)
             subprocess.run(cmd, check=True, capture_output=True, timeout=600)
-            ok = compare(f"run: {killed} SIGKILLs, a SIGTERM, then a run to idle (vs replay)", replay_expected, export(binary, db), db) and killed >= args.kills
+            ok = compare(f"run: {killed} SIGKILLs, a SIGTERM, then a run to idle (vs replay)", replay_expected, export(binary, db), db, replay_db) and killed >= args.kills
             passed, failed = (passed + 1, failed) if ok else (passed, failed + 1)
         finally:
             server.terminate()
