@@ -39,7 +39,7 @@ final class LoopbackJetstream: Sendable {
 }
 
 /// Runs `bothost run`'s live host in process against `url` until it has been idle.
-func runLive(_ host: TestHost, url: String, compress: Bool = false, exitIdle: Double = 1.0,
+func runLive(_ host: TestHost, url: String, compress: Bool = false, exitIdle: Double = 2.0,
              collections: [String]? = nil, rewindUS: Int64 = 5_000_000) async throws -> LiveHost.Summary {
     var logger = Logger(label: "test.live")
     logger.logLevel = .error
