@@ -82,6 +82,9 @@ struct TypeChecker {
             return .string
         case "+", "-", "*", "/", "%":
             try need(.int, 0, left); try need(.int, 1, right)
+            if op == "/" || op == "%", case .int(0) = node.children[1].expression {
+                throw ExpressionError(offset: node.children[1].offset, message: "division by zero; expected a divisor other than 0")
+            }
             return .int
         case "<", "<=", ">", ">=":
             try need(.int, 0, left); try need(.int, 1, right)
