@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL cluster on loopback for the store tests (issue 10):
+#   scripts/pg-cluster.sh start DIR [PORT]   initdb into DIR, start on PORT (default: a free
+#                                            one), print the URL: postgres://bothost@127.0.0.1:PORT/bothost
+#   scripts/pg-cluster.sh stop DIR
+# PostgreSQL refuses to run as root, so as root the cluster runs as the `postgres` user.
+# BOTHOST_TEST_POSTGRES, when set, names an existing server instead (no cluster is made).
+set -euo pipefail
+cmd=${1:?start|stop}
+dir=${2:?cluster directory}
+bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+[ -n "$bin" ] || { echo "PostgreSQL is not installed (apt-get install postgresql)" >&2; exit 1; }
+as_owner() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+case "$cmd" in
+  start)
+    port=${3:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
+    mkdir -p "$dir"
+    if [ "$(id -u)" = 0 ]; then
+      chown postgres "$dir"
+      chmod a+x "$(dirname "$dir")"  # e.g. a mktemp -d directory (0700): let the postgres user reach DIR
+    fi
+    as_owner "$bin/initdb" -D "$dir/data" -U bothost --auth=trust -E UTF8 --locale=C.UTF-8 > "$dir/initdb.log" 2>&1
+    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -o "-k $dir -h 127.0.0.1 -p $port -c fsync=off -c synchronous_commit=off -c full_page_writes=off" start > /dev/null
+    as_owner "$bin/createdb" -h 127.0.0.1 -p "$port" -U bothost bothost
+    echo "postgres://bothost@127.0.0.1:$port/bothost"
+    ;;
+  stop)
+    as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate stop > /dev/null 2>&1 || true
+    ;;
+  *) echo "usage: $0 start|stop DIR [PORT]" >&2; exit 2 ;;
+esac
