@@ -43,6 +43,7 @@ import Testing
         ("pack: p\nversion: 1\nrules:\n  - id: a\n    on: app.bsky.feed.post\n", "4:9", "no effect"),
         ("version: 1\nrules: []\n", "1:1", "missing 'pack'"),
         ("pack: p\nversion: 1\nrules:\n  - id: a\n    on: app.bsky.feed.like\n    xp: |\n      isSelf(record.subject.uri)\n        ? 0 : record.subject\n", "8:9", "branches"),
+        ("pack: p\nversion: 1\nrules:\n  - id: a\n    on: app.bsky.feed.post\n    xp: 'today(\"postz\") < 5 ? 50 : 10'\n    counter: posts\n", "6:16", "unknown counter 'postz'"),
         ("pack: p\nversion: 1\nrules:\n  - id: a\n    on: app.bsky.feed.post\n    xp: \"len(record.text) / 0\"\n", "6:29", "division by zero"),
         ("pack: p\nversion: 1\nrules:\n  - id: a\n    on: app.bsky.feed.post\n    xp: \"1\"\n    cooldown: soon\n", "7:15", "duration"),
         ("pack: p\nversion: 1\nbase: &b {x: 1}\nrules: [*b]\n", "3:7", "anchors and aliases"),

@@ -77,6 +77,20 @@ import Testing
         #expect(try whole.count("SELECT count(*) FROM rule_limits WHERE kind = 2") == 12)  // one last-grant time per poster
     }
 
+    @Test func dailyCountersSurviveRestarts() throws {
+        let packs = PackSelection(live: try Self.pack("diminishing-returns"), shadow: nil, liveIsDefault: false)
+        let lines = (0..<8).map { i in
+            Events.commit(Events.alice, rev: i + 1, op: "create", collection: "app.bsky.feed.post", rkey: Events.tid(i + 1),
+                          record: #"{"$type":"app.bsky.feed.post","text":"p","createdAt":"2026-01-01T00:00:00Z"}"#, time: (i + 1) * 60_000_000)
+        }
+        let host = try TestHost(packs: packs)
+        for line in lines {
+            try host.feed([line])
+            try host.restart()
+        }
+        #expect(try host.xp(Events.alice) == 5 * 50 + 3 * 10)
+    }
+
     @Test func theBuiltInPackIsTheShippedLevelingPack() throws {
         let shipped = try String(contentsOfFile: Fixtures.packageRoot.appendingPathComponent("examples/packs/leveling.yaml").path, encoding: .utf8)
         #expect(DefaultPack.text() == shipped)

@@ -10,9 +10,11 @@ public enum LimitKind: UInt8, Sendable {
     case once = 3
     /// A plugin's own number under `key` (e.g. a posting streak), kept until purged.
     case value = 4
+    /// A pack counter's count for the UTC day starting at `key` (unix seconds).
+    case dailyCount = 5
 
     /// Whether the entry belongs to a time window (and expires with it).
-    var isWindowed: Bool { self == .capXP || self == .capGrants }
+    var isWindowed: Bool { self == .capXP || self == .capGrants || self == .dailyCount }
 }
 
 /// One remembered value of a rule limit.

@@ -77,6 +77,8 @@ typealias Compiled = (PackEnvironment) -> PackValue
 /// literal comparisons compare bytes on the tape.
 struct PackCompiler {
     var slots: [String: Int] = [:]
+    /// The remembered daily count of each of the pack's counters, for `today("name")`.
+    var counterSlots: [String: CounterRef] = [:]
 
     func compile(_ expression: Expression) -> Compiled {
         switch expression {
@@ -234,6 +236,12 @@ struct PackCompiler {
         case "contains": return { env in .bool((compiled[0](env).text ?? "").contains(compiled[1](env).text ?? "\u{0}")) }
         case "startsWith": return { env in .bool((compiled[0](env).text ?? "").hasPrefix(compiled[1](env).text ?? "\u{0}")) }
         case "endsWith": return { env in .bool((compiled[0](env).text ?? "").hasSuffix(compiled[1](env).text ?? "\u{0}")) }
+        case "today":
+            guard case .string(let name) = arguments[0], let slot = counterSlots[name] else { return { _ in .int(0) } }
+            return { env in
+                guard let event = env.event else { return .int(0) }
+                return .int(env.context.limit(slot, .dailyCount, key: event.timeUS / 86_400_000_000 * 86_400) ?? 0)
+            }
         case "min": return { .int(min($0 |> compiled[0], $0 |> compiled[1])) }
         case "max": return { .int(max($0 |> compiled[0], $0 |> compiled[1])) }
         case "authorOf":

@@ -23,6 +23,8 @@ public final class RulePackPlugin: Plugin {
         var xp: Compiled?
         var oncePer: Compiled?
         var counter: CounterRef?
+        /// The counter's remembered daily count (read by `today`).
+        var counterSlot: CounterRef?
         var rule: RuleRef
         var limitSlot: CounterRef?
         var collectionIDs: [UInt16]
@@ -55,7 +57,9 @@ public final class RulePackPlugin: Plugin {
         if isShadow, !pack.milestones.isEmpty { context.shadowMilestoneLevels = pack.milestones }
         rules.removeAll()
         byCollection.removeAll()
-        let compiler = PackCompiler()
+        var compiler = PackCompiler()
+        let prefix = (isShadow ? "shadow:" : "") + pack.id + "/counter:"
+        for name in Set(pack.rules.compactMap(\.counter)) { compiler.counterSlots[name] = context.registerLimitSlot(prefix + name) }
         for (index, rule) in pack.rules.enumerated() {
             var operations = Set<CommitOperation>()
             for op in rule.operations {
@@ -71,6 +75,7 @@ public final class RulePackPlugin: Plugin {
                 operations: operations, condition: rule.condition.map { compiler.compile($0) }, xp: rule.xp.map { compiler.compile($0) },
                 oncePer: rule.oncePer.map { compiler.compile($0) },
                 counter: rule.counter.map { context.registerCounter($0) },
+                counterSlot: rule.counter.flatMap { compiler.counterSlots[$0] },
                 rule: context.registerRule(plugin: (isShadow ? "shadow:" : "") + pack.id, rule: rule.id, version: versionTag),
                 limitSlot: limited ? context.registerLimitSlot((isShadow ? "shadow:" : "") + pack.id + "/" + rule.id) : nil,
                 collectionIDs: ids))
@@ -124,6 +129,9 @@ public final class RulePackPlugin: Plugin {
             if let counter = rule.counter {
                 let day = event.timeUS / 86_400_000_000 * 86_400
                 context.increment(counter, bucketStart: day)
+                if let slot = rule.counterSlot {
+                    context.setLimit(slot, .dailyCount, key: day, (context.limit(slot, .dailyCount, key: day) ?? 0) + 1)
+                }
                 trace?.append("\(name): counter \(pack.rules[index].counter ?? "") +1")
             }
             if let amount {

@@ -86,8 +86,14 @@ public enum RulePackChecker {
         if let node = top["collections"] { try declareCollections(node, doc, &schema) }
         guard let rulesNode = top["rules"] else { throw doc.error("missing 'rules' (a list of rules)", at: root) }
         var rules: [RulePack.Rule] = []
-        for node in try doc.sequence(rulesNode, "rules") {
-            let rule = try checkRule(node, doc, schema)
+        let ruleNodes = try doc.sequence(rulesNode, "rules")
+        // Counters first: a rule may read one (`today("posts")`) that a later rule counts.
+        var counters = Set<String>()
+        for node in ruleNodes {
+            if case .mapping(let map) = node, let name = map["counter"]?.string { counters.insert(name) }
+        }
+        for node in ruleNodes {
+            let rule = try checkRule(node, doc, schema, counters: counters)
             if rules.contains(where: { $0.id == rule.id }) { throw doc.error("two rules are named '\(rule.id)'", at: node) }
             rules.append(rule)
         }
@@ -135,7 +141,7 @@ public enum RulePackChecker {
 
     // MARK: - Rules
 
-    static func checkRule(_ node: Node, _ doc: YAMLDocument, _ schema: Schema) throws(Diagnostic) -> RulePack.Rule {
+    static func checkRule(_ node: Node, _ doc: YAMLDocument, _ schema: Schema, counters: Set<String> = []) throws(Diagnostic) -> RulePack.Rule {
         let map = try doc.mapping(node, "a rule")
         try doc.rejectUnknownKeys(in: map, allowed: ["id", "on", "ops", "when", "xp", "once_per", "counter", "cap", "cooldown", "examples"],
                                   section: "a rule")
@@ -170,7 +176,8 @@ public enum RulePackChecker {
         var scopedSchema = schema
         scopedSchema.objects["record"] = common ?? [:]
         let scope: [String: ValueType] = ["record": .object("record"), "event": .object("event"), "account": .object("account")]
-        let checker = TypeChecker(schema: scopedSchema, scope: scope)
+        var checker = TypeChecker(schema: scopedSchema, scope: scope)
+        checker.counters = counters
         var condition: Expression?
         if let whenNode = map["when"] {
             condition = try expression(whenNode, doc, checker, expect: .bool, what: "when")

@@ -3,10 +3,12 @@
 struct TypeChecker {
     let schema: Schema
     var scope: [String: ValueType]
+    /// The pack's counters (`counter:` of its rules), readable with `today("name")`.
+    var counters: Set<String> = []
 
     /// Functions: name → (parameter count, result for the argument types, or an error).
     static let functionNames = ["len", "any", "all", "count", "has", "isBlank", "lower", "contains", "startsWith",
-                                "endsWith", "authorOf", "isSelf", "grantOf", "min", "max"]
+                                "endsWith", "authorOf", "isSelf", "grantOf", "min", "max", "today"]
 
     func check(_ node: Located) throws(ExpressionError) -> ValueType {
         switch node.expression {
@@ -171,6 +173,16 @@ struct TypeChecker {
             try arity(1, "grantOf(at-uri string): the XP granted for that record, null when the host has not seen it created or saw it deleted")
             try argument(0, .string)
             return .optional(.int)
+        case "today":
+            try arity(1, "today(\"counter\"): how many events the account's counter counted today (UTC), before this one")
+            guard case .string(let counter) = arguments[0].expression else {
+                throw ExpressionError(offset: arguments[0].offset, message: "today needs a counter's name as a string literal, e.g. today(\"posts\")")
+            }
+            guard counters.contains(counter) else {
+                let known = counters.sorted().map { "'\($0)'" }.joined(separator: ", ")
+                throw ExpressionError(offset: arguments[0].offset, message: "unknown counter '\(counter)'; expected one of the pack's counters: \(known.isEmpty ? "(none: add counter: NAME to a rule)" : known)")
+            }
+            return .int
         case "min", "max":
             try arity(2, "\(name)(int, int)")
             try argument(0, .int); try argument(1, .int)
