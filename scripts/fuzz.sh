@@ -37,8 +37,10 @@ ASAN_OPTIONS=detect_leaks=0 "$out/fuzz-rule-expression" -max_total_time="$second
 mkdir -p fuzz/corpus/config fuzz/corpus/rule-pack
 [ -n "$(ls -A fuzz/corpus/config 2>/dev/null)" ] || cp examples/config/*.yaml fuzz/corpus/config/
 [ -n "$(ls -A fuzz/corpus/rule-pack 2>/dev/null)" ] || cp examples/packs/*.yaml fuzz/corpus/rule-pack/
+# -parse-as-library: the targets have no main.swift; each defines `<module>_main`, which
+# SwiftPM makes the entry point, and hands over to libFuzzer's driver.
 swift build --package-path fuzz/yaml --scratch-path .build-fuzz/yaml -c release -Xswiftc -sanitize=fuzzer,address \
-  -Xswiftc -parse-as-library 2>&1 | grep -E "error|Compiling Fuzz|Build" || true
+  -Xswiftc -parse-as-library 2>&1 | grep -v "ld.gold: warning" | grep -E "error|Compiling Fuzz|Build" || true
 for target in FuzzConfig:config FuzzRulePack:rule-pack; do
   ASAN_OPTIONS=detect_leaks=0 ".build-fuzz/yaml/release/${target%%:*}" -max_total_time="$seconds" -max_len=65536 -timeout=5 \
     -artifact_prefix=fuzz/artifacts/ -print_final_stats=1 "fuzz/corpus/${target##*:}" 2>&1 | tail -8
