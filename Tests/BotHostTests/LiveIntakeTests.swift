@@ -47,8 +47,9 @@ import XRPCClient
         let server = try await LoopbackJetstream.start(lines: lines, options: options)
         defer { server.stop() }
         let host = try TestHost()
-        // A rewind longer than a whole session: the cursor must still progress.
-        let summary = try await runLive(host, url: server.v1URL, compress: true, rewindUS: 60_000_000)
+        // A rewind longer than a whole session: the cursor must still progress. Five quiet
+        // seconds before ending: a loaded machine can be slow to resume after each drop.
+        let summary = try await runLive(host, url: server.v1URL, compress: true, exitIdle: 5, rewindUS: 60_000_000)
         #expect(summary.reconnects >= 10)
         #expect(server.server.connectionCount >= 10)
         #expect(summary.duplicates > 0)
