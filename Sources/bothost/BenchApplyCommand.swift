@@ -26,13 +26,7 @@ struct BenchApplyCommand: ParsableCommand {
         let configuration = try loadConfiguration(config)
         let data = try Data(contentsOf: URL(fileURLWithPath: capture))
         let bytes = [UInt8](data)
-        var lines: [Range<Int>] = []
-        var start = 0
-        for (index, byte) in bytes.enumerated() where byte == 0x0A {
-            if index > start { lines.append(start..<index) }
-            start = index + 1
-        }
-        if start < bytes.count { lines.append(start..<bytes.count) }
+        let lines = BenchDecodeCommand.lineRanges(bytes)
         var best: [Bool: Double] = [false: .infinity, true: .infinity]
         var checks: [Bool: Int64] = [:]
         for _ in 0..<max(1, repetitions) {

@@ -23,13 +23,7 @@ struct BenchDecodeCommand: ParsableCommand {
     func run() throws {
         let data = try Data(contentsOf: URL(fileURLWithPath: capture))
         let bytes = [UInt8](data)
-        var lines: [Range<Int>] = []
-        var start = 0
-        for (index, byte) in bytes.enumerated() where byte == 0x0A {
-            if index > start { lines.append(start..<index) }
-            start = index + 1
-        }
-        if start < bytes.count { lines.append(start..<bytes.count) }
+        let lines = Self.lineRanges(bytes)
         let total = lines.reduce(0) { $0 + $1.count }
         var best = Double.infinity
         var checksum = 0
@@ -48,6 +42,18 @@ struct BenchDecodeCommand: ParsableCommand {
             json.field("checksum", checksum)
         }
         print(json.output)
+    }
+
+    /// The ranges of the non-empty lines of a capture held in memory.
+    static func lineRanges(_ bytes: [UInt8]) -> [Range<Int>] {
+        var lines: [Range<Int>] = []
+        var start = 0
+        for (index, byte) in bytes.enumerated() where byte == 0x0A {
+            if index > start { lines.append(start..<index) }
+            start = index + 1
+        }
+        if start < bytes.count { lines.append(start..<bytes.count) }
+        return lines
     }
 
     /// Decodes each line and reads what the leveling rules read (media class, subject).

@@ -82,24 +82,21 @@ public final class HostEngine {
     /// was malformed or of an unknown kind.
     @discardableResult
     public func applyReturningTime(line bytes: UnsafeRawBufferPointer, number: Int) -> Int64? {
-        let event: Event?
-        do {
-            event = try decoder.decode(bytes)
-        } catch {
-            reportMalformed(line: number, error)
-            return nil
-        }
-        guard let event else { return nil }
-        apply(event)
-        return event.timeUS
+        apply(number: number) { () throws(MalformedEvent) in try decoder.decode(bytes) }
     }
 
     /// Applies one line tokenized by a decode worker: `root` is its tape's root value.
     @discardableResult
     func apply(root: JSONValue, number: Int) -> Int64? {
+        apply(number: number) { () throws(MalformedEvent) in try decoder.event(root: root) }
+    }
+
+    /// Applies what `decode` gives; a malformed line is counted and reported.
+    @inline(__always)
+    private func apply(number: Int, _ decode: () throws(MalformedEvent) -> Event?) -> Int64? {
         let event: Event?
         do {
-            event = try decoder.event(root: root)
+            event = try decode()
         } catch {
             reportMalformed(line: number, error)
             return nil

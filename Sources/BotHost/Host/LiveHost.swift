@@ -126,6 +126,7 @@ public final class LiveHost: Service, @unchecked Sendable {
                         || (context.batchEvents > 0 && now - batchOpened >= options.maxBatchDelay) {
                         context.apply(try store.pendingCommandsOnce(after: &appliedCommands))
                         var batch = context.closeBatch()
+                        if let failure = context.coldGrantFailure { throw failure }
                         batch.oldestReceivedAt = oldestReceive
                         try await writer.submitAsync(batch)
                         summary.batches += 1
@@ -155,7 +156,9 @@ public final class LiveHost: Service, @unchecked Sendable {
                 group.cancelAll()
                 // Apply what was already received, then commit it with the cursor.
                 for frame in await queue.next(timeout: 0) { processor.apply(frame) }
-                try await writer.submitAsync(context.closeBatch())
+                let last = context.closeBatch()
+                if let failure = context.coldGrantFailure { throw failure }
+                try await writer.submitAsync(last)
                 try await writer.finishAsync()
             }
         } onGracefulShutdown: {

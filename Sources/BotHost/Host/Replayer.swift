@@ -95,7 +95,9 @@ public final class Replayer {
             guard context.batchEvents >= batchSize else { return }
             context.apply(try store.pendingCommandsOnce(after: &appliedCommands))
             let t0 = Clock.monotonicSeconds()
-            try writer.submit(context.closeBatch())
+            let batch = context.closeBatch()
+            if let failure = context.coldGrantFailure { throw failure }
+            try writer.submit(batch)
             writerWait += Clock.monotonicSeconds() - t0
             batches += 1
             if let interval = options.progressInterval, let progress {
@@ -155,6 +157,7 @@ public final class Replayer {
         try writer.finish()  // commands read below must see the committed state
         context.apply(try store.pendingCommandsOnce(after: &appliedCommands))
         let last = context.closeBatch()
+        if let failure = context.coldGrantFailure { throw failure }
         if !last.isEmpty || batches == 0 {
             try writer.submit(last)
             batches += 1

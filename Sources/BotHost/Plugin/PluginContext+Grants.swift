@@ -6,6 +6,9 @@ public final class ColdGrantReader {
     private let queue: DatabaseQueue
     /// Lookups made, for the run summary.
     public private(set) var lookups = 0
+    /// The first read error: the host stops before committing anything decided without
+    /// the grant it could not read.
+    public private(set) var failure: (any Error)?
 
     public init(path: String) throws {
         var configuration = Configuration()
@@ -16,11 +19,16 @@ public final class ColdGrantReader {
 
     func grant(_ key: GrantKey) -> Grant? {
         lookups += 1
-        return try? queue.inDatabase { db -> Grant? in
-            let statement = try db.cachedStatement(sql: "SELECT amount, tag, rule_id FROM grants WHERE rkey = ? AND account_id = ? AND collection_id = ?")
-            guard let row = try Row.fetchOne(statement, arguments: [Int64(key.rkey), Int64(key.account), Int64(key.collection)]) else { return nil }
-            return Grant(amount: Int32(truncatingIfNeeded: row[0] as Int64), tag: UInt8(truncatingIfNeeded: row[1] as Int64),
-                         rule: UInt16(truncatingIfNeeded: row[2] as Int64))
+        do {
+            return try queue.inDatabase { db -> Grant? in
+                let statement = try db.cachedStatement(sql: "SELECT amount, tag, rule_id FROM grants WHERE rkey = ? AND account_id = ? AND collection_id = ?")
+                guard let row = try Row.fetchOne(statement, arguments: [Int64(key.rkey), Int64(key.account), Int64(key.collection)]) else { return nil }
+                return Grant(amount: Int32(truncatingIfNeeded: row[0] as Int64), tag: UInt8(truncatingIfNeeded: row[1] as Int64),
+                             rule: UInt16(truncatingIfNeeded: row[2] as Int64))
+            }
+        } catch {
+            if failure == nil { failure = error }
+            return nil
         }
     }
 }
@@ -76,6 +84,9 @@ extension PluginContext {
         grants.evict(tidBelow: coldBelowTID, epoch: epoch16, minimumAge: Self.commitLag)
         recentPurges = recentPurges.filter { epoch &- $0.value < UInt32(Self.commitLag) }
     }
+
+    /// The first error reading an evicted grant: checked before each batch is committed.
+    public var coldGrantFailure: (any Error)? { coldGrants?.failure }
 
     /// Cold-grant lookups made so far (store reads for records older than the hot window).
     public var coldGrantLookups: Int { coldGrants?.lookups ?? 0 }

@@ -22,32 +22,12 @@ extension PluginContext {
     /// without changing anyone's XP, level or announcements. What it would have done is
     /// kept apart (shadow ledger, totals and milestones) for `bothost rules diff`.
     public func shadowGrant(amount: Int, tag: UInt8 = 0, rule: RuleRef) {
-        let amount = Int32(clamping: amount)
-        let key = shadowKey(currentKey)
-        switch currentOperation {
-        case .create:
-            guard loadGrant(key) == nil else { return }
-            storeGrant(key, Grant(amount: amount, tag: tag, rule: rule.index))
-            appendShadowLedger(key, .grant, amount, rule)
-            addShadowXP(Int64(amount))
-        case .update:
-            guard let old = loadGrant(key) else { return }
-            storeGrant(key, Grant(amount: amount, tag: tag, rule: rule.index))
-            let delta = amount - old.amount
-            guard delta != 0 || old.tag != tag else { return }
-            appendShadowLedger(key, .regrade, delta, rule)
-            addShadowXP(Int64(delta))
-        case .delete:
-            return
-        }
+        keyedGrant(shadowKey(currentKey), amount: Int32(clamping: amount), tag: tag, rule: rule, shadow: true)
     }
 
     /// Revokes the current record's shadow grant, if any.
     public func shadowRevoke(rule: RuleRef) {
-        let key = shadowKey(currentKey)
-        guard let old = removeGrant(key) else { return }
-        appendShadowLedger(key, .revoke, -old.amount, rule)
-        addShadowXP(-Int64(old.amount))
+        keyedRevoke(shadowKey(currentKey), rule: rule, shadow: true)
     }
 
     /// The shadow grant of a record named by author, collection and key (`grantOf` in a
@@ -60,12 +40,12 @@ extension PluginContext {
     /// The current account's shadow totals.
     public var shadowTotals: ShadowTotals { shadow[account] ?? ShadowTotals() }
 
-    private func appendShadowLedger(_ key: GrantKey, _ kind: LedgerEntry.Kind, _ amount: Int32, _ rule: RuleRef) {
+    func appendShadowLedger(_ key: GrantKey, _ kind: LedgerEntry.Kind, _ amount: Int32, _ rule: RuleRef) {
         shadowLedger.append(LedgerEntry(account: key.account, collection: key.collection, kind: kind,
                                         rule: rule.index, rkey: key.rkey, amount: amount, timeUS: currentTimeUS))
     }
 
-    private func addShadowXP(_ delta: Int64) {
+    func addShadowXP(_ delta: Int64) {
         var totals = shadow[account] ?? ShadowTotals()
         totals.xp = max(0, totals.xp + delta)
         totals.level = Int32(clamping: progression.curve.level(forXP: totals.xp))

@@ -204,22 +204,44 @@ public final class PluginContext {
     /// a create of a key with a live grant changes nothing, an update re-grades a live
     /// grant by the difference, an update of an unknown key changes nothing.
     public func grant(amount: Int, tag: UInt8 = 0, rule: RuleRef) {
-        let amount = Int32(clamping: amount)
+        keyedGrant(currentKey, amount: Int32(clamping: amount), tag: tag, rule: rule, shadow: false)
+    }
+
+    /// The grant mechanism of the live and the shadow ledger (``shadowGrant(amount:tag:rule:)``).
+    @inline(__always)
+    func keyedGrant(_ key: GrantKey, amount: Int32, tag: UInt8, rule: RuleRef, shadow: Bool) {
         switch currentOperation {
         case .create:
-            guard loadGrant(currentKey) == nil else { return }
-            storeGrant(currentKey, Grant(amount: amount, tag: tag, rule: rule.index))
-            appendLedger(.grant, amount, rule)
-            addXP(Int64(amount))
+            guard loadGrant(key) == nil else { return }
+            storeGrant(key, Grant(amount: amount, tag: tag, rule: rule.index))
+            record(key, .grant, amount, rule, shadow: shadow)
         case .update:
-            guard let old = loadGrant(currentKey) else { return }
-            storeGrant(currentKey, Grant(amount: amount, tag: tag, rule: rule.index))
+            guard let old = loadGrant(key) else { return }
+            storeGrant(key, Grant(amount: amount, tag: tag, rule: rule.index))
             let delta = amount - old.amount
             guard delta != 0 || old.tag != tag else { return }
-            appendLedger(.regrade, delta, rule)
-            addXP(Int64(delta))
+            record(key, .regrade, delta, rule, shadow: shadow)
         case .delete:
             return
+        }
+    }
+
+    /// Revokes the live or shadow grant of `key`, if any.
+    @inline(__always)
+    func keyedRevoke(_ key: GrantKey, rule: RuleRef, shadow: Bool) {
+        guard let old = removeGrant(key) else { return }
+        record(key, .revoke, -old.amount, rule, shadow: shadow)
+    }
+
+    /// Appends a ledger entry and moves the XP, of the live or the shadow ledger.
+    @inline(__always)
+    private func record(_ key: GrantKey, _ kind: LedgerEntry.Kind, _ amount: Int32, _ rule: RuleRef, shadow: Bool) {
+        if shadow {
+            appendShadowLedger(key, kind, amount, rule)
+            addShadowXP(Int64(amount))
+        } else {
+            appendLedger(kind, amount, rule)
+            addXP(Int64(amount))
         }
     }
 
@@ -244,9 +266,7 @@ public final class PluginContext {
 
     /// Revokes the live grant of the current commit's record, if any (a delete).
     public func revoke(rule: RuleRef) {
-        guard let old = removeGrant(currentKey) else { return }
-        appendLedger(.revoke, -old.amount, rule)
-        addXP(-Int64(old.amount))
+        keyedRevoke(currentKey, rule: rule, shadow: false)
     }
 
     /// The live grant of a record named by its author DID, collection and record key;

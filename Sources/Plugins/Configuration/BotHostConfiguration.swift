@@ -363,9 +363,7 @@ public enum RulePackFile {
 
     /// `VERSION+FNV64(text)`: two different texts never share a tag by accident.
     public static func versionTag(_ pack: RulePack, text: String) -> String {
-        var hash: UInt64 = 0xcbf29ce484222325
-        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100000001b3 }
-        let hex = String(hash, radix: 16)
+        let hex = String(fnv1a64(text.utf8), radix: 16)
         return "\(pack.version)+\(String(repeating: "0", count: 16 - hex.count) + hex)"
     }
 }
@@ -402,4 +400,11 @@ public struct PackSelection: Sendable {
         guard shadow.count <= 1 else { throw Refused(description: "more than one shadow pack (\(shadow.map(\.path).joined(separator: ", "))); compare one at a time") }
         return PackSelection(live: live.first ?? DefaultPack.load(amounts: amounts), shadow: shadow.first, liveIsDefault: live.isEmpty)
     }
+}
+
+/// 64-bit FNV-1a: the pack version tag's content hash and the once-per-subject keys.
+func fnv1a64(_ bytes: some Sequence<UInt8>, seed: UInt64 = 0xcbf29ce484222325) -> UInt64 {
+    var hash = seed
+    for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100000001b3 }
+    return hash
 }

@@ -1,3 +1,4 @@
+import BotHost
 import Rules
 
 /// The default leveling rules (../shared/spec/leveling.md) as a rule pack, shipped in the
@@ -128,17 +129,3 @@ rankings:
 """#
 }
 
-extension String {
-    /// Every occurrence of `target` replaced (Foundation-free).
-    func replacingAll(_ target: String, with replacement: String) -> String {
-        guard !target.isEmpty else { return self }
-        var result = ""
-        var rest = self[...]
-        while let range = rest.firstRange(of: target) {
-            result += rest[..<range.lowerBound]
-            result += replacement
-            rest = rest[range.upperBound...]
-        }
-        return result + rest
-    }
-}

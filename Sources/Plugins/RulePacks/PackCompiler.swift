@@ -36,15 +36,12 @@ enum PackValue {
 
     /// A 64-bit FNV-1a hash of the value's text (a once-per-subject key).
     static func hash(_ value: PackValue) -> Int64 {
-        var hash: UInt64 = 0xcbf29ce484222325
         switch value {
         case .null: return 0
         case .bool(let flag): return flag ? 1 : 2
-        case .int(let number): hash ^= UInt64(bitPattern: number); hash = hash &* 0x100000001b3
-        case .text, .json:
-            for byte in (value.text ?? "").utf8 { hash = (hash ^ UInt64(byte)) &* 0x100000001b3 }
+        case .int(let number): return Int64(bitPattern: (0xcbf29ce484222325 ^ UInt64(bitPattern: number)) &* 0x100000001b3)
+        case .text, .json: return Int64(bitPattern: fnv1a64((value.text ?? "").utf8))
         }
-        return Int64(bitPattern: hash)
     }
 
     /// The text (allocates for tape strings; used by the string functions only).
