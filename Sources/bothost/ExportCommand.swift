@@ -17,13 +17,13 @@ struct ExportAccounts: ParsableCommand {
         commandName: "accounts",
         abstract: "One record per account: did, handle, xp, level, milestones, status, consent.")
 
-    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var database: StoreOptions
 
     @Option(name: .long, help: "jsonl or csv.")
     var format: ExportFormat = .jsonl
 
     func run() throws {
-        let store = try openStore(database.db, readOnly: true)
+        let store = try database.location().openReader()
         var out = BufferedOutput()
         if format == .csv { out.write("did,handle,xp,level,milestones,status,consent\n") }
         try store.forEachAccount { account in

@@ -21,7 +21,10 @@ struct ReplayCommand: AsyncParsableCommand {
     @Argument(help: "Capture file (.jsonl, .jsonl.zst) or - for standard input.")
     var capture: String
 
-    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var database: StoreOptions
+
+    @Option(name: .long, help: "K/N: with N hosts sharing one PostgreSQL store, this host writes the accounts whose DID hashes to K (counted from 0). Every host plays the whole capture, so rules that read other accounts stay exact; each keeps its own cursor.")
+    var partition: String?
 
     @Option(name: .long, help: "YAML config file (defaults: the leveling spec).")
     var config: String?
@@ -52,15 +55,29 @@ struct ReplayCommand: AsyncParsableCommand {
         let packs: PackSelection
         do { packs = try PackSelection.load(pack, amounts: configuration.leveling.amounts) } catch { throw CLIError("\(error)") }
         configuration.adopt(packs)
-        let store = try openStore(database.db)
-        guard let lock = HostLock(databasePath: database.db) else {
-            throw CLIError("\(database.db) is in use by another bothost replay or run; stop it first")
+        let partition: Partition
+        do { partition = try self.partition.map { try Partition(parsing: $0) } ?? .whole } catch { throw CLIError("--partition: \(error)") }
+        let location = database.location(configURL: configuration.store.url)
+        let store = try location.open(partition: partition)
+        var lock: HostLock?
+        if case let .sqlite(path) = location {
+            lock = HostLock(databasePath: path)
+            guard lock != nil else { throw CLIError("\(path) is in use by another bothost replay or run; stop it first") }
         }
         defer { withExtendedLifetime(lock) {} }
         let dryRun = self.dryRun || configuration.bot.dryRun
         let quiet = self.quiet
         let log: @Sendable (String) -> Void = { message in if !quiet { printError(message) } }
-        let delivery = dryRun ? nil : try await BotDelivery.setUp(&configuration, store: store, log: log)
+        let sqlite = store as? Store
+        let delivery: BotDelivery?
+        if dryRun {
+            delivery = nil
+        } else if let sqlite {
+            delivery = try await BotDelivery.setUp(&configuration, store: sqlite, log: log)
+        } else {
+            delivery = nil
+            log("the outbox of a PostgreSQL store is kept, not dispatched, by `replay`: announcements stay queued")
+        }
         // Fail on a missing or unreadable capture before anything else happens.
         do { _ = try openCapture(capture) } catch { throw CLIError(error.description) }
         let capture = self.capture
@@ -79,7 +96,7 @@ struct ReplayCommand: AsyncParsableCommand {
         let outcome: Result<Replayer.Summary, CLIError> = await runOnThread {
             let context = frozen.makeContext()
             do { try store.load(into: context) } catch {
-                return .failure(CLIError(StoreError.describing(error, path: store.path).description))
+                return .failure(CLIError(store.describe(error).description))
             }
             let engine = HostEngine(context: context, plugins: frozen.makePlugins(packs: packs, swiftLeveling: swiftLeveling))
             if let did = frozen.bot.did { engine.setBot(did: did) }
@@ -98,7 +115,7 @@ struct ReplayCommand: AsyncParsableCommand {
             } catch let error as CaptureError {
                 return .failure(CLIError(error.description))
             } catch {
-                return .failure(CLIError(StoreError.describing(error, path: store.path).description))
+                return .failure(CLIError(store.describe(error).description))
             }
         }
         finished.value = true
@@ -111,10 +128,11 @@ struct ReplayCommand: AsyncParsableCommand {
             if !quiet {
                 printError("outbox: \(totals.sent) sent, \(totals.failed) failed, \(totals.cancelled) cancelled, \(totals.skipped) skipped")
             }
-        } else if dryRun && format == .table {
-            for line in try OutboxPreview.lines(store: store, configuration: configuration, limit: 20) { print(line) }
+        } else if dryRun && format == .table, let sqlite {
+            for line in try OutboxPreview.lines(store: sqlite, configuration: configuration, limit: 20) { print(line) }
         }
-        SummaryPrinter.print(summary, format: format, db: database.db, dryRun: dryRun, outbox: try? store.outboxCounts())
+        SummaryPrinter.print(summary, format: format, db: location.display + (partition.isPartial ? " (partition \(partition))" : ""),
+                             dryRun: dryRun, outbox: try? sqlite?.outboxCounts())
     }
 }
 

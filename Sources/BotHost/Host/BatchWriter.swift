@@ -10,7 +10,7 @@ import Synchronization
 /// batches are refused and ``finish()`` throws it, so nothing after a failed batch is
 /// ever committed out of order.
 public final class BatchWriter: Sendable {
-    private let store: Store
+    private let store: any StateStore
     private let queue = DispatchQueue(label: "bothost.writer")
     private let depth: Int
     private struct State {
@@ -26,7 +26,7 @@ public final class BatchWriter: Sendable {
     /// Called on the writer thread after each committed batch (metrics, latency).
     private let onCommit: (@Sendable (WriteBatch, Double) -> Void)?
 
-    public init(store: Store, depth: Int = 2, onCommit: (@Sendable (WriteBatch, Double) -> Void)? = nil) {
+    public init(store: any StateStore, depth: Int = 2, onCommit: (@Sendable (WriteBatch, Double) -> Void)? = nil) {
         self.store = store
         self.depth = depth
         self.onCommit = onCommit
@@ -77,7 +77,7 @@ public final class BatchWriter: Sendable {
             guard state.withLock({ $0.failure == nil }) else { return }
             let start = Clock.monotonicSeconds()
             do {
-                try store.write(batch)
+                try store.commit(batch)
                 let elapsed = Clock.monotonicSeconds() - start
                 state.withLock { $0.batches += 1; $0.seconds += elapsed }
                 onCommit?(batch, elapsed)
@@ -92,7 +92,7 @@ public final class BatchWriter: Sendable {
         queue.sync {}
         if WriteProfile.enabled {
             let start = Clock.monotonicSeconds()
-            try? store.queue.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+            try? (store as? Store)?.queue.writeWithoutTransaction { db in try db.checkpoint(.passive) }
             print("profile: \(WriteProfile.report()) final checkpoint \(Clock.monotonicSeconds() - start)")
         }
         if let error = state.withLock({ $0.failure }) { throw error }

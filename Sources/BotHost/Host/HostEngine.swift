@@ -43,6 +43,7 @@ public final class HostEngine {
             context.accounts.append(AccountState())
             context.handles.append(nil)
             context.markDirty(UInt32(id))
+            if let partition = context.partition, partition.isPartial, !partition.owns(did: did) { context.markForeign(UInt32(id)) }
         }
         context.botAccount = UInt32(id)
     }
@@ -160,6 +161,7 @@ public final class HostEngine {
         if isNew {
             ctx.accounts.append(AccountState())
             ctx.handles.append(nil)
+            if let partition = ctx.partition, partition.isPartial, !partition.owns(did: didBytes) { ctx.markForeign(UInt32(id)) }
         }
         let account = UInt32(id)
         ctx.advanceRanks(to: event.timeUS)

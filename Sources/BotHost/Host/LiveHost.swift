@@ -29,7 +29,7 @@ public final class LiveHost: Service, @unchecked Sendable {
     }
 
     private let engine: HostEngine
-    private let store: Store
+    private let store: any StateStore
     private let connectorConfiguration: JetstreamConnector.Configuration
     private let options: Options
     private let logger: Logger
@@ -38,7 +38,7 @@ public final class LiveHost: Service, @unchecked Sendable {
     /// The connector, once running (for `updateCollections`).
     private let connector = Mutex<JetstreamConnector?>(nil)
 
-    public init(engine: HostEngine, store: Store, connector: JetstreamConnector.Configuration, options: Options, logger: Logger) {
+    public init(engine: HostEngine, store: any StateStore, connector: JetstreamConnector.Configuration, options: Options, logger: Logger) {
         self.engine = engine
         self.store = store
         self.connectorConfiguration = connector

@@ -63,9 +63,9 @@ public final class Replayer {
     private let engine: HostEngine
     private let writer: BatchWriter
     private let options: Options
-    private let store: Store
+    private let store: any StateStore
 
-    public init(engine: HostEngine, store: Store, options: Options = Options()) {
+    public init(engine: HostEngine, store: any StateStore, options: Options = Options()) {
         self.engine = engine
         self.writer = BatchWriter(store: store)
         self.options = options

@@ -1,8 +1,22 @@
 import GRDB
 
+/// Reads grants that left memory (records older than the hot window) from the store.
+///
+/// Called on the applying thread only. A read error is kept, not thrown: the host checks
+/// ``failure`` before each commit and stops before anything decided without the grant
+/// is committed.
+public protocol ColdGrantSource: AnyObject {
+    /// The stored grant of `key`, or nil.
+    func grant(_ key: GrantKey) -> Grant?
+    /// Lookups made, for the run summary.
+    var lookups: Int { get }
+    /// The first read error.
+    var failure: (any Error)? { get }
+}
+
 /// Reads grants that left memory from the store, on a read-only connection of its own
 /// (WAL: it never waits for the writer and sees every committed batch).
-public final class ColdGrantReader {
+public final class ColdGrantReader: ColdGrantSource {
     private let queue: DatabaseQueue
     /// Lookups made, for the run summary.
     public private(set) var lookups = 0
@@ -17,7 +31,7 @@ public final class ColdGrantReader {
         queue = try DatabaseQueue(path: path, configuration: configuration)
     }
 
-    func grant(_ key: GrantKey) -> Grant? {
+    public func grant(_ key: GrantKey) -> Grant? {
         lookups += 1
         do {
             return try queue.inDatabase { db -> Grant? in
@@ -38,7 +52,7 @@ extension PluginContext {
     /// at most two batches in flight, one more for margin.
     static let commitLag: UInt16 = 4
 
-    @inline(__always) var epoch16: UInt16 { UInt16(truncatingIfNeeded: epoch) }
+    @inline(__always) package var epoch16: UInt16 { UInt16(truncatingIfNeeded: epoch) }
 
     /// The live grant of `key`: from memory, or from the store for a record key older
     /// than the hot window (its grant may have been evicted). A grant read from the
@@ -49,7 +63,9 @@ extension PluginContext {
         case .live(let grant): return grant
         case .dead: return nil
         case .absent:
-            guard key.rkey < coldBelowTID, let reader = coldGrants, recentPurges[key.account] == nil else { return nil }
+            // Another partition's grants never leave memory (isForeign): absent is absent.
+            guard key.rkey < coldBelowTID, let reader = coldGrants, recentPurges[key.account] == nil,
+                  !isForeign(key.account) else { return nil }
             guard let grant = reader.grant(key) else { return nil }
             grants.set(key, grant, epoch: epoch16 &- 1_000)
             return grant
@@ -81,8 +97,28 @@ extension PluginContext {
             let floor = UInt64(cursorUS - hotGrantHorizonUS) << 10
             if floor > coldBelowTID { coldBelowTID = floor }
         }
-        grants.evict(tidBelow: coldBelowTID, epoch: epoch16, minimumAge: Self.commitLag)
+        if foreignAccounts.isEmpty {
+            grants.evict(tidBelow: coldBelowTID, epoch: epoch16, minimumAge: Self.commitLag)
+        } else {
+            // A partitioned host keeps other partitions' grants: the store has them only
+            // as far as their owner has got, which may be behind this host.
+            grants.evict(tidBelow: coldBelowTID, epoch: epoch16, minimumAge: Self.commitLag) { !self.isForeign($0) }
+        }
         recentPurges = recentPurges.filter { epoch &- $0.value < UInt32(Self.commitLag) }
+    }
+
+    /// Whether `account` belongs to another partition (its rows are that host's to write).
+    @inline(__always)
+    public func isForeign(_ account: UInt32) -> Bool {
+        let word = Int(account >> 6)
+        return word < foreignAccounts.count && foreignAccounts[word] & (1 << UInt64(account & 63)) != 0
+    }
+
+    /// Marks `account` as another partition's.
+    public func markForeign(_ account: UInt32) {
+        let word = Int(account >> 6)
+        if word >= foreignAccounts.count { foreignAccounts.append(contentsOf: repeatElement(0, count: word - foreignAccounts.count + 1)) }
+        foreignAccounts[word] |= 1 << UInt64(account & 63)
     }
 
     /// The first error reading an evicted grant: checked before each batch is committed.

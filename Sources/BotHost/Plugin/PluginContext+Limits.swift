@@ -23,6 +23,13 @@ public struct LimitKey: Hashable, Sendable {
     public var slot: UInt16
     public var kind: LimitKind
     public var key: Int64
+
+    package init(account: UInt32, slot: UInt16, kind: LimitKind, key: Int64) {
+        self.account = account
+        self.slot = slot
+        self.kind = kind
+        self.key = key
+    }
 }
 
 extension PluginContext {

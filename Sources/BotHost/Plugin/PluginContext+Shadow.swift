@@ -5,6 +5,12 @@ public struct ShadowTotals: Sendable, Equatable {
     public var xp: Int64 = 0
     public var level: Int32 = 1
     public var maxLevel: Int32 = 1
+
+    package init(xp: Int64 = 0, level: Int32 = 1, maxLevel: Int32 = 1) {
+        self.xp = xp
+        self.level = level
+        self.maxLevel = maxLevel
+    }
 }
 
 extension PluginContext {

@@ -15,17 +15,17 @@ public final class PluginContext {
     /// between two events).
     public var progression: Progression
 
-    var dids = InternTable(capacity: 1 << 14)
-    var collections = InternTable(capacity: 64)
-    var rkeys = InternTable(capacity: 64)
-    var accounts: [AccountState] = []
-    var handles: [String?] = []
-    var nonTIDRevs: [UInt32: [UInt8]] = [:]
-    var statusNames: [String] = ["active"]
-    var grants = GrantTable()
-    var rules: [RuleInfo] = []
-    var counterNames: [String] = []
-    var newCounterNames: [(Int, String)] = []
+    package var dids = InternTable(capacity: 1 << 14)
+    package var collections = InternTable(capacity: 64)
+    package var rkeys = InternTable(capacity: 64)
+    package var accounts: [AccountState] = []
+    package var handles: [String?] = []
+    package var nonTIDRevs: [UInt32: [UInt8]] = [:]
+    package var statusNames: [String] = ["active"]
+    package var grants = GrantTable()
+    package var rules: [RuleInfo] = []
+    package var counterNames: [String] = []
+    package var newCounterNames: [(Int, String)] = []
     /// Counter increments of the open batch.
     var counterIncrements = CounterTable()
     /// Per counter index: the counter it rolls up into, and that counter's bucket size.
@@ -36,6 +36,12 @@ public final class PluginContext {
         public var plugin: String
         public var rule: String
         public var version: String
+
+        package init(plugin: String, rule: String, version: String) {
+            self.plugin = plugin
+            self.rule = rule
+            self.version = version
+        }
     }
 
     // The event being applied.
@@ -52,8 +58,8 @@ public final class PluginContext {
     var currentTimeUS: Int64 = 0
 
     // The open batch.
-    var epoch: UInt32 = 1
-    var firstNewAccount = 0
+    package var epoch: UInt32 = 1
+    package var firstNewAccount = 0
     var dirtyAccounts: [UInt32] = []
     var ledger: [LedgerEntry] = []
     var milestones: [MilestoneRow] = []
@@ -62,9 +68,15 @@ public final class PluginContext {
     var consentChanges: [ConsentChange] = []
     var rankingChanges: [(account: UInt32, ranked: Bool)] = []
     /// Grants of records older than this TID value may be in the store only (evicted).
-    var coldBelowTID: UInt64 = 0
+    package var coldBelowTID: UInt64 = 0
     /// Reads evicted grants; nil keeps every grant in memory (no store, or tests).
-    public var coldGrants: ColdGrantReader?
+    public var coldGrants: (any ColdGrantSource)?
+    /// The accounts this host owns when several hosts share a database (nil: all).
+    /// Every host still applies every event, so what one account's rules read of another
+    /// (a reposted post's class, the rankings) is exact; only the owner writes the rows.
+    public var partition: Partition?
+    /// Bit per account id: set for accounts of other partitions.
+    var foreignAccounts: [UInt64] = []
     /// Record keys older than this much stream time leave memory once committed
     /// (`store.hot_grants_minutes`; 0 keeps them all).
     public var hotGrantHorizonUS: Int64 = 30 * 60 * 1_000_000
@@ -72,17 +84,17 @@ public final class PluginContext {
     /// Accounts purged in the last batches: their store rows may still be on the way out.
     var recentPurges: [UInt32: UInt32] = [:]
     /// Rule limits (caps, cooldowns, once-per keys) and the ones changed in this batch.
-    var limits: [LimitKey: Int64] = [:]
+    package var limits: [LimitKey: Int64] = [:]
     var dirtyLimits: [LimitKey] = []
     /// A shadow pack's totals per account, its ledger and milestones of the open batch.
-    var shadow: [UInt32: ShadowTotals] = [:]
+    package var shadow: [UInt32: ShadowTotals] = [:]
     var dirtyShadow: [UInt32] = []
     var shadowLedger: [LedgerEntry] = []
     var shadowMilestones: [MilestoneRow] = []
     /// The milestones a shadow pack announces (nil: the live ones).
     public var shadowMilestoneLevels: [Int]?
     /// Ranking-change events with hysteresis; nil when switched off.
-    var rankTracker: RankTracker?
+    package var rankTracker: RankTracker?
     /// Ledger entries of the open batch already fed to the rank tracker, the changes it
     /// decided in this batch, and whether it evaluated.
     var rankFed = 0
@@ -91,14 +103,14 @@ public final class PluginContext {
     /// Templates of ranking announcements: `{handle}`, `{n}`, `{window}`, `{rank}`.
     public var rankAnnouncement = "{handle} entered the top {n} of the {window}!"
     public var rankFirstAnnouncement = "{handle} is the new #1 of the {window}!"
-    var newCollections: [(Int, String)] = []
-    var newRules: [(Int, RuleInfo)] = []
+    package var newCollections: [(Int, String)] = []
+    package var newRules: [(Int, RuleInfo)] = []
     /// Events applied since the batch opened.
     public internal(set) var batchEvents = 0
     /// Id the next ledger row gets.
-    var nextLedgerID: Int64 = 1
+    package var nextLedgerID: Int64 = 1
     /// Highest event time applied, stored as the cursor.
-    public internal(set) var cursorUS: Int64 = 0
+    public package(set) var cursorUS: Int64 = 0
 
     /// Totals since this context was created, for the run summary.
     public internal(set) var totals = Totals()
@@ -121,7 +133,7 @@ public final class PluginContext {
     /// the event stream's clock (so replays purge exactly as the live run did).
     public let retentionUS: Int64
     /// Deleted accounts waiting for their retention period to pass.
-    var pendingPurges: [UInt32] = []
+    package var pendingPurges: [UInt32] = []
     /// Days that daily and hourly analytics counters are kept, on the stream's clock.
     public var analyticsRetentionDays = 90
     public var hourlyRetentionDays = 7
@@ -484,6 +496,15 @@ public struct ModeratorCommand: Sendable, Equatable {
     public var amount: Int64
     public var reason: String
     public var actor: String
+
+    public init(id: Int64, kind: Kind, did: String, amount: Int64, reason: String, actor: String) {
+        self.id = id
+        self.kind = kind
+        self.did = did
+        self.amount = amount
+        self.reason = reason
+        self.actor = actor
+    }
 }
 
 extension PluginContext {

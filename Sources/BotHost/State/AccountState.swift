@@ -1,25 +1,26 @@
 /// The in-memory state of one account, mirrored to its `accounts` row at each commit.
-struct AccountState {
-    var xp: Int64 = 0
-    var level: Int32 = 1
+package struct AccountState {
+    package init() {}
+    package var xp: Int64 = 0
+    package var level: Int32 = 1
     /// Highest level ever reached: milestones up to it are recorded.
-    var maxLevel: Int32 = 1
+    package var maxLevel: Int32 = 1
     /// Last applied commit rev: a TID value, 0 for none, or `RecordKey.nonTIDFlag` with
     /// the rev text kept in `PluginContext.nonTIDRevs`.
-    var lastRev: UInt64 = 0
-    var handleTimeUS: Int64 = 0
-    var statusTimeUS: Int64 = 0
+    package var lastRev: UInt64 = 0
+    package var handleTimeUS: Int64 = 0
+    package var statusTimeUS: Int64 = 0
     /// Index into `PluginContext.statusNames` (0 = "active").
-    var status: UInt8 = 0
-    var consent: Consent = .none
+    package var status: UInt8 = 0
+    package var consent: Consent = .none
     /// The batch that last marked the account dirty.
     var dirtyEpoch: UInt32 = 0
     /// The batch that last changed handle, status or consent (the row's cold columns).
     var profileEpoch: UInt32 = 0
     /// Id of the account's newest ledger row (0: none).
-    var lastLedgerID: Int64 = 0
+    package var lastLedgerID: Int64 = 0
     /// Set once a deleted account's rows were purged after the retention period.
-    var purged = false
+    package var purged = false
 }
 
 /// One append-only ledger entry: a grant, a revocation or a re-grade of a keyed record.

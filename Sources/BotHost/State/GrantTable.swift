@@ -41,7 +41,7 @@ public struct Grant: Sendable, Equatable {
 ///
 /// Flat arrays of packed 24-byte slots at most 75 % full, no per-entry allocation: a
 /// million live grants take ~32 MB.
-struct GrantTable {
+package struct GrantTable {
     private struct Slot {
         var rkey: UInt64 = 0
         var account: UInt32 = 0
@@ -127,7 +127,7 @@ struct GrantTable {
 
     /// Sets `key`'s grant, stamped with the batch `epoch` that changed it.
     @inline(__always)
-    mutating func set(_ key: GrantKey, _ grant: Grant, epoch: UInt16 = 0) {
+    package mutating func set(_ key: GrantKey, _ grant: Grant, epoch: UInt16 = 0) {
         var i = Self.hash(key) & mask
         while slots[i].used {
             if slots[i].matches(key) {
@@ -155,10 +155,10 @@ struct GrantTable {
     /// change is at least `minimumAge` batches before `epoch` (and so committed): the
     /// store answers for them from now on. Returns how many entries were dropped.
     @discardableResult
-    mutating func evict(tidBelow: UInt64, epoch: UInt16, minimumAge: UInt16) -> Int {
+    mutating func evict(tidBelow: UInt64, epoch: UInt16, minimumAge: UInt16, where evictable: (UInt32) -> Bool = { _ in true }) -> Int {
         var keys: [GrantKey] = []
         for slot in slots where slot.used && epoch &- slot.epoch >= minimumAge {
-            if slot.dead || (slot.rkey & RecordKey.nonTIDFlag == 0 && slot.rkey < tidBelow) { keys.append(slot.key) }
+            if slot.dead || (slot.rkey & RecordKey.nonTIDFlag == 0 && slot.rkey < tidBelow && evictable(slot.account)) { keys.append(slot.key) }
         }
         for key in keys { remove(key) }
         return keys.count

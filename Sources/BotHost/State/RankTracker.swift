@@ -37,8 +37,8 @@ public struct RankEvent: Sendable, Equatable {
     public var timeUS: Int64
 }
 
-final class RankTracker {
-    var options: RankingOptions
+package final class RankTracker {
+    package var options: RankingOptions
     /// Window score by account id.
     private var score: [Int64] = []
     /// Hour buckets in the window, ascending by hour (unix seconds): net XP per account,
@@ -46,11 +46,11 @@ final class RankTracker {
     /// accounts active per hour times the hours in the window (docs/rankings.md).
     private var hours: [(hour: Int64, amounts: [UInt32: Int64])] = []
     /// Per threshold: members and since when they have been out of range.
-    var members: [Int: [UInt32: (enteredUS: Int64, outSinceUS: Int64?)]] = [:]
-    var lastCheckUS: Int64 = .min
+    package var members: [Int: [UInt32: (enteredUS: Int64, outSinceUS: Int64?)]] = [:]
+    package var lastCheckUS: Int64 = .min
     /// Accounts off the boards by their own choice or a moderator's (loaded at start;
     /// `no rank` commands update it).
-    var unranked = Set<UInt32>()
+    package var unranked = Set<UInt32>()
 
     init(options: RankingOptions) {
         self.options = options
@@ -58,7 +58,7 @@ final class RankTracker {
     }
 
     /// Adds net XP of an hour (unix seconds) for an account.
-    func add(hour: Int64, account: UInt32, amount: Int64) {
+    package func add(hour: Int64, account: UInt32, amount: Int64) {
         while score.count <= Int(account) { score.append(0) }
         if let last = hours.last, last.hour == hour {
             hours[hours.count - 1].amounts[account, default: 0] += amount
@@ -81,7 +81,7 @@ final class RankTracker {
         }
     }
 
-    static func hourOf(_ us: Int64) -> Int64 {
+    package static func hourOf(_ us: Int64) -> Int64 {
         let seconds = us >= 0 ? us / 1_000_000 : (us - 999_999) / 1_000_000
         return seconds - ((seconds % 3_600) + 3_600) % 3_600
     }

@@ -13,6 +13,17 @@ public struct AccountRecord: Sendable, Equatable {
     public var milestones: [Int]
     public var status: String
     public var consent: String
+
+    public init(id: Int64, did: String, handle: String?, xp: Int64, level: Int, milestones: [Int], status: String, consent: String) {
+        self.id = id
+        self.did = did
+        self.handle = handle
+        self.xp = xp
+        self.level = level
+        self.milestones = milestones
+        self.status = status
+        self.consent = consent
+    }
 }
 
 /// One ledger entry with its provenance, for `bothost user`.
@@ -26,6 +37,17 @@ public struct LedgerRecord: Sendable, Equatable {
     /// `at://did/collection/rkey` of the event that produced it.
     public var uri: String
     public var timeUS: Int64
+
+    public init(id: Int64, kind: String, amount: Int64, plugin: String, rule: String, version: String, uri: String, timeUS: Int64) {
+        self.id = id
+        self.kind = kind
+        self.amount = amount
+        self.plugin = plugin
+        self.rule = rule
+        self.version = version
+        self.uri = uri
+        self.timeUS = timeUS
+    }
 }
 
 extension Store {

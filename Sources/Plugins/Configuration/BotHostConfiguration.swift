@@ -189,7 +189,8 @@ public struct BotHostConfiguration: Sendable, Equatable {
         }
         if let node = top["store"] {
             let store = try doc.mapping(node, "store")
-            try doc.rejectUnknownKeys(in: store, allowed: ["batch_size", "retention_days", "hot_grants_minutes"], section: "store")
+            try doc.rejectUnknownKeys(in: store, allowed: ["batch_size", "retention_days", "hot_grants_minutes", "url"], section: "store")
+            if let value = store["url"] { config.store.url = try doc.string(value, "store.url") }
             if let value = store["hot_grants_minutes"] {
                 config.store.hotGrantsMinutes = Int(try doc.int(value, "store.hot_grants_minutes", in: 0...5_256_000))
             }

@@ -116,6 +116,9 @@ public struct StoreConfiguration: Sendable, Equatable {
     /// creation (its TID); older grants are read from the store when an event needs
     /// them, so memory does not grow with the run. Default 30; 0 keeps all in memory.
     public var hotGrantsMinutes = 30
+    /// Where the state lives: a SQLite path, `sqlite:PATH`, or `postgres://…` (nil: the
+    /// command's `--db`). `--store` overrides it.
+    public var url: String?
     public init() {}
 }
 

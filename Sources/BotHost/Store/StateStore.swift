@@ -1,0 +1,97 @@
+/// The store seam of a host: what the replayer, the live host and the batch writer need
+/// from a database, whichever engine keeps it.
+///
+/// SQLite (``Store``) is the embedded default; the PostgreSQL store (module
+/// `BotHostPostgres`) implements the same contract for hosts that share one database.
+/// The contract is the batch: ``commit(_:)`` applies everything a batch changed (effects,
+/// outbox rows, cursor) in one transaction or not at all, so a host killed at any point
+/// resumes from a cursor that matches its state.
+public protocol StateStore: AnyObject, Sendable {
+    /// Where the state lives, for messages: a path, or a URL without its password.
+    var location: String { get }
+    /// Commits one batch in one transaction, with the cursor.
+    func commit(_ batch: WriteBatch) throws
+    /// Fills a fresh context with the stored state (the accounts this host owns).
+    func load(into context: PluginContext) throws
+    /// The cursor this host stored with its last batch, in microseconds.
+    func storedCursor() throws -> Int64?
+    /// Moderator commands not yet applied, newer than `after` (advanced past them).
+    func pendingCommandsOnce(after: inout Int64) throws -> [ModeratorCommand]
+    /// A clear sentence for an error raised by this store.
+    func describe(_ error: any Error) -> StoreError
+}
+
+extension Store: StateStore {
+    public var location: String { path }
+    public func commit(_ batch: WriteBatch) throws { try write(batch) }
+    public func storedCursor() throws -> Int64? { try cursor() }
+    public func describe(_ error: any Error) -> StoreError { StoreError.describing(error, path: path) }
+}
+
+/// Which accounts a host owns when several hosts share one database: the accounts whose
+/// DID hashes to `index` of `count` (`--partition K/N`, K counted from 0).
+///
+/// The shard key is FNV-1a (64-bit) of the DID's UTF-8 bytes shifted right by one (so it
+/// fits a signed 64-bit column), and the owner is the key modulo `count`: stable across
+/// versions and machines, so a partition's accounts never move while N stays the same.
+public struct Partition: Sendable, Equatable, CustomStringConvertible {
+    public let index: Int
+    public let count: Int
+
+    /// The single host that owns every account.
+    public static let whole = Partition(uncheckedIndex: 0, count: 1)
+
+    private init(uncheckedIndex index: Int, count: Int) {
+        self.index = index
+        self.count = count
+    }
+
+    /// - Throws: `StoreError` unless `0 <= index < count`.
+    public init(index: Int, count: Int) throws {
+        guard count >= 1, index >= 0, index < count else {
+            throw StoreError("partition \(index)/\(count): expected K/N with 0 <= K < N (K counted from 0)")
+        }
+        self.init(uncheckedIndex: index, count: count)
+    }
+
+    /// Parses `K/N`.
+    public init(parsing text: String) throws {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, let index = Int(parts[0]), let count = Int(parts[1]) else {
+            throw StoreError("partition \"\(text)\": expected K/N, e.g. 0/2 (K counted from 0)")
+        }
+        try self.init(index: index, count: count)
+    }
+
+    public var description: String { "\(index)/\(count)" }
+
+    /// Whether there is more than one partition.
+    public var isPartial: Bool { count > 1 }
+
+    /// The cursor source of this partition: each partition keeps its own cursor.
+    public var cursorSource: String { count == 1 ? "jetstream" : "jetstream/\(index)-of-\(count)" }
+
+    /// Whether this partition owns the account `did`.
+    @inline(__always)
+    public func owns<Bytes: Collection<UInt8>>(did bytes: Bytes) -> Bool {
+        guard count > 1 else { return true }
+        return Int(UInt64(Self.shardKey(bytes)) % UInt64(count)) == index
+    }
+
+    /// The DID's shard key (non-negative), stored with the account so a database can
+    /// select one partition's rows (`shard_key % N = K`).
+    @inline(__always)
+    public static func shardKey<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> Int64 {
+        Int64(bitPattern: hash(bytes) >> 1)
+    }
+
+    public func owns(did: String) -> Bool { owns(did: Array(did.utf8)) }
+
+    /// FNV-1a, 64-bit.
+    @inline(__always)
+    public static func hash<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in bytes { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        return h
+    }
+}

@@ -1,0 +1,192 @@
+import BotHost
+import PostgresNIO
+import Synchronization
+
+extension PostgresStore {
+    /// Fills a fresh context with the state of the accounts this partition owns, at its
+    /// cursor. Other partitions' accounts start empty in memory: a partitioned host
+    /// replays the stream from before their history (a capture from its start) to
+    /// rebuild them exactly, and never writes them.
+    public func load(into context: PluginContext) throws {
+        do {
+            try lock.withLock { _ in try loadLocked(into: context) }
+        } catch {
+            throw describe(error)
+        }
+        context.partition = partition
+        if context.hotGrantHorizonUS > 0 {
+            context.coldGrants = try PostgresColdGrants(url: url, ids: ids)
+        }
+    }
+
+    private func loadLocked(into context: PluginContext) throws {
+        // Dictionaries: interned in database id order; the map links the two.
+        var collectionsBack: [Int64: UInt16] = [:]
+        for row in try session.query("SELECT id, nsid FROM collections ORDER BY id") {
+            let (id, nsid) = try row.decode((Int64, String).self)
+            let local = context.collections.intern(nsid)
+            collectionsBack[id] = UInt16(local)
+            ids.state.withLock { IDMap.set(&$0.collections, local, id) }
+        }
+        var rulesBack: [Int64: UInt16] = [:]
+        for row in try session.query("SELECT id, plugin, rule, version FROM rules ORDER BY id") {
+            let (id, plugin, rule, version) = try row.decode((Int64, String, String, String).self)
+            let local = context.rules.count
+            context.rules.append(.init(plugin: plugin, rule: rule, version: version))
+            rulesBack[id] = UInt16(local)
+            ids.state.withLock { IDMap.set(&$0.rules, local, id); $0.rulesBack[id] = UInt16(local) }
+        }
+        var countersBack: [Int64: UInt16] = [:]
+        for row in try session.query("SELECT id, name FROM counter_names ORDER BY id") {
+            let (id, name) = try row.decode((Int64, String).self)
+            let local = context.counterNames.count
+            context.counterNames.append(name)
+            countersBack[id] = UInt16(local)
+            ids.state.withLock { IDMap.set(&$0.counters, local, id) }
+        }
+        // Accounts this partition owns, with their totals.
+        var accountsBack: [Int64: UInt32] = [:]
+        var statusIndex: [String: UInt8] = [:]
+        for (index, name) in context.statusNames.enumerated() { statusIndex[name] = UInt8(index) }
+        let rows = try session.query(PostgresQuery(unsafeSQL: """
+            SELECT a.id, a.did, a.handle, a.handle_time_us, a.status, a.status_time_us, a.consent,
+                   t.last_rev, t.last_rev_text, t.xp, t.level, t.max_level, a.purged_us
+            FROM accounts a JOIN totals t ON t.account_id = a.id WHERE \(ownedAccountsSQL) ORDER BY a.id
+            """))
+        var mapped: [(Int, Int64)] = []
+        mapped.reserveCapacity(rows.count)
+        for row in rows {
+            let (id, did, handle, handleTime, status, statusTime, consent, rev, revText, xp, level, maxLevel, purged) =
+                try row.decode((Int64, String, String?, Int64, String, Int64, String, Int64, String, Int64, Int32, Int32, Int64).self)
+            let local = context.dids.intern(did)
+            guard local == context.accounts.count else { continue }  // a DID twice cannot happen (UNIQUE)
+            var state = AccountState()
+            state.handleTimeUS = handleTime
+            if let index = statusIndex[status] {
+                state.status = index
+            } else {
+                context.statusNames.append(status)
+                let index = UInt8(min(254, context.statusNames.count - 1))
+                statusIndex[status] = index
+                state.status = index
+            }
+            state.statusTimeUS = statusTime
+            state.consent = Consent(name: consent) ?? .none
+            if !revText.isEmpty {
+                state.lastRev = RecordKey.nonTIDFlag
+                context.nonTIDRevs[UInt32(local)] = Array(revText.utf8)
+            } else {
+                state.lastRev = UInt64(rev)
+            }
+            state.xp = xp
+            state.level = level
+            state.maxLevel = maxLevel
+            state.purged = purged != 0
+            if status == "deleted" && !state.purged { context.pendingPurges.append(UInt32(local)) }
+            context.accounts.append(state)
+            context.handles.append(handle)
+            accountsBack[id] = UInt32(local)
+            mapped.append((local, id))
+        }
+        ids.state.withLock { state in for (local, id) in mapped { IDMap.set(&state.accounts, local, id) } }
+
+        let cursorUS = try session.query("SELECT time_us FROM cursor WHERE source = \(partition.cursorSource)").first?.decode(Int64.self) ?? 0
+        var floor: UInt64 = 0
+        if context.hotGrantHorizonUS > 0, cursorUS > context.hotGrantHorizonUS {
+            floor = UInt64(cursorUS - context.hotGrantHorizonUS) << 10
+        }
+        context.coldBelowTID = floor
+        for row in try session.query(PostgresQuery(unsafeSQL: """
+            SELECT g.rkey, g.rkey_text, g.account_id, g.collection_id, g.amount, g.tag, g.rule_id
+            FROM grants g JOIN accounts a ON a.id = g.account_id WHERE (g.rkey >= $1 OR g.rkey < 0) AND \(ownedAccountsSQL)
+            """, binds: Self.binds(Int64(floor)))) {
+            let (rkeyValue, rkeyText, accountID, collectionID, amount, tag, ruleID) =
+                try row.decode((Int64, String, Int64, Int64, Int32, Int16, Int64).self)
+            guard let account = accountsBack[accountID] else { continue }
+            let shadowFlag: UInt16 = collectionID >= 32_768 ? 0x8000 : 0
+            guard let collection = collectionsBack[collectionID >= 32_768 ? collectionID - 32_768 : collectionID] else { continue }
+            let rkey = rkeyValue < 0 ? UInt64(context.rkeys.intern(rkeyText)) | RecordKey.nonTIDFlag : UInt64(rkeyValue)
+            context.grants.set(GrantKey(account: account, collection: collection | shadowFlag, rkey: rkey),
+                               Grant(amount: amount, tag: UInt8(truncatingIfNeeded: tag), rule: rulesBack[ruleID] ?? 0),
+                               epoch: context.epoch16 &- 1_000)
+        }
+        for row in try session.query(PostgresQuery(unsafeSQL: """
+            SELECT r.account_id, r.slot, r.kind, r.key, r.value FROM rule_limits r JOIN accounts a ON a.id = r.account_id WHERE \(ownedAccountsSQL)
+            """)) {
+            let (accountID, slot, kind, key, value) = try row.decode((Int64, Int64, Int16, Int64, Int64).self)
+            guard let account = accountsBack[accountID], let slot = countersBack[slot],
+                  let kind = LimitKind(rawValue: UInt8(truncatingIfNeeded: kind)) else { continue }
+            context.limits[LimitKey(account: account, slot: slot, kind: kind, key: key)] = value
+        }
+        for row in try session.query(PostgresQuery(unsafeSQL: """
+            SELECT s.account_id, s.xp, s.level, s.max_level FROM shadow_totals s JOIN accounts a ON a.id = s.account_id WHERE \(ownedAccountsSQL)
+            """)) {
+            let (accountID, xp, level, maxLevel) = try row.decode((Int64, Int64, Int32, Int32).self)
+            guard let account = accountsBack[accountID] else { continue }
+            context.shadow[account] = ShadowTotals(xp: xp, level: level, maxLevel: maxLevel)
+        }
+        context.cursorUS = cursorUS
+        if let tracker = context.rankTracker, cursorUS > 0 {
+            let first = RankTracker.hourOf(cursorUS) - tracker.options.windowSeconds + 3_600
+            for row in try session.query(PostgresQuery(unsafeSQL: """
+                SELECT h.bucket, h.account_id, h.xp FROM xp_hourly h JOIN accounts a ON a.id = h.account_id
+                WHERE h.bucket >= $1 AND \(ownedAccountsSQL) ORDER BY h.bucket
+                """, binds: Self.binds(first))) {
+                let (bucket, accountID, xp) = try row.decode((Int64, Int64, Int64).self)
+                guard let account = accountsBack[accountID] else { continue }
+                tracker.add(hour: bucket, account: account, amount: xp)
+            }
+            for row in try session.query("""
+                SELECT threshold, account_id, entered_us, out_since_us FROM rank_members WHERE window_name = \(tracker.options.window) AND part = \(partition.index)
+                """) {
+                let (threshold, accountID, entered, outSince) = try row.decode((Int, Int64, Int64, Int64?).self)
+                guard tracker.members[threshold] != nil, let account = accountsBack[accountID] else { continue }
+                tracker.members[threshold]![account] = (entered, outSince)
+            }
+            for row in try session.query(PostgresQuery(unsafeSQL: """
+                SELECT a.id FROM accounts a WHERE (a.unranked != 0 OR a.excluded != 0) AND \(ownedAccountsSQL)
+                """)) {
+                if let account = accountsBack[try row.decode(Int64.self)] { tracker.unranked.insert(account) }
+            }
+            tracker.lastCheckUS = cursorUS
+        }
+        context.firstNewAccount = context.accounts.count
+        context.newCollections.removeAll()
+        context.newRules.removeAll()
+        context.newCounterNames.removeAll()
+    }
+}
+
+/// Reads evicted grants of this host's accounts from PostgreSQL, on a connection of its own.
+final class PostgresColdGrants: ColdGrantSource {
+    private let session: PGSession
+    private let ids: IDMap
+    private(set) var lookups = 0
+    private(set) var failure: (any Error)?
+
+    init(url: PostgresURL, ids: IDMap) throws {
+        session = try PGSession(url)
+        self.ids = ids
+    }
+
+    func grant(_ key: GrantKey) -> Grant? {
+        lookups += 1
+        let (account, collection) = ids.state.withLock { state in
+            (IDMap.get(state.accounts, Int(key.account)), IDMap.get(state.collections, Int(key.collection & 0x7FFF)))
+        }
+        guard account > 0, collection > 0 else { return nil }
+        let collectionID = key.collection & 0x8000 != 0 ? collection + 32_768 : collection
+        do {
+            guard let row = try session.query("""
+                SELECT amount, tag, rule_id FROM grants
+                WHERE rkey = \(Int64(key.rkey)) AND account_id = \(account) AND collection_id = \(collectionID) AND rkey_text = ''
+                """).first else { return nil }
+            let (amount, tag, rule) = try row.decode((Int32, Int16, Int64).self)
+            let local = ids.state.withLock { $0.rulesBack[rule] } ?? 0
+            return Grant(amount: amount, tag: UInt8(truncatingIfNeeded: tag), rule: local)
+        } catch {
+            if failure == nil { failure = error }
+            return nil
+        }
+    }
+}

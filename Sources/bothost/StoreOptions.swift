@@ -1,0 +1,71 @@
+import ArgumentParser
+import BotHost
+import BotHostPostgres
+import Foundation
+
+/// `--db` / `--store` for the commands that work on either backend.
+struct StoreOptions: ParsableArguments {
+    @Option(name: .long, help: "SQLite database file.")
+    var db: String = "bothost.sqlite"
+
+    @Option(name: .long, help: "The store: a SQLite path, sqlite:PATH, or postgres://user@host:port/database?sslmode=… (overrides --db and the config's store.url; the password may come from PGPASSWORD).")
+    var store: String?
+
+    /// The store named by `--store`, the config's `store.url`, or `--db`, in that order.
+    func location(configURL: String? = nil) -> StoreLocation {
+        guard let text = store ?? configURL else { return .sqlite(db) }
+        if PostgresURL.matches(text) { return .postgres(text) }
+        return .sqlite(text.hasPrefix("sqlite:") ? String(text.dropFirst(7)) : text)
+    }
+}
+
+enum StoreLocation {
+    case sqlite(String)
+    case postgres(String)
+
+    var isPostgres: Bool { if case .postgres = self { return true } else { return false } }
+
+    /// For messages: the path, or the URL without its password.
+    var display: String {
+        switch self {
+        case let .sqlite(path): return path
+        case let .postgres(text): return (try? PostgresURL(text).redacted) ?? "postgres://…"
+        }
+    }
+
+    /// Opens the store (migrating it unless `readOnly`).
+    func open(partition: Partition = .whole, readOnly: Bool = false) throws -> any StateStore {
+        switch self {
+        case let .sqlite(path):
+            guard !partition.isPartial else {
+                throw CLIError("--partition needs a shared PostgreSQL store (--store postgres://…): a SQLite file has one writer")
+            }
+            return try openStore(path, readOnly: readOnly)
+        case let .postgres(text):
+            do {
+                return try PostgresStore(text, partition: partition, readOnly: readOnly, environment: ProcessInfo.processInfo.environment)
+            } catch let error as StoreError {
+                throw CLIError(error.description)
+            }
+        }
+    }
+
+    /// The read side for export, user and top.
+    func openReader() throws -> any AccountReader {
+        switch self {
+        case let .sqlite(path): return try openStore(path, readOnly: true)
+        case .postgres: return try open(readOnly: true) as! PostgresStore
+        }
+    }
+}
+
+/// What the read commands need, on either backend.
+protocol AccountReader {
+    func forEachAccount(_ body: (AccountRecord) throws -> Void) throws
+    func account(_ didOrHandle: String) throws -> AccountRecord?
+    func top(limit: Int) throws -> [AccountRecord]
+    func ledger(account id: Int64, limit: Int) throws -> [LedgerRecord]
+}
+
+extension Store: AccountReader {}
+extension PostgresStore: AccountReader {}
