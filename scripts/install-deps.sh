@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 
 need=()
 # chromium: renders the web pages for the screenshot check (scripts/page_check.py).
-for pkg in libsqlite3-dev libzstd-dev libcurl4-openssl-dev zstd sqlite3 curl chromium; do
+# postgresql: the server the PostgreSQL store is tested against (a throwaway cluster
+# on loopback, scripts/pg-cluster.sh; none is started as a service).
+for pkg in libsqlite3-dev libzstd-dev libcurl4-openssl-dev zstd sqlite3 curl chromium postgresql; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then need+=(python3-venv); fi

@@ -8,6 +8,17 @@ trap 'rm -f "$log"' EXIT
 status=0
 
 swift build --build-tests || exit 1
+
+# A throwaway PostgreSQL cluster on loopback for the store's PostgreSQL cases, unless
+# BOTHOST_TEST_POSTGRES names a server already.
+pgdir=""
+if [ -z "${BOTHOST_TEST_POSTGRES:-}" ]; then
+  pgdir=$(mktemp -d)
+  BOTHOST_TEST_POSTGRES=$(scripts/pg-cluster.sh start "$pgdir/cluster") || { echo "could not start PostgreSQL" >&2; status=1; }
+  export BOTHOST_TEST_POSTGRES
+  trap 'rm -f "$log"; [ -n "$pgdir" ] && scripts/pg-cluster.sh stop "$pgdir/cluster"; [ -n "$pgdir" ] && rm -rf "$pgdir"' EXIT
+fi
+
 swift test --skip-build 2>&1 | tee "$log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 swift_total=$(grep -oE 'Test run with [0-9]+ tests?' "$log" | grep -oE '[0-9]+' | tail -1)
@@ -81,11 +92,18 @@ openapi=$(grep -oE '[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
 pages=$(grep -oE '[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
 [ -n "$pages" ] || pages="0 passed, 1 failed"
 
+# The PostgreSQL store against SQLite: one host, partitioned hosts (one after the other,
+# at the same time, one killed and restarted, four with grants read back cold).
+.venv/bin/python scripts/pg_test.py .build/debug/bothost --events 60000 2>&1 | tee "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+pgtest=$(grep -oE '[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+[ -n "$pgtest" ] || pgtest="0 passed, 1 failed"
+
 count() { echo "$1" | grep -oE "[0-9]+ $2" | grep -oE '[0-9]+'; }
-passed=$(( ${swift_passed:-0} + $(count "$py" passed) + $(count "$diff" passed) + $(count "$interop" passed) + $(count "$packs" passed) + $(count "$reload" passed) + $(count "$example" passed) + $(count "$crash" passed) + $(count "$outboxcrash" passed) + $(count "$openapi" passed) + $(count "$pages" passed) ))
-failed=$(( ${swift_failed:-0} + $(count "$py" failed) + $(count "$diff" failed) + $(count "$interop" failed) + $(count "$packs" failed) + $(count "$reload" failed) + $(count "$example" failed) + $(count "$crash" failed) + $(count "$outboxcrash" failed) + $(count "$openapi" failed) + $(count "$pages" failed) ))
+passed=$(( ${swift_passed:-0} + $(count "$py" passed) + $(count "$diff" passed) + $(count "$interop" passed) + $(count "$packs" passed) + $(count "$reload" passed) + $(count "$example" passed) + $(count "$crash" passed) + $(count "$outboxcrash" passed) + $(count "$openapi" passed) + $(count "$pages" passed) + $(count "$pgtest" passed) ))
+failed=$(( ${swift_failed:-0} + $(count "$py" failed) + $(count "$diff" failed) + $(count "$interop" failed) + $(count "$packs" failed) + $(count "$reload" failed) + $(count "$example" failed) + $(count "$crash" failed) + $(count "$outboxcrash" failed) + $(count "$openapi" failed) + $(count "$pages" failed) + $(count "$pgtest" failed) ))
 [ "$status" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1
 echo
-echo "swift: ${swift_passed:-0} tests; reference self-checks: $py; difftest: $diff; interop: $interop; rule-pack examples: $packs; pack reload: $reload; swift-plugin example: $example; crashtest: $crash; outbox crashtest: $outboxcrash; openapi: $openapi; pages: $pages"
+echo "swift: ${swift_passed:-0} tests; reference self-checks: $py; difftest: $diff; interop: $interop; rule-pack examples: $packs; pack reload: $reload; swift-plugin example: $example; crashtest: $crash; outbox crashtest: $outboxcrash; openapi: $openapi; pages: $pages; postgres: $pgtest"
 echo "tests: $passed passed, $failed failed"
 exit $status

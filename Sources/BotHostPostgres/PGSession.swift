@@ -85,7 +85,9 @@ final class PGSession: @unchecked Sendable {
         let connection = self.connection
         let logger = self.logger
         let data = text
-        Task {
+        // On the connection's event loop, not the cooperative pool: the caller blocks a
+        // thread, which may itself be one of the pool's (a test, a live host's task).
+        Task(executorPreference: EventLoopExecutor(connection.eventLoop)) {
             do {
                 try await connection.copyFrom(table: table, columns: columns, logger: logger) { writer in
                     try await writer.write(data)
@@ -111,5 +113,18 @@ final class PGSession: @unchecked Sendable {
         }
         if let error = error as? StoreError { return error.description }
         return "\(error)"
+    }
+}
+
+/// Runs a task's jobs on a NIO event loop, so a blocked cooperative pool cannot starve it.
+final class EventLoopExecutor: TaskExecutor {
+    let loop: any EventLoop
+
+    init(_ loop: any EventLoop) { self.loop = loop }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let executor = asUnownedTaskExecutor()
+        loop.execute { job.runSynchronously(on: executor) }
     }
 }

@@ -4,7 +4,7 @@ import Synchronization
 
 /// The read side on PostgreSQL: what `bothost export`, `user`, `top` and the HTTP API
 /// read. Works the same on a streaming replica (every query is read-only).
-extension PostgresStore {
+extension PostgresStore: AccountReading {
     private static let accountColumns = """
         a.id, a.did, a.handle, t.xp, t.level, a.status, a.consent,
         (SELECT string_agg(m.level::text, ',' ORDER BY m.level) FROM milestones m WHERE m.account_id = a.id)

@@ -8,12 +8,23 @@ extension PostgresStore {
     /// ledger, buckets, milestones, outbox, rankings, limits, shadow rows, purges and
     /// the partition's cursor. Rows of other partitions' accounts are left to their owner.
     public func commit(_ batch: WriteBatch) throws {
-        do {
-            try lock.withLock { _ in
-                try session.transaction { try apply(batch) }
+        var attempt = 0
+        while true {
+            do {
+                try lock.withLock { _ in
+                    try session.transaction { try apply(batch) }
+                }
+                return
+            } catch {
+                // Hosts of other partitions insert the same new collections and rules:
+                // a deadlock between two such transactions rolls one back whole, and the
+                // batch (still in memory) is simply applied again.
+                attempt += 1
+                if attempt < 4, let error = error as? PSQLError, let state = error.serverInfo?[.sqlState], state == "40P01" || state == "40001" {
+                    continue
+                }
+                throw describe(error)
             }
-        } catch {
-            throw describe(error)
         }
     }
 

@@ -1,5 +1,6 @@
 import BotHost
 import Logging
+import Foundation
 import PostgresNIO
 import Synchronization
 
@@ -151,5 +152,34 @@ final class IDMap: Sendable {
 
     static func get(_ array: [Int64], _ index: Int) -> Int64 {
         index < array.count ? array[index] : 0
+    }
+}
+
+/// Server-level chores: tests and `bothost migrate` create databases.
+public enum PostgresAdmin {
+    /// Drops and creates `name` on the server of `serverURL` (connecting to its
+    /// `postgres` database); returns the new database's URL.
+    public static func recreateDatabase(serverURL: String, name: String, environment: [String: String] = [:]) throws -> String {
+        var url = try PostgresURL(serverURL, environment: environment)
+        let target = url
+        url.database = "postgres"
+        let session = try PGSession(url)
+        let quoted = "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        do {
+            try session.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(quoted)"))
+            try session.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(quoted)"))
+        } catch {
+            throw StoreError("\(url.redacted): \(PGSession.message(error))")
+        }
+        var result = target
+        result.database = name
+        return result.urlWithPassword
+    }
+}
+
+extension PostgresStore {
+    /// Runs SQL on the store's connection (tests use it to set up what they check).
+    public func executeForTests(_ sql: String) throws {
+        try lock.withLock { _ in try session.execute(sql) }
     }
 }

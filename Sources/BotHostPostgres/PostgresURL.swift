@@ -99,6 +99,23 @@ public struct PostgresURL: Sendable, CustomStringConvertible {
 
     public var description: String { redacted }
 
+    /// The full URL, password included: only for handing to another store opener, never to print.
+    var urlWithPassword: String {
+        let hostText = host.contains(":") ? "[\(host)]" : host
+        let credentials = password.map { user + ":" + Self.percentEncoded($0) } ?? user
+        return "postgres://\(credentials)@\(hostText):\(port)/\(database)?sslmode=\(sslMode)"
+    }
+
+    private static func percentEncoded(_ text: String) -> String {
+        var out = ""
+        for byte in text.utf8 {
+            let c = Character(Unicode.Scalar(byte))
+            if c.isLetter && byte < 128 || c.isNumber && byte < 128 || "-._~".contains(c) { out.append(c) }
+            else { out += "%" + String(byte, radix: 16, uppercase: true).leftPadded(2) }
+        }
+        return out
+    }
+
     /// The connection settings postgres-nio takes.
     func configuration() throws -> PostgresConnection.Configuration {
         let tls: PostgresConnection.Configuration.TLS
@@ -132,5 +149,11 @@ public struct PostgresURL: Sendable, CustomStringConvertible {
             }
         }
         return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(_ width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }

@@ -51,21 +51,10 @@ enum StoreLocation {
     }
 
     /// The read side for export, user and top.
-    func openReader() throws -> any AccountReader {
+    func openReader() throws -> any AccountReading {
         switch self {
         case let .sqlite(path): return try openStore(path, readOnly: true)
         case .postgres: return try open(readOnly: true) as! PostgresStore
         }
     }
 }
-
-/// What the read commands need, on either backend.
-protocol AccountReader {
-    func forEachAccount(_ body: (AccountRecord) throws -> Void) throws
-    func account(_ didOrHandle: String) throws -> AccountRecord?
-    func top(limit: Int) throws -> [AccountRecord]
-    func ledger(account id: Int64, limit: Int) throws -> [LedgerRecord]
-}
-
-extension Store: AccountReader {}
-extension PostgresStore: AccountReader {}

@@ -28,6 +28,20 @@ extension Store: StateStore {
     public func describe(_ error: any Error) -> StoreError { StoreError.describing(error, path: path) }
 }
 
+/// The per-account read side that the CLI's read commands and exports need, on either backend.
+public protocol AccountReading {
+    /// Every account, ordered by DID (bytewise), streamed.
+    func forEachAccount(_ body: (AccountRecord) throws -> Void) throws
+    /// An account by DID, or by handle (with or without a leading `@`).
+    func account(_ didOrHandle: String) throws -> AccountRecord?
+    /// The all-time leaderboard.
+    func top(limit: Int) throws -> [AccountRecord]
+    /// An account's newest ledger entries.
+    func ledger(account id: Int64, limit: Int) throws -> [LedgerRecord]
+}
+
+extension Store: AccountReading {}
+
 /// Which accounts a host owns when several hosts share one database: the accounts whose
 /// DID hashes to `index` of `count` (`--partition K/N`, K counted from 0).
 ///
