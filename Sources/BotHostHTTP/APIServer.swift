@@ -17,7 +17,7 @@ import UnixSignals
 /// status. Leaderboards carry `Cache-Control` with a TTL per window and an `ETag`.
 public struct APIServer: Sendable {
     /// The database served (a reader connection; the host may be writing).
-    public let store: Store
+    public let store: any StateReading
     /// The level curve, for XP to the next level.
     public let curve: LevelCurve
     /// Where `/metrics` reads from (nil: the endpoint answers 404).
@@ -31,12 +31,12 @@ public struct APIServer: Sendable {
     /// - Parameters:
     ///   - adminToken: enables the admin endpoints (bearer token); nil keeps the API read-only.
     ///   - adminStore: a writable store for the admin endpoints (the read store may be read-only).
-    public init(store: Store, curve: LevelCurve = .default, registry: PrometheusCollectorRegistry? = nil,
-                adminToken: String? = nil, adminStore: Store? = nil) {
+    public init(store: any StateReading, curve: LevelCurve = .default, registry: PrometheusCollectorRegistry? = nil,
+                adminToken: String? = nil, adminStore: (any ModerationWriting)? = nil) {
         self.store = store
         self.curve = curve
         self.registry = registry
-        if let adminToken, !adminToken.isEmpty { admin = AdminAPI(store: adminStore ?? store, token: adminToken) } else { admin = nil }
+        if let adminToken, !adminToken.isEmpty, let writer = adminStore ?? (store as? any ModerationWriting) { admin = AdminAPI(store: writer, token: adminToken) } else { admin = nil }
     }
 
     /// Seconds a leaderboard may be cached: short for the hour board, longer for the month.
@@ -56,7 +56,7 @@ public struct APIServer: Sendable {
         admin?.register(on: router)
         router.get("/") { _, _ -> Response in
             Self.guarded {
-                let asOf = try store.cursor() ?? Clock.nowMicroseconds()
+                let asOf = try store.readCursor() ?? Clock.nowMicroseconds()
                 let boards = try RankingWindow.allCases.map { ($0, try store.leaderboard(window: $0, asOf: asOf, limit: 10)) }
                 return Self.html(WebPages.leaderboards(boards, asOf: asOf))
             }
@@ -179,7 +179,7 @@ public struct APIServer: Sendable {
         guard let offset = rawCursor.map({ Int($0) }) ?? 0, offset >= 0 && offset <= 1000 else {
             return Self.error(.badRequest, "InvalidCursor", "cursor must be an offset from 0 to 1000")
         }
-        let asOf = try cache.asOf { try store.cursor() ?? Clock.nowMicroseconds() }
+        let asOf = try cache.asOf { try store.readCursor() ?? Clock.nowMicroseconds() }
         let etag = "\"\(window.rawValue)-\(asOf)-\(offset)-\(limit)\""
         var headers = HTTPFields()
         headers[.contentType] = "application/json"

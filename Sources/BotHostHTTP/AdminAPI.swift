@@ -10,7 +10,7 @@ import NIOCore
 /// next batch, or by `bothost adjust` when no host runs); exclusions take effect at once.
 /// The token is never logged or echoed.
 struct AdminAPI: Sendable {
-    let store: Store
+    let store: any ModerationWriting
     let token: String
 
     func register(on router: Router<BasicRequestContext>) {

@@ -15,8 +15,17 @@ extension PostgresStore {
         }
         context.partition = partition
         if context.hotGrantHorizonUS > 0 {
-            context.coldGrants = try PostgresColdGrants(url: url, ids: ids)
+            let cold = try PostgresColdGrants(url: url, ids: ids)
+            // Another partition's account has no id here: its owner's rows are found by DID.
+            cold.didOf = { [weak context] account in context.map { $0.dids.string(Int(account)) } }
+            context.coldGrants = cold
         }
+    }
+
+    /// Where a live partition resumes: the start of the hour a hot window before its cursor.
+    public static func warmUpStartUS(cursorUS: Int64, horizonUS: Int64) -> Int64 {
+        let start = max(0, cursorUS - horizonUS)
+        return start - start % 3_600_000_000
     }
 
     private func loadLocked(into context: PluginContext) throws {
@@ -148,6 +157,36 @@ extension PostgresStore {
                 """)) {
                 if let account = accountsBack[try row.decode(Int64.self)] { tracker.unranked.insert(account) }
             }
+            if partition.isPartial && !context.keepForeignGrants {
+                // A live partition resumes from the start of an hour a hot window back
+                // (warmUpStartUS); other partitions' XP before that hour comes from their
+                // owners' rows, so the rankings see every account's window.
+                let warm = Self.warmUpStartUS(cursorUS: cursorUS, horizonUS: context.hotGrantHorizonUS) / 1_000_000
+                var foreign: [String: UInt32] = [:]
+                func local(_ did: String) -> UInt32 {
+                    if let id = foreign[did] { return id }
+                    let id = UInt32(context.dids.intern(did))
+                    if Int(id) == context.accounts.count {
+                        context.accounts.append(AccountState())
+                        context.handles.append(nil)
+                        context.markForeign(id)
+                    }
+                    foreign[did] = id
+                    return id
+                }
+                for row in try session.query(PostgresQuery(unsafeSQL: """
+                    SELECT h.bucket, a.did, h.xp FROM xp_hourly h JOIN accounts a ON a.id = h.account_id
+                    WHERE h.bucket >= $1 AND h.bucket < $2 AND NOT (\(ownedAccountsSQL)) ORDER BY h.bucket
+                    """, binds: Self.binds(first, warm))) {
+                    let (bucket, did, xp) = try row.decode((Int64, String, Int64).self)
+                    tracker.add(hour: bucket, account: local(did), amount: xp)
+                }
+                for row in try session.query(PostgresQuery(unsafeSQL: """
+                    SELECT a.did FROM accounts a WHERE (a.unranked != 0 OR a.excluded != 0) AND NOT (\(ownedAccountsSQL))
+                    """)) {
+                    tracker.unranked.insert(local(try row.decode(String.self)))
+                }
+            }
             tracker.lastCheckUS = cursorUS
         }
         context.firstNewAccount = context.accounts.count
@@ -163,6 +202,8 @@ final class PostgresColdGrants: ColdGrantSource {
     private let ids: IDMap
     private(set) var lookups = 0
     private(set) var failure: (any Error)?
+    /// The DID of a host account id (on the applying thread, like every lookup).
+    var didOf: ((UInt32) -> String?)?
 
     init(url: PostgresURL, ids: IDMap) throws {
         session = try PGSession(url)
@@ -174,13 +215,24 @@ final class PostgresColdGrants: ColdGrantSource {
         let (account, collection) = ids.state.withLock { state in
             (IDMap.get(state.accounts, Int(key.account)), IDMap.get(state.collections, Int(key.collection & 0x7FFF)))
         }
-        guard account > 0, collection > 0 else { return nil }
+        guard collection > 0 else { return nil }
         let collectionID = key.collection & 0x8000 != 0 ? collection + 32_768 : collection
         do {
-            guard let row = try session.query("""
-                SELECT amount, tag, rule_id FROM grants
-                WHERE rkey = \(Int64(key.rkey)) AND account_id = \(account) AND collection_id = \(collectionID) AND rkey_text = ''
-                """).first else { return nil }
+            let rows: [PostgresRow]
+            if account > 0 {
+                rows = try session.query("""
+                    SELECT amount, tag, rule_id FROM grants
+                    WHERE rkey = \(Int64(key.rkey)) AND account_id = \(account) AND collection_id = \(collectionID) AND rkey_text = ''
+                    """)
+            } else if let did = didOf?(key.account) {
+                rows = try session.query("""
+                    SELECT g.amount, g.tag, g.rule_id FROM grants g JOIN accounts a ON a.id = g.account_id
+                    WHERE g.rkey = \(Int64(key.rkey)) AND a.did = \(did) AND g.collection_id = \(collectionID) AND g.rkey_text = ''
+                    """)
+            } else {
+                return nil
+            }
+            guard let row = rows.first else { return nil }
             let (amount, tag, rule) = try row.decode((Int32, Int16, Int64).self)
             let local = ids.state.withLock { $0.rulesBack[rule] } ?? 0
             return Grant(amount: amount, tag: UInt8(truncatingIfNeeded: tag), rule: local)

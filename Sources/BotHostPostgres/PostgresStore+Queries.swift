@@ -90,3 +90,134 @@ enum TIDText {
         return String(decoding: bytes, as: UTF8.self)
     }
 }
+
+extension PostgresStore: StateReading, ModerationWriting {
+    /// The least advanced partition's cursor: every partition has committed up to it.
+    public func readCursor() throws -> Int64? {
+        try lock.withLock { _ in
+            try session.query("SELECT min(time_us) FROM cursor WHERE source = 'jetstream' OR source LIKE 'jetstream/%'").first?.decode(Int64?.self) ?? nil
+        }
+    }
+
+    /// Days before this one are rolled up in `xp_daily` by every partition.
+    private func dailyThroughUS() throws -> Int64 {
+        let value = try session.query("SELECT min(value::bigint) FROM bot_state WHERE key LIKE 'xp_daily_through%'").first?.decode(Int64?.self) ?? nil
+        return (value ?? 0) * 1_000_000
+    }
+
+    /// The sliding-window leaderboard, summed as on SQLite: whole days from `xp_daily`,
+    /// whole hours from `xp_hourly`, the two partial hours from the ledger.
+    public func leaderboard(window: RankingWindow, asOf: Int64, limit: Int) throws -> [RankedAccount] {
+        try lock.withLock { _ in
+            let (parts, arguments) = Store.windowParts(from: asOf - window.microseconds, to: asOf, dailyThroughUS: try dailyThroughUS())
+            var index = 0
+            let numbered = parts.joined(separator: " UNION ALL ").split(separator: "?", omittingEmptySubsequences: false)
+                .reduce(into: "") { sql, piece in
+                    if !sql.isEmpty || index > 0 { index += 1; sql += "$\(index)" }
+                    sql += piece
+                }
+            var binds = PostgresBindings()
+            for argument in arguments { binds.append(argument) }
+            binds.append(Int64(limit))
+            let rows = try session.query(PostgresQuery(unsafeSQL: """
+                SELECT a.did, a.handle, s.score, t.xp, t.level FROM (
+                    SELECT account_id, SUM(xp)::bigint AS score FROM (\(numbered)) u GROUP BY account_id
+                ) s JOIN accounts a ON a.id = s.account_id JOIN totals t ON t.account_id = a.id
+                WHERE s.score > 0 AND a.status = 'active' AND a.excluded = 0 AND a.unranked = 0
+                ORDER BY s.score DESC, a.did ASC LIMIT $\(arguments.count + 1)
+                """, binds: binds))
+            return try rows.enumerated().map { index, row in
+                let (did, handle, score, xp, level) = try row.decode((String, String?, Int64, Int64, Int32).self)
+                return RankedAccount(rank: index + 1, did: did, handle: handle, score: score, xp: xp, level: Int(level))
+            }
+        }
+    }
+
+    public func leaderboard(limit: Int) throws -> [RankedAccount] {
+        try top(limit: limit).enumerated().map { index, account in
+            RankedAccount(rank: index + 1, did: account.did, handle: account.handle, score: account.xp, xp: account.xp, level: account.level)
+        }
+    }
+
+    public func status() throws -> Store.Status {
+        try lock.withLock { _ in
+            var status = Store.Status()
+            if let row = try session.query("""
+                SELECT min(time_us), max(updated_us) FROM cursor WHERE source = 'jetstream' OR source LIKE 'jetstream/%'
+                """).first {
+                let (cursor, updated) = try row.decode((Int64?, Int64?).self)
+                status.cursorUS = cursor
+                status.cursorUpdatedUS = updated
+            }
+            status.accounts = try session.query("SELECT count(*) FROM accounts").first?.decode(Int.self) ?? 0
+            status.ledgerEntries = try session.query("SELECT count(*) FROM ledger").first?.decode(Int.self) ?? 0
+            status.liveGrants = try session.query("SELECT count(*) FROM grants").first?.decode(Int.self) ?? 0
+            status.milestones = try session.query("SELECT count(*) FROM milestones").first?.decode(Int.self) ?? 0
+            for row in try session.query("SELECT state, count(*) FROM outbox GROUP BY state") {
+                let (state, count) = try row.decode((String, Int).self)
+                status.outbox[state] = count
+            }
+            return status
+        }
+    }
+
+    public func activityTotals(did: String) throws -> [(String, Int64)] {
+        try lock.withLock { _ in
+            try session.query("""
+                SELECT n.name, SUM(c.value)::bigint FROM counters c JOIN counter_names n ON n.id = c.counter_id
+                JOIN accounts a ON a.id = c.account_id WHERE a.did = \(did) AND n.name NOT LIKE 'hour:%'
+                GROUP BY n.name ORDER BY n.name COLLATE "C"
+                """).map { try $0.decode((String, Int64).self) }
+        }
+    }
+
+    public func activity(did: String, hourly: Bool) throws -> [(Int64, [(String, Int64)])] {
+        let unit: Int64 = hourly ? 3_600 : 86_400
+        var buckets: [Int64: [String: Int64]] = [:]
+        let rows = try lock.withLock { _ in
+            try session.query("""
+                SELECT c.bucket, n.name, c.value FROM counters c JOIN counter_names n ON n.id = c.counter_id
+                JOIN accounts a ON a.id = c.account_id WHERE a.did = \(did)
+                """)
+        }
+        for row in rows {
+            let (bucket, name, value) = try row.decode((Int64, String, Int64).self)
+            guard name.hasPrefix("hour:") == hourly else { continue }
+            buckets[bucket, default: [:]][hourly ? String(name.dropFirst(5)) : name] = value
+        }
+        if let account = try account(did) {
+            for entry in try ledger(account: account.id, limit: 1_000_000) {
+                let seconds = entry.timeUS / 1_000_000
+                let bucket = seconds - ((seconds % unit) + unit) % unit
+                let collection = entry.uri.split(separator: "/").dropFirst(2).first.map(String.init) ?? "?"
+                buckets[bucket, default: [:]]["xp:" + collection, default: 0] += entry.amount
+            }
+        }
+        return buckets.sorted { $0.key < $1.key }.map { ($0.key, $0.value.sorted { $0.key < $1.key }) }
+    }
+
+    /// Queues a moderator command for the host that owns the account; returns its id.
+    public func enqueue(_ kind: ModeratorCommand.Kind, did: String, amount: Int64, reason: String, actor: String) throws -> Int64 {
+        try lock.withLock { _ in
+            try session.query("""
+                INSERT INTO commands(kind, did, amount, reason, actor, created_us)
+                VALUES (\(kind.rawValue), \(did), \(amount), \(reason), \(actor), \(Clock.nowMicroseconds())) RETURNING id
+                """).first!.decode(Int64.self)
+        }
+    }
+
+    /// Excludes an account from the rankings (or includes it again), with an audit line.
+    public func setExcluded(_ didOrHandle: String, excluded: Bool, actor: String, reason: String) throws -> Bool {
+        guard let account = try account(didOrHandle) else { return false }
+        try lock.withLock { _ in
+            try session.transaction {
+                try session.query("UPDATE accounts SET excluded = \(excluded ? 1 : 0) WHERE id = \(account.id)")
+                try session.query("""
+                    INSERT INTO audit(time_us, actor, action, did, detail)
+                    VALUES (\(Clock.nowMicroseconds()), \(actor), \(excluded ? "exclude" : "include"), \(account.did), \(reason))
+                    """)
+            }
+        }
+        return true
+    }
+}

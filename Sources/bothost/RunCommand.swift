@@ -2,6 +2,7 @@ import ArgumentParser
 import BotHost
 import Logging
 import BotHostHTTP
+import BotHostPostgres
 import Plugins
 import Rules
 import ServiceLifecycle
@@ -27,7 +28,10 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Jetstream URL (repeat for failover; ws:// allowed for loopback). Default: the public v1 hosts.")
     var jetstream: [String] = []
 
-    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var database: StoreOptions
+
+    @Option(name: .long, help: "K/N: with N hosts sharing one PostgreSQL store, this host writes the accounts whose DID hashes to K (counted from 0), with its own cursor; it resumes a hot window before it, so what its rules read of other partitions' accounts is rebuilt (docs/scaling.md).")
+    var partition: String?
 
     @Flag(name: .long, help: "Never post anything.")
     var dryRun = false
@@ -66,15 +70,32 @@ struct RunCommand: AsyncParsableCommand {
         let packs: PackSelection
         do { packs = try PackSelection.load(pack, amounts: configuration.leveling.amounts) } catch { throw CLIError("\(error)") }
         configuration.adopt(packs)
-        let store = try openStore(database.db)
-        guard let lock = HostLock(databasePath: database.db) else {
-            throw CLIError("\(database.db) is in use by another bothost replay or run; stop it first")
+        let partition: Partition
+        do { partition = try self.partition.map { try Partition(parsing: $0) } ?? .whole } catch { throw CLIError("--partition: \(error)") }
+        let location = database.location(configURL: configuration.store.url)
+        let store = try location.open(partition: partition)
+        var lock: HostLock?
+        if case let .sqlite(path) = location {
+            lock = HostLock(databasePath: path)
+            guard lock != nil else { throw CLIError("\(path) is in use by another bothost replay or run; stop it first") }
         }
         defer { withExtendedLifetime(lock) {} }
         let dryRun = self.dryRun || configuration.bot.dryRun
-        let delivery = dryRun ? nil : try await BotDelivery.setUp(&configuration, store: store, log: { logger.notice("\($0)") })
+        let delivery: BotDelivery?
+        if dryRun {
+            delivery = nil
+        } else if let sqlite = store as? Store {
+            delivery = try await BotDelivery.setUp(&configuration, store: sqlite, log: { logger.notice("\($0)") })
+        } else {
+            delivery = nil
+            logger.notice("the outbox of a PostgreSQL store is not dispatched by this version: announcements stay queued")
+        }
         let context = configuration.makeContext()
-        try store.load(into: context)
+        context.partition = partition
+        // Live partitions follow the stream within seconds of each other: other partitions'
+        // grants leave memory after the hot window and are read from their owner's rows.
+        context.keepForeignGrants = false
+        do { try store.load(into: context) } catch { throw CLIError(store.describe(error).description) }
         let plugins = configuration.makePlugins(packs: packs)
         let engine = HostEngine(context: context, plugins: plugins)
         if let did = configuration.bot.did { engine.setBot(did: did) }
@@ -91,6 +112,12 @@ struct RunCommand: AsyncParsableCommand {
             compress: configuration.jetstream.compress && !noCompress)
         var connector = JetstreamConnector.Configuration(endpoints: endpoints, subscription: subscription)
         connector.rewindUS = Int64((rewind ?? configuration.jetstream.rewindSeconds) * 1_000_000)
+        if partition.isPartial {
+            // Resume a hot window back: this host's events there are duplicates (dropped by
+            // rev); other partitions' rebuild what this host's rules read of them.
+            connector.rewindUS = max(connector.rewindUS,
+                                     context.cursorUS - PostgresStore.warmUpStartUS(cursorUS: context.cursorUS, horizonUS: context.hotGrantHorizonUS))
+        }
         connector.deadSocketTimeout = deadSocketTimeout
         var options = LiveHost.Options()
         options.exitIdle = exitIdle
@@ -111,10 +138,10 @@ struct RunCommand: AsyncParsableCommand {
         services.append(.init(service: PackWatchService(reloader: reloader, host: host, configuration: configuration, logger: logger)))
         if let httpPort {
             let registry = APIServer.bootstrapMetrics()
-            let reader = try openStore(database.db, readOnly: true)
+            let reader = try location.openStateReader()
             let token = try AdminToken.load(file: adminTokenFile)
             let api = APIServer(store: reader, curve: configuration.leveling.progression.curve, registry: registry,
-                                adminToken: token, adminStore: token == nil ? nil : store)
+                                adminToken: token, adminStore: token == nil ? nil : store as? any ModerationWriting)
             services.append(.init(service: api.application(host: httpHost, port: httpPort, logger: logger)))
         }
         let group = ServiceGroup(configuration: .init(
@@ -128,9 +155,9 @@ struct RunCommand: AsyncParsableCommand {
         do {
             try await group.run()
         } catch {
-            throw CLIError(StoreError.describing(error, path: database.db).description)
+            throw CLIError(store.describe(error).description)
         }
-        if let result = summary.value { RunSummaryPrinter.print(result, format: format, db: database.db) }
+        if let result = summary.value { RunSummaryPrinter.print(result, format: format, db: location.display) }
     }
 }
 

@@ -8,9 +8,13 @@ import Rules
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Serve a database read-only over HTTP: characters, leaderboards, activity, health.")
+        abstract: "Serve a database read-only over HTTP: characters, leaderboards, activity, health.",
+        discussion: """
+            --store postgres://… serves a PostgreSQL store, from its primary or from a streaming
+            read replica (the admin endpoints need the primary: a replica refuses writes).
+            """)
 
-    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var database: StoreOptions
 
     @Option(name: .long, help: "Port (0: any free port).")
     var port: Int = 8080
@@ -30,10 +34,18 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         Log.bootstrap(level: logLevel)
         let configuration = try loadConfiguration(config)
-        let store = try openStore(database.db, readOnly: true)
+        let location = database.location(configURL: configuration.store.url)
+        let store = try location.openStateReader()
         let token = try AdminToken.load(file: adminTokenFile)
+        var admin: (any ModerationWriting)?
+        if token != nil {
+            switch location {
+            case let .sqlite(path): admin = try openStore(path)
+            case .postgres: admin = store as? any ModerationWriting
+            }
+        }
         let api = APIServer(store: store, curve: configuration.leveling.progression.curve, registry: APIServer.bootstrapMetrics(),
-                            adminToken: token, adminStore: token == nil ? nil : try openStore(database.db))
+                            adminToken: token, adminStore: admin)
         let host = self.host
         try await api.run(host: host, port: port, logger: Logger(label: "bothost.http")) { port in
             print("serving http://\(host):\(port)")

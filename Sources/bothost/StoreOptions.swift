@@ -50,6 +50,14 @@ enum StoreLocation {
         }
     }
 
+    /// The read side of the HTTP API.
+    func openStateReader() throws -> any StateReading {
+        switch self {
+        case let .sqlite(path): return try openStore(path, readOnly: true)
+        case .postgres: return try open(readOnly: true) as! PostgresStore
+        }
+    }
+
     /// The read side for export, user and top.
     func openReader() throws -> any AccountReading {
         switch self {

@@ -63,9 +63,9 @@ extension PluginContext {
         case .live(let grant): return grant
         case .dead: return nil
         case .absent:
-            // Another partition's grants never leave memory (isForeign): absent is absent.
+            // Another partition's grants leave memory only when keepForeignGrants is off.
             guard key.rkey < coldBelowTID, let reader = coldGrants, recentPurges[key.account] == nil,
-                  !isForeign(key.account) else { return nil }
+                  !keepForeignGrants || !isForeign(key.account) else { return nil }
             guard let grant = reader.grant(key) else { return nil }
             grants.set(key, grant, epoch: epoch16 &- 1_000)
             return grant
@@ -97,7 +97,7 @@ extension PluginContext {
             let floor = UInt64(cursorUS - hotGrantHorizonUS) << 10
             if floor > coldBelowTID { coldBelowTID = floor }
         }
-        if foreignAccounts.isEmpty {
+        if foreignAccounts.isEmpty || !keepForeignGrants {
             grants.evict(tidBelow: coldBelowTID, epoch: epoch16, minimumAge: Self.commitLag)
         } else {
             // A partitioned host keeps other partitions' grants: the store has them only

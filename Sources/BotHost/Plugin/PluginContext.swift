@@ -77,6 +77,11 @@ public final class PluginContext {
     public var partition: Partition?
     /// Bit per account id: set for accounts of other partitions.
     var foreignAccounts: [UInt64] = []
+    /// Whether other partitions' grants stay in memory (a replay: the store has them only
+    /// as far as their owner has got, which may be behind) or leave it after the hot
+    /// window like this host's and are read back from their owner's rows (a live host:
+    /// every partition follows the stream within seconds).
+    public var keepForeignGrants = true
     /// Record keys older than this much stream time leave memory once committed
     /// (`store.hot_grants_minutes`; 0 keeps them all).
     public var hotGrantHorizonUS: Int64 = 30 * 60 * 1_000_000

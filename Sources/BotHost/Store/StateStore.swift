@@ -42,6 +42,28 @@ public protocol AccountReading {
 
 extension Store: AccountReading {}
 
+/// What the HTTP API reads: a primary or a read replica of either backend.
+public protocol StateReading: AccountReading, Sendable {
+    /// How far the stored state goes (with partitions: the least advanced one).
+    func readCursor() throws -> Int64?
+    func leaderboard(window: RankingWindow, asOf: Int64, limit: Int) throws -> [RankedAccount]
+    func leaderboard(limit: Int) throws -> [RankedAccount]
+    func status() throws -> Store.Status
+    func activityTotals(did: String) throws -> [(String, Int64)]
+    func activity(did: String, hourly: Bool) throws -> [(Int64, [(String, Int64)])]
+}
+
+/// The admin endpoints' writes: commands for the owning host, and exclusions.
+public protocol ModerationWriting: Sendable {
+    func account(_ didOrHandle: String) throws -> AccountRecord?
+    func enqueue(_ kind: ModeratorCommand.Kind, did: String, amount: Int64, reason: String, actor: String) throws -> Int64
+    func setExcluded(_ didOrHandle: String, excluded: Bool, actor: String, reason: String) throws -> Bool
+}
+
+extension Store: StateReading, ModerationWriting {
+    public func readCursor() throws -> Int64? { try cursor() }
+}
+
 /// Which accounts a host owns when several hosts share one database: the accounts whose
 /// DID hashes to `index` of `count` (`--partition K/N`, K counted from 0).
 ///

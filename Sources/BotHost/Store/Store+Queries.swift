@@ -131,6 +131,15 @@ public struct RankedAccount: Sendable, Equatable {
     public var score: Int64
     public var xp: Int64
     public var level: Int
+
+    public init(rank: Int, did: String, handle: String?, score: Int64, xp: Int64, level: Int) {
+        self.rank = rank
+        self.did = did
+        self.handle = handle
+        self.score = score
+        self.xp = xp
+        self.level = level
+    }
 }
 
 /// The sliding windows of the rankings.
@@ -187,7 +196,7 @@ extension Store {
 
     /// The sub-queries (each yielding `account_id, xp`) whose union is the net XP of
     /// events with time in `(from, to]` (microseconds), and their arguments.
-    static func windowParts(from: Int64, to: Int64, dailyThroughUS: Int64) -> (parts: [String], arguments: [Int64]) {
+    package static func windowParts(from: Int64, to: Int64, dailyThroughUS: Int64) -> (parts: [String], arguments: [Int64]) {
         let hourUS: Int64 = 3_600_000_000, dayUS: Int64 = 86_400_000_000
         func ceilTo(_ value: Int64, _ unit: Int64) -> Int64 { value >= 0 ? (value + unit - 1) / unit * unit : -((-value) / unit * unit) }
         func floorTo(_ value: Int64, _ unit: Int64) -> Int64 { value >= 0 ? value / unit * unit : -((-value + unit - 1) / unit * unit) }
@@ -271,6 +280,7 @@ extension Store {
         public var liveGrants = 0
         public var milestones = 0
         public var outbox: [String: Int] = [:]
+        public init() {}
     }
 
     /// Cursor, sizes and outbox counts.
