@@ -112,6 +112,9 @@ final class PGSession: @unchecked Sendable {
             return "\(error.code)"
         }
         if let error = error as? StoreError { return error.description }
+        if let error = error as? PostgresDecodingError {
+            return "a column of \(error.postgresType) could not be read as \(error.targetType) (column \(error.columnName), index \(error.columnIndex))"
+        }
         return "\(error)"
     }
 }

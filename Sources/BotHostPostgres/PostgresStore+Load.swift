@@ -18,6 +18,7 @@ extension PostgresStore {
             let cold = try PostgresColdGrants(url: url, ids: ids)
             // Another partition's account has no id here: its owner's rows are found by DID.
             cold.didOf = { [weak context] account in context.map { $0.dids.string(Int(account)) } }
+            cold.eventTime = { [weak context] in context?.eventTimeUS ?? .max }
             context.coldGrants = cold
         }
     }
@@ -163,28 +164,41 @@ extension PostgresStore {
                 // owners' rows, so the rankings see every account's window.
                 let warm = Self.warmUpStartUS(cursorUS: cursorUS, horizonUS: context.hotGrantHorizonUS) / 1_000_000
                 var foreign: [String: UInt32] = [:]
-                func local(_ did: String) -> UInt32 {
+                func local(_ did: String, _ status: String) -> UInt32 {
                     if let id = foreign[did] { return id }
                     let id = UInt32(context.dids.intern(did))
                     if Int(id) == context.accounts.count {
-                        context.accounts.append(AccountState())
+                        // Its status decides whether it may rank; the rest of its state is
+                        // its owner's and is not needed here.
+                        var state = AccountState()
+                        if let index = statusIndex[status] {
+                            state.status = index
+                        } else {
+                            context.statusNames.append(status)
+                            let index = UInt8(min(254, context.statusNames.count - 1))
+                            statusIndex[status] = index
+                            state.status = index
+                        }
+                        context.accounts.append(state)
                         context.handles.append(nil)
                         context.markForeign(id)
+                        ids.state.withLock { IDMap.set(&$0.accounts, Int(id), -1) }
                     }
                     foreign[did] = id
                     return id
                 }
                 for row in try session.query(PostgresQuery(unsafeSQL: """
-                    SELECT h.bucket, a.did, h.xp FROM xp_hourly h JOIN accounts a ON a.id = h.account_id
+                    SELECT h.bucket, a.did, h.xp, a.status FROM xp_hourly h JOIN accounts a ON a.id = h.account_id
                     WHERE h.bucket >= $1 AND h.bucket < $2 AND NOT (\(ownedAccountsSQL)) ORDER BY h.bucket
                     """, binds: Self.binds(first, warm))) {
-                    let (bucket, did, xp) = try row.decode((Int64, String, Int64).self)
-                    tracker.add(hour: bucket, account: local(did), amount: xp)
+                    let (bucket, did, xp, status) = try row.decode((Int64, String, Int64, String).self)
+                    tracker.add(hour: bucket, account: local(did, status), amount: xp)
                 }
                 for row in try session.query(PostgresQuery(unsafeSQL: """
-                    SELECT a.did FROM accounts a WHERE (a.unranked != 0 OR a.excluded != 0) AND NOT (\(ownedAccountsSQL))
+                    SELECT a.did, a.status FROM accounts a WHERE (a.unranked != 0 OR a.excluded != 0) AND NOT (\(ownedAccountsSQL))
                     """)) {
-                    tracker.unranked.insert(local(try row.decode(String.self)))
+                    let (did, status) = try row.decode((String, String).self)
+                    tracker.unranked.insert(local(did, status))
                 }
             }
             tracker.lastCheckUS = cursorUS
@@ -204,6 +218,8 @@ final class PostgresColdGrants: ColdGrantSource {
     private(set) var failure: (any Error)?
     /// The DID of a host account id (on the applying thread, like every lookup).
     var didOf: ((UInt32) -> String?)?
+    /// The time of the event being applied.
+    var eventTime: (() -> Int64)?
 
     init(url: PostgresURL, ids: IDMap) throws {
         session = try PGSession(url)
@@ -225,10 +241,7 @@ final class PostgresColdGrants: ColdGrantSource {
                     WHERE rkey = \(Int64(key.rkey)) AND account_id = \(account) AND collection_id = \(collectionID) AND rkey_text = ''
                     """)
             } else if let did = didOf?(key.account) {
-                rows = try session.query("""
-                    SELECT g.amount, g.tag, g.rule_id FROM grants g JOIN accounts a ON a.id = g.account_id
-                    WHERE g.rkey = \(Int64(key.rkey)) AND a.did = \(did) AND g.collection_id = \(collectionID) AND g.rkey_text = ''
-                    """)
+                return try foreignGrant(did: did, collection: collectionID, rkey: Int64(key.rkey), asOf: eventTime?() ?? .max)
             } else {
                 return nil
             }
@@ -240,5 +253,32 @@ final class PostgresColdGrants: ColdGrantSource {
             if failure == nil { failure = error }
             return nil
         }
+    }
+
+    /// Another partition's grant as it stood just before `asOf` (the event being applied),
+    /// summed from its owner's ledger (append-only, stamped with event time): the owner
+    /// may already be past `asOf` (even past this very event),
+    /// with the record since re-graded or deleted, so its live row could be from the
+    /// future. Exact while the owner has committed through `asOf` (partitions within a
+    /// hot window of each other). The tag is the live row's while the amount agrees.
+    private func foreignGrant(did: String, collection: Int64, rkey: Int64, asOf: Int64) throws -> Grant? {
+        let rows = try session.query("""
+            SELECT l.amount, l.kind, l.rule_id, coalesce(g.tag, 0)::smallint, coalesce(g.amount, 0)::integer
+            FROM ledger l JOIN accounts a ON a.id = l.account_id
+            LEFT JOIN grants g ON g.rkey = l.rkey AND g.account_id = l.account_id AND g.collection_id = l.collection_id AND g.rkey_text = ''
+            WHERE a.did = \(did) AND l.collection_id = \(collection) AND l.rkey = \(rkey) AND l.rkey_text = '' AND l.time_us < \(asOf)
+            ORDER BY l.id
+            """)
+        var amount: Int64 = 0
+        var last: (kind: Int16, rule: Int64, tag: Int16, liveAmount: Int32)?
+        for row in rows {
+            let (delta, kind, rule, tag, liveAmount) = try row.decode((Int32, Int16, Int64, Int16, Int32).self)
+            amount += Int64(delta)
+            last = (kind, rule, tag, liveAmount)
+        }
+        guard let last, last.kind != Int16(LedgerEntry.Kind.revoke.rawValue) else { return nil }
+        let local = ids.state.withLock { $0.rulesBack[last.rule] } ?? 0
+        let tag = Int64(last.liveAmount) == amount ? last.tag : 0
+        return Grant(amount: Int32(truncatingIfNeeded: amount), tag: UInt8(truncatingIfNeeded: tag), rule: local)
     }
 }

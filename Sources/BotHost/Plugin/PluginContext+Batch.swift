@@ -209,6 +209,7 @@ extension PluginContext {
         firstNewAccount = accounts.count
         batchEvents = 0
         evictColdGrants()
+        if !foreignAccounts.isEmpty { epochTimes[Int(epoch16)] = cursorUS }
         epoch &+= 1
         return batch
     }

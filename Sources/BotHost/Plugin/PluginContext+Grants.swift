@@ -63,9 +63,13 @@ extension PluginContext {
         case .live(let grant): return grant
         case .dead: return nil
         case .absent:
-            // Another partition's grants leave memory only when keepForeignGrants is off.
-            guard key.rkey < coldBelowTID, let reader = coldGrants, recentPurges[key.account] == nil,
-                  !keepForeignGrants || !isForeign(key.account) else { return nil }
+            // Another partition's grants leave memory only when keepForeignGrants is off;
+            // then a live partition, which rebuilt only the last hot window of other
+            // partitions' records, asks their owner for any record it has not seen.
+            let foreign = isForeign(key.account)
+            guard key.rkey < coldBelowTID || (foreign && !keepForeignGrants && key.rkey & RecordKey.nonTIDFlag == 0),
+                  let reader = coldGrants, recentPurges[key.account] == nil,
+                  !keepForeignGrants || !foreign else { return nil }
             guard let grant = reader.grant(key) else { return nil }
             grants.set(key, grant, epoch: epoch16 &- 1_000)
             return grant
@@ -97,12 +101,20 @@ extension PluginContext {
             let floor = UInt64(cursorUS - hotGrantHorizonUS) << 10
             if floor > coldBelowTID { coldBelowTID = floor }
         }
-        if foreignAccounts.isEmpty || !keepForeignGrants {
+        if foreignAccounts.isEmpty {
             grants.evict(tidBelow: coldBelowTID, epoch: epoch16, minimumAge: Self.commitLag)
-        } else {
-            // A partitioned host keeps other partitions' grants: the store has them only
+        } else if keepForeignGrants {
+            // A partitioned replay keeps other partitions' grants: the store has them only
             // as far as their owner has got, which may be behind this host.
-            grants.evict(tidBelow: coldBelowTID, epoch: epoch16, minimumAge: Self.commitLag) { !self.isForeign($0) }
+            grants.evict(tidBelow: coldBelowTID, epoch: epoch16, minimumAge: Self.commitLag) { account, _ in !self.isForeign(account) }
+        } else {
+            // A live partition lets another partition's grant (or removal marker) go only a
+            // hot window after its last change: its owner has committed that change by then
+            // as long as partitions lag each other by less than the window.
+            let changedBefore = cursorUS - hotGrantHorizonUS
+            grants.evict(tidBelow: coldBelowTID, epoch: epoch16, minimumAge: Self.commitLag) { account, changed in
+                !self.isForeign(account) || self.epochTimes[Int(changed)] <= changedBefore
+            }
         }
         recentPurges = recentPurges.filter { epoch &- $0.value < UInt32(Self.commitLag) }
     }
@@ -116,6 +128,7 @@ extension PluginContext {
 
     /// Marks `account` as another partition's.
     public func markForeign(_ account: UInt32) {
+        if epochTimes.isEmpty { epochTimes = Array(repeating: 0, count: 1 << 16) }
         let word = Int(account >> 6)
         if word >= foreignAccounts.count { foreignAccounts.append(contentsOf: repeatElement(0, count: word - foreignAccounts.count + 1)) }
         foreignAccounts[word] |= 1 << UInt64(account & 63)

@@ -82,6 +82,9 @@ public final class PluginContext {
     /// window like this host's and are read back from their owner's rows (a live host:
     /// every partition follows the stream within seconds).
     public var keepForeignGrants = true
+    /// The stream time at which each batch (by 16-bit epoch) closed, for partitioned hosts:
+    /// another partition's grant leaves memory only a hot window after its last change.
+    var epochTimes: [Int64] = []
     /// Record keys older than this much stream time leave memory once committed
     /// (`store.hot_grants_minutes`; 0 keeps them all).
     public var hotGrantHorizonUS: Int64 = 30 * 60 * 1_000_000

@@ -155,10 +155,13 @@ package struct GrantTable {
     /// change is at least `minimumAge` batches before `epoch` (and so committed): the
     /// store answers for them from now on. Returns how many entries were dropped.
     @discardableResult
-    mutating func evict(tidBelow: UInt64, epoch: UInt16, minimumAge: UInt16, where evictable: (UInt32) -> Bool = { _ in true }) -> Int {
+    mutating func evict(tidBelow: UInt64, epoch: UInt16, minimumAge: UInt16,
+                        where evictable: (_ account: UInt32, _ changed: UInt16) -> Bool = { _, _ in true }) -> Int {
         var keys: [GrantKey] = []
         for slot in slots where slot.used && epoch &- slot.epoch >= minimumAge {
-            if slot.dead || (slot.rkey & RecordKey.nonTIDFlag == 0 && slot.rkey < tidBelow && evictable(slot.account)) { keys.append(slot.key) }
+            if (slot.dead || (slot.rkey & RecordKey.nonTIDFlag == 0 && slot.rkey < tidBelow)) && evictable(slot.account, slot.epoch) {
+                keys.append(slot.key)
+            }
         }
         for key in keys { remove(key) }
         return keys.count
