@@ -191,6 +191,23 @@ def main():
         cursors = psql(url, "SELECT source FROM cursor ORDER BY source")
         check("four partitions: one cursor each", [c[0] for c in cursors] == [f"jetstream/{k}-of-4" for k in range(4)], str(cursors))
 
+        # Migrate a running bot: half the capture into SQLite, move it, play on in PostgreSQL.
+        half = os.path.join(tmp, "half.jsonl")
+        with open(capture) as src, open(half, "w") as out:
+            lines = src.readlines()
+            out.writelines(lines[: len(lines) // 2])
+        half_db = os.path.join(tmp, "half.sqlite")
+        subprocess.run([binary, "replay", half, "--db", half_db, "--config", CONFIG, "--dry-run", "--quiet", "--format", "json"],
+                       check=True, stdout=subprocess.DEVNULL)
+        url = fresh_database(server, "migrated")
+        moved = subprocess.run([binary, "migrate", "--from", "sqlite:" + half_db, "--to", url], capture_output=True, text=True)
+        check("migrate: exits 0 and reports the cursor", moved.returncode == 0 and "cursor 20" in moved.stdout, moved.stdout + moved.stderr)
+        check("migrate: the moved state exports as the SQLite file does", export(binary, "--store", url) == export(binary, "--db", half_db))
+        again = subprocess.run([binary, "migrate", "--from", "sqlite:" + half_db, "--to", url], capture_output=True, text=True)
+        check("migrate: a second migration into the same database is refused", again.returncode != 0 and "empty database" in again.stderr, again.stderr)
+        replay(binary, capture, url)
+        compare("migrated half-way, then played on in PostgreSQL", binary, url, reference, facts)
+
         # Live: two partitioned hosts follow the replay server; partition 0 is killed once
         # while the stream flows and started again (it resumes a hot window back). A live
         # partition reads other partitions' records older than the hot window from their
