@@ -114,6 +114,61 @@ def compare(name, binary, url, reference_export, reference_facts):
         check(f"{name}: {key} equals SQLite's", facts[key] == value, f"pg {facts[key]} sqlite {value}")
 
 
+def outbox_check(binary, server, tmp, rng):
+    """Two partitioned hosts share one outbox: claims keep their dispatchers apart and
+    the deterministic record keys keep every announcement to one post."""
+    import urllib.request
+    py = os.path.join(ROOT, ".venv", "bin", "python")
+    pds = subprocess.Popen([py, os.path.join(ROOT, "Tests", "xrpc-peer", "pds.py"), "--port", "0", "--chaos", "3"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        accounts, port = [], None
+        while port is None:
+            line = pds.stdout.readline()
+            if not line:
+                raise SystemExit("pds.py exited before READY")
+            if line.startswith("ACCOUNT "):
+                accounts.append(dict(kv.split("=", 1) for kv in line.split()[1:]))
+            elif line.startswith("READY port="):
+                port = int(line.strip().split("=")[1])
+        bot = accounts[0]["did"]
+        capture = os.path.join(tmp, "outbox.jsonl")
+        start = int(time.time() * 1e6) - 3_600_000_000
+        subprocess.run([sys.executable, os.path.join(ROOT, "bench", "gen_capture.py"), "--events", "20000", "--seed", "3",
+                        "--out", capture, "--bot-did", bot, "--accounts", "80", "--start-us", str(start), "--consent-rate", "0.02"],
+                       check=True)
+        url = fresh_database(server, "outbox_two")
+        env = dict(os.environ, BOTHOST_PDS=f"http://127.0.0.1:{port}", BOTHOST_IDENTIFIER="bot.test", BOTHOST_APP_PASSWORD="bot-pass")
+        cmd = lambda k: [binary, "replay", capture, "--store", url, "--partition", f"{k}/2", "--quiet", "--batch-size", "1500"]
+        kills = 0
+        for _ in range(3):
+            hosts = [subprocess.Popen(cmd(k), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for k in range(2)]
+            time.sleep(rng.uniform(0.4, 1.6))
+            for host in hosts:
+                if host.poll() is None:
+                    host.send_signal(signal.SIGKILL)
+                    kills += 1
+                host.wait()
+        hosts = [subprocess.Popen(cmd(k), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for k in range(2)]
+        outs = [h.communicate(timeout=900) for h in hosts]
+        check(f"shared outbox: both hosts finish after {kills} SIGKILLs", all(h.returncode == 0 for h in hosts),
+              " / ".join(o[1][-300:] for o in outs))
+        rows = psql(url, "SELECT o.key, o.state, coalesce(o.uri, ''), o.kind FROM outbox o")
+        pending = [r for r in rows if r[1] == "pending"]
+        sent = {r[2] for r in rows if r[1] == "sent"}
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_control/records?did={bot}&collection=app.bsky.feed.post", timeout=30) as r:
+            posts = {p["uri"] for p in json.load(r)}
+        check("shared outbox: announcements were queued and sent", len(rows) > 0 and len(sent) > 0, f"{len(rows)} queued, {len(sent)} sent")
+        check("shared outbox: nothing left pending", not pending, pending[:3])
+        claimers = psql(url, "SELECT count(DISTINCT claimed_by) FROM outbox WHERE state = 'sent'")[0][0]
+        check("shared outbox: more than one dispatcher posted", int(claimers) >= 2, claimers)
+        check("shared outbox: every post on the server is one sent message (no duplicates)", posts == sent,
+              f"{len(posts)} posts, {len(sent)} sent")
+    finally:
+        pds.kill()
+        pds.wait()
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("binary")
@@ -207,6 +262,8 @@ def main():
         check("migrate: a second migration into the same database is refused", again.returncode != 0 and "empty database" in again.stderr, again.stderr)
         replay(binary, capture, url)
         compare("migrated half-way, then played on in PostgreSQL", binary, url, reference, facts)
+
+        outbox_check(binary, server, tmp, rng)
 
         # Live: two partitioned hosts follow the replay server; partition 0 is killed once
         # while the stream flows and started again (it resumes a hot window back). A live

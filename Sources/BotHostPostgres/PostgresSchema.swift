@@ -93,7 +93,9 @@ enum PostgresSchema {
                 rkey text,
                 request text,
                 sent_us bigint,
-                updated_us bigint NOT NULL DEFAULT 0
+                updated_us bigint NOT NULL DEFAULT 0,
+                claimed_by text,                              -- the dispatcher holding it
+                claimed_until bigint NOT NULL DEFAULT 0       -- its lease (µs); then another may take it
             );
             CREATE INDEX outbox_pending ON outbox(state, next_at_us);
             CREATE INDEX outbox_account ON outbox(account_id);

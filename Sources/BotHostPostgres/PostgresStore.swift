@@ -23,6 +23,8 @@ public final class PostgresStore: StateStore, @unchecked Sendable {
     /// Serializes use of `session` (the writer thread and a CLI caller never overlap, but
     /// commands are polled from the applying thread).
     let lock = Mutex(())
+    /// This store's dispatcher, as named in outbox claims.
+    let dispatcherID = "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)/\(UUID().uuidString.prefix(8))"
     /// The current batch's accounts to database ids (0: another partition's); the writer's only.
     var accountMap: [UInt32: Int64] = [:]
 

@@ -13,7 +13,7 @@ struct BotDelivery {
     /// Logs in (retrying while the server fails) and names the bot in the configuration,
     /// so consent commands are read for its DID. `nil` when no credentials are set: then
     /// nothing is posted and the outbox keeps everything.
-    static func setUp(_ configuration: inout BotHostConfiguration, store: Store,
+    static func setUp(_ configuration: inout BotHostConfiguration, store: any OutboxStore,
                       log: @escaping @Sendable (String) -> Void) async throws -> BotDelivery? {
         let environment = ProcessInfo.processInfo.environment
         let pds = environment["BOTHOST_PDS"].flatMap { $0.isEmpty ? nil : $0 } ?? configuration.bot.pds
@@ -82,7 +82,7 @@ struct BotDelivery {
     /// Adds the `bot` self-label to the bot's profile record (keeping every other field),
     /// once: Bluesky shows such accounts as automated. Retried a few times while the
     /// server fails; left for the next start if it keeps failing.
-    static func declareAutomated(_ client: XRPCClient, store: Store, log: @Sendable (String) -> Void) async {
+    static func declareAutomated(_ client: XRPCClient, store: any OutboxStore, log: @Sendable (String) -> Void) async {
         guard (try? store.botState("profile_automated")) == nil else { return }
         var lastError = ""
         for attempt in 0..<6 {

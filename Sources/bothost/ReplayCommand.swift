@@ -69,15 +69,9 @@ struct ReplayCommand: AsyncParsableCommand {
         let quiet = self.quiet
         let log: @Sendable (String) -> Void = { message in if !quiet { printError(message) } }
         let sqlite = store as? Store
-        let delivery: BotDelivery?
-        if dryRun {
-            delivery = nil
-        } else if let sqlite {
-            delivery = try await BotDelivery.setUp(&configuration, store: sqlite, log: log)
-        } else {
-            delivery = nil
-            log("the outbox of a PostgreSQL store is kept, not dispatched, by `replay`: announcements stay queued")
-        }
+        // The dispatcher has a connection of its own on PostgreSQL (claims with SKIP LOCKED,
+        // so the dispatchers of several partitioned hosts share one outbox).
+        let delivery = dryRun ? nil : try await BotDelivery.setUp(&configuration, store: try location.openOutbox(store, partition: partition), log: log)
         // Fail on a missing or unreadable capture before anything else happens.
         do { _ = try openCapture(capture) } catch { throw CLIError(error.description) }
         let capture = self.capture

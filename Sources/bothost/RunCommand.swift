@@ -81,15 +81,8 @@ struct RunCommand: AsyncParsableCommand {
         }
         defer { withExtendedLifetime(lock) {} }
         let dryRun = self.dryRun || configuration.bot.dryRun
-        let delivery: BotDelivery?
-        if dryRun {
-            delivery = nil
-        } else if let sqlite = store as? Store {
-            delivery = try await BotDelivery.setUp(&configuration, store: sqlite, log: { logger.notice("\($0)") })
-        } else {
-            delivery = nil
-            logger.notice("the outbox of a PostgreSQL store is not dispatched by this version: announcements stay queued")
-        }
+        let delivery = dryRun ? nil : try await BotDelivery.setUp(&configuration, store: try location.openOutbox(store, partition: partition),
+                                                                  log: { logger.notice("\($0)") })
         let context = configuration.makeContext()
         context.partition = partition
         // Live partitions follow the stream within seconds of each other: other partitions'

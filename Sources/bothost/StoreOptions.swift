@@ -50,6 +50,15 @@ enum StoreLocation {
         }
     }
 
+    /// The outbox for a dispatcher: the host's own SQLite store, or a PostgreSQL
+    /// connection of its own (claims keep several dispatchers apart).
+    func openOutbox(_ store: any StateStore, partition: Partition) throws -> any OutboxStore {
+        switch self {
+        case .sqlite: return store as! Store
+        case .postgres: return try open(partition: partition) as! PostgresStore
+        }
+    }
+
     /// The read side of the HTTP API.
     func openStateReader() throws -> any StateReading {
         switch self {

@@ -46,7 +46,7 @@ public final class OutboxDispatcher: Sendable {
         public var isIdle: Bool { sent + failed + retried + cancelled + skipped == 0 }
     }
 
-    let store: Store
+    let store: any OutboxStore
     let client: XRPCClient
     let botDID: String
     let options: Options
@@ -58,7 +58,7 @@ public final class OutboxDispatcher: Sendable {
     /// Event→post latencies (µs) of sent announcements, for the benchmark.
     public let latenciesUS = LockedBox<[Int64]>([])
 
-    public init(store: Store, client: XRPCClient, botDID: String, progression: Progression, options: Options,
+    public init(store: any OutboxStore, client: XRPCClient, botDID: String, progression: Progression, options: Options,
                 log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.store = store
         self.client = client
@@ -95,7 +95,7 @@ public final class OutboxDispatcher: Sendable {
         var pass = Pass()
         let now = WallClock.nowUS()
         let due: [OutboxMessage]
-        do { due = try store.dueMessages(nowUS: now) } catch {
+        do { due = try store.dueMessages(nowUS: now, limit: 200) } catch {
             log("outbox: cannot read the outbox: \(error)")
             return pass
         }

@@ -27,6 +27,15 @@ public struct OutboxMessage: Sendable, Equatable {
     public var consent: Consent
     public var status: String
 
+    public init(id: Int64, key: String, kind: String, did: String, handle: String?, state: String, attempts: Int, nextAtUS: Int64,
+                createdUS: Int64, lastError: String?, uri: String?, cid: String?, groupID: Int64?, rkey: String?, request: String?,
+                sentUS: Int64?, payload: String, consent: Consent, status: String) {
+        self.id = id; self.key = key; self.kind = kind; self.did = did; self.handle = handle; self.state = state
+        self.attempts = attempts; self.nextAtUS = nextAtUS; self.createdUS = createdUS; self.lastError = lastError
+        self.uri = uri; self.cid = cid; self.groupID = groupID; self.rkey = rkey; self.request = request
+        self.sentUS = sentUS; self.payload = payload; self.consent = consent; self.status = status
+    }
+
     /// The states a message ends in.
     public static let finalStates: Set<String> = ["sent", "failed", "cancelled", "skipped"]
 }

@@ -1,0 +1,211 @@
+import BotHost
+import Foundation
+import PostgresNIO
+import Synchronization
+
+/// The outbox on PostgreSQL, for several dispatchers (one per partitioned host).
+///
+/// A dispatcher takes due messages with `FOR UPDATE SKIP LOCKED` and holds them under a
+/// lease (`claimed_by`, `claimed_until`): another dispatcher skips them until the lease
+/// runs out, so two never prepare, coalesce or attempt the same message at once. A
+/// dispatcher that dies mid-attempt leaves a message whose lease expires; the next one
+/// finds its attempt counted and its record key stored, looks the post up under that
+/// key before writing, and so never posts it twice.
+extension PostgresStore: OutboxStore {
+    /// How long a claim holds (µs); a delivery refreshes nothing, so it must finish within it
+    /// or be looked up by the next dispatcher (which is safe, only slower).
+    static let leaseUS: Int64 = 30_000_000
+
+    private static let outboxColumns = """
+        o.id, o.key, o.kind, a.did, a.handle, o.state, o.attempts, o.next_at_us, o.created_us, o.last_error,
+        o.uri, o.cid, o.group_id, o.rkey, o.request, o.sent_us, o.payload, a.consent, a.status
+        """
+
+    private static func message(_ row: PostgresRow) throws -> OutboxMessage {
+        let (id, key, kind, did, handle, state, attempts, nextAt, created, lastError) =
+            try row.decode((Int64, String, String, String, String?, String, Int32, Int64, Int64, String?).self)
+        var cells = row.makeRandomAccess()
+        let uri = try cells[10].decode(String?.self)
+        let cid = try cells[11].decode(String?.self)
+        let group = try cells[12].decode(Int64?.self)
+        let rkey = try cells[13].decode(String?.self)
+        let request = try cells[14].decode(String?.self)
+        let sent = try cells[15].decode(Int64?.self)
+        let payload = try cells[16].decode(String.self)
+        let consent = try cells[17].decode(String.self)
+        let status = try cells[18].decode(String.self)
+        _ = cells
+        return OutboxMessage(id: id, key: key, kind: kind, did: did, handle: handle, state: state, attempts: Int(attempts),
+                             nextAtUS: nextAt, createdUS: created, lastError: lastError, uri: uri, cid: cid, groupID: group,
+                             rkey: rkey, request: request, sentUS: sent, payload: payload,
+                             consent: Consent(name: consent) ?? .none, status: status)
+    }
+
+    /// Claims up to `limit` due messages for this dispatcher (and renews its own claims).
+    public func dueMessages(nowUS: Int64, limit: Int) throws -> [OutboxMessage] {
+        try lock.withLock { _ in
+            try session.transaction {
+                let claimed = try session.query("""
+                    WITH picked AS (
+                        SELECT id FROM outbox
+                        WHERE state = 'pending' AND next_at_us <= \(nowUS) AND (claimed_until < \(nowUS) OR claimed_by = \(dispatcherID))
+                        ORDER BY id LIMIT \(limit) FOR UPDATE SKIP LOCKED)
+                    UPDATE outbox o SET claimed_by = \(dispatcherID), claimed_until = \(nowUS + Self.leaseUS)
+                    FROM picked WHERE o.id = picked.id RETURNING o.id
+                    """).map { try $0.decode(Int64.self) }
+                guard !claimed.isEmpty else { return [] }
+                return try session.query("""
+                    SELECT \(unescaped: Self.outboxColumns) FROM outbox o JOIN accounts a ON a.id = o.account_id
+                    WHERE o.id = ANY(\(claimed)::bigint[]) ORDER BY o.id
+                    """).map(Self.message)
+            }
+        }
+    }
+
+    public func nextDueUS() throws -> Int64? {
+        try lock.withLock { _ in
+            try session.query("SELECT min(GREATEST(next_at_us, claimed_until)) FROM outbox WHERE state = 'pending'").first?.decode(Int64?.self) ?? nil
+        }
+    }
+
+    public func outboxCounts() throws -> [String: Int] {
+        try lock.withLock { _ in
+            var counts: [String: Int] = [:]
+            for row in try session.query("SELECT state, count(*) FROM outbox GROUP BY state") {
+                let (state, count) = try row.decode((String, Int).self)
+                counts[state] = count
+            }
+            return counts
+        }
+    }
+
+    /// Runs one small statement set in its own transaction.
+    private func write(_ body: () throws -> Void) throws {
+        try lock.withLock { _ in try session.transaction(body) }
+    }
+
+    public func finishOutbox(_ ids: [Int64], state: String, reason: String, nowUS: Int64) throws {
+        guard !ids.isEmpty else { return }
+        try write {
+            try session.query("""
+                UPDATE outbox SET state = \(state), last_error = \(reason), updated_us = \(nowUS), claimed_until = 0
+                WHERE (id = ANY(\(ids)::bigint[]) OR group_id = ANY(\(ids)::bigint[])) AND state = 'pending'
+                """)
+        }
+    }
+
+    public func prepareOutbox(lead: Int64, members: [Int64], rkey: String, request: String, nowUS: Int64) throws {
+        try write {
+            try session.query("UPDATE outbox SET rkey = \(rkey), request = \(request), group_id = \(lead), updated_us = \(nowUS) WHERE id = \(lead)")
+            let others = members.filter { $0 != lead }
+            if !others.isEmpty {
+                try session.query("UPDATE outbox SET group_id = \(lead), updated_us = \(nowUS) WHERE id = ANY(\(others)::bigint[])")
+            }
+        }
+    }
+
+    public func outboxRKeyTaken(_ rkey: String, except id: Int64) throws -> Bool {
+        try lock.withLock { _ in
+            try session.query("SELECT EXISTS(SELECT 1 FROM outbox WHERE rkey = \(rkey) AND id != \(id))").first!.decode(Bool.self)
+        }
+    }
+
+    public func beginAttempt(_ id: Int64, points: Int, nowUS: Int64) throws {
+        try write {
+            try session.query("UPDATE outbox SET attempts = attempts + 1, updated_us = \(nowUS) WHERE id = \(id)")
+            if points > 0 {
+                try session.query("INSERT INTO writes(time_us, points, outbox_id) VALUES (\(nowUS), \(points), \(id))")
+            }
+        }
+    }
+
+    public func refundAttempt(_ id: Int64) throws {
+        try write {
+            try session.query("DELETE FROM writes WHERE id = (SELECT max(id) FROM writes WHERE outbox_id = \(id))")
+        }
+    }
+
+    public func markSent(_ id: Int64, uri: String, cid: String?, nowUS: Int64) throws {
+        try write {
+            try session.query("""
+                UPDATE outbox SET state = 'sent', uri = \(uri), cid = \(cid), sent_us = \(nowUS), last_error = NULL, updated_us = \(nowUS),
+                    claimed_until = 0
+                WHERE id = \(id) OR group_id = \(id)
+                """)
+        }
+    }
+
+    public func markRetry(_ id: Int64, error: String, nextAtUS: Int64, fail: Bool, nowUS: Int64) throws {
+        try write {
+            try session.query("""
+                UPDATE outbox SET state = CASE WHEN \(fail) THEN 'failed' ELSE state END, last_error = \(error), next_at_us = \(nextAtUS),
+                    updated_us = \(nowUS), claimed_until = 0
+                WHERE (id = \(id) OR group_id = \(id)) AND state = 'pending'
+                """)
+        }
+    }
+
+    public func deferOutbox(_ ids: [Int64], untilUS: Int64) throws {
+        guard !ids.isEmpty else { return }
+        try write {
+            try session.query("""
+                UPDATE outbox SET next_at_us = \(untilUS), claimed_until = 0
+                WHERE (id = ANY(\(ids)::bigint[]) OR group_id = ANY(\(ids)::bigint[])) AND state = 'pending'
+                """)
+        }
+    }
+
+    public func confirmationsSent(accountDID: String, accountSinceUS: Int64, allSinceUS: Int64) throws -> (account: Int, all: Int) {
+        try lock.withLock { _ in
+            let account = try session.query("""
+                SELECT count(*) FROM outbox o JOIN accounts a ON a.id = o.account_id
+                WHERE o.kind = 'confirm' AND o.state = 'sent' AND a.did = \(accountDID) AND o.sent_us > \(accountSinceUS)
+                """).first!.decode(Int.self)
+            let all = try session.query("SELECT count(*) FROM outbox WHERE kind = 'confirm' AND state = 'sent' AND sent_us > \(allSinceUS)")
+                .first!.decode(Int.self)
+            return (account, all)
+        }
+    }
+
+    /// The bot account's budget spent, shared by every dispatcher (one `writes` table).
+    public func writeBudget(nowUS: Int64) throws -> WriteBudgetState {
+        try lock.withLock { _ in
+            try session.transaction {
+                try session.query("DELETE FROM writes WHERE time_us <= \(nowUS - 86_400_000_000)")
+                let day = try session.query("SELECT time_us, points FROM writes ORDER BY time_us").map { row in
+                    let (time, points) = try row.decode((Int64, Int32).self)
+                    return (timeUS: time, points: Int(points))
+                }
+                let hour = day.filter { $0.timeUS > nowUS - 3_600_000_000 }
+                var state = WriteBudgetState(spentLastHour: hour.reduce(0) { $0 + $1.points }, spentLastDay: day.reduce(0) { $0 + $1.points },
+                                             hourWrites: hour, dayWrites: day)
+                if let text = try session.query("SELECT value FROM bot_state WHERE key = 'ratelimit'").first?.decode(String.self) {
+                    let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { Int64($0) }
+                    if parts.count == 3 {
+                        state.serverRemaining = parts[0].map(Int.init)
+                        state.serverLimit = parts[1].map(Int.init)
+                        state.serverReset = parts[2]
+                    }
+                }
+                return state
+            }
+        }
+    }
+
+    public func saveServerRateLimit(remaining: Int?, limit: Int?, reset: Int64?) throws {
+        let text = "\(remaining.map(String.init) ?? ""),\(limit.map(String.init) ?? ""),\(reset.map(String.init) ?? "")"
+        try setBotState("ratelimit", text)
+    }
+
+    public func botState(_ key: String) throws -> String? {
+        try lock.withLock { _ in try session.query("SELECT value FROM bot_state WHERE key = \(key)").first?.decode(String.self) }
+    }
+
+    public func setBotState(_ key: String, _ value: String) throws {
+        try write {
+            try session.query("""
+                INSERT INTO bot_state(key, value) VALUES (\(key), \(value)) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value
+                """)
+        }
+    }
+}
