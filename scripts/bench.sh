@@ -161,3 +161,5 @@ out = bh["output"]
 print(f"\nbothost: {out['events']:,} events, {out['accounts']:,} accounts, {out['batches']} batches, "
       f"commit {out['commit_seconds']:.2f} s of {out['seconds']:.2f} s; in-process rate {out['events_per_second']:,.0f}/s")
 PYEOF
+
+scripts/bench_postgres.sh "$capture" "$BIN"

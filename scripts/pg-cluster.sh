@@ -5,6 +5,10 @@
 #   scripts/pg-cluster.sh stop DIR
 # PostgreSQL refuses to run as root, so as root the cluster runs as the `postgres` user.
 # BOTHOST_TEST_POSTGRES, when set, names an existing server instead (no cluster is made).
+# Tests run without fsync (a throwaway cluster); BOTHOST_PG_DURABLE=1 (make bench) keeps
+# fsync and full-page writes and only defers the commit flush (synchronous_commit=off),
+# the counterpart of SQLite's WAL with synchronous=NORMAL: a crash may lose the last
+# commits, never corrupt.
 set -euo pipefail
 cmd=${1:?start|stop}
 dir=${2:?cluster directory}
@@ -20,7 +24,9 @@ case "$cmd" in
       chmod a+x "$(dirname "$dir")"  # e.g. a mktemp -d directory (0700): let the postgres user reach DIR
     fi
     as_owner "$bin/initdb" -D "$dir/data" -U bothost --auth=trust -E UTF8 --locale=C.UTF-8 > "$dir/initdb.log" 2>&1
-    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -o "-k $dir -h 127.0.0.1 -p $port -c fsync=off -c synchronous_commit=off -c full_page_writes=off" start > /dev/null
+    settings="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    [ "${BOTHOST_PG_DURABLE:-}" = 1 ] && settings="-c synchronous_commit=off -c shared_buffers=512MB -c max_wal_size=4GB -c checkpoint_timeout=15min"
+    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -o "-k $dir -h 127.0.0.1 -p $port $settings" start > /dev/null
     as_owner "$bin/createdb" -h 127.0.0.1 -p "$port" -U bothost bothost
     echo "postgres://bothost@127.0.0.1:$port/bothost"
     ;;

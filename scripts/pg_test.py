@@ -105,13 +105,40 @@ def replay(binary, capture, url, *extra):
                     "--format", "json", *extra], check=True, stdout=subprocess.DEVNULL)
 
 
-def compare(name, binary, url, reference_export, reference_facts):
+def compare(name, binary, url, reference_export, reference_facts, reference_db=None):
     got = export(binary, "--store", url)
     check(f"{name}: export accounts equals SQLite's ({len(reference_export.splitlines())} accounts)", got == reference_export,
           f"({len(got.splitlines())} lines)")
     facts = pg_facts(url)
     for key, value in reference_facts.items():
         check(f"{name}: {key} equals SQLite's", facts[key] == value, f"pg {facts[key]} sqlite {value}")
+    if reference_db:
+        for window in ("hour", "day", "week", "month"):
+            args = ["top", "--window", window, "--limit", "50", "--format", "json"]
+            pg = subprocess.run([binary, *args, "--store", url], capture_output=True, text=True).stdout
+            sq = subprocess.run([binary, *args, "--db", reference_db], capture_output=True, text=True).stdout
+            check(f"{name}: the {window} leaderboard equals SQLite's", pg == sq and len(pg) > 10, pg[:200])
+
+
+def serve_check(binary, url, db, did):
+    """`bothost serve --store postgres://…` answers as `serve --db` does."""
+    import urllib.request
+    answers = []
+    for store in (["--store", url], ["--db", db]):
+        proc = subprocess.Popen([binary, "serve", *store, "--port", "0", "--log-level", "error"], stdout=subprocess.PIPE, text=True)
+        try:
+            port = int(re.search(r":(\d+)", proc.stdout.readline()).group(1))
+            got = []
+            for path in ("/v1/leaderboards/day?limit=25", "/v1/leaderboards/week?limit=25", f"/v1/characters/{did}",
+                         f"/v1/accounts/{did}/activity"):
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as r:
+                    got.append(r.read())
+            answers.append(got)
+        finally:
+            proc.terminate()
+            proc.wait()
+    check("serve --store postgres://: leaderboards, character and activity answer as from SQLite", answers[0] == answers[1],
+          [a[:120] for a in answers[0]])
 
 
 def outbox_check(binary, server, tmp, rng):
@@ -200,7 +227,11 @@ def main():
 
         url = fresh_database(server, "one_host")
         replay(binary, capture, url)
-        compare("one host", binary, url, reference, facts)
+        compare("one host", binary, url, reference, facts, db)
+        top_did = json.loads(subprocess.run([binary, "top", "--db", db, "--limit", "1", "--format", "json"], capture_output=True,
+                                            text=True).stdout or "[{}]")
+        top_did = (top_did[0] if isinstance(top_did, list) else top_did.get("accounts", [{}])[0]).get("did", "")
+        serve_check(binary, url, db, top_did)
         replay(binary, capture, url)
         check("one host: a second replay changes nothing", export(binary, "--store", url) == reference and pg_facts(url) == facts)
 
@@ -215,7 +246,7 @@ def main():
                  for k in range(2)]
         codes = [h.wait() for h in hosts]
         check("two partitions at the same time: both exit 0", codes == [0, 0], str(codes))
-        compare("two partitions at the same time", binary, url, reference, facts)
+        compare("two partitions at the same time", binary, url, reference, facts, db)
 
         url = fresh_database(server, "two_killed")
         rng = random.Random(args.seed)

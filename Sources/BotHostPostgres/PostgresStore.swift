@@ -23,6 +23,8 @@ public final class PostgresStore: StateStore, @unchecked Sendable {
     /// Serializes use of `session` (the writer thread and a CLI caller never overlap, but
     /// commands are polled from the applying thread).
     let lock = Mutex(())
+    /// The applying thread's connection for command polls (opened on first use).
+    let poll = Mutex<PGSession?>(nil)
     /// This store's dispatcher, as named in outbox claims.
     let dispatcherID = "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)/\(UUID().uuidString.prefix(8))"
     /// The current batch's accounts to database ids (0: another partition's); the writer's only.
@@ -116,8 +118,11 @@ public final class PostgresStore: StateStore, @unchecked Sendable {
 
     public func pendingCommandsOnce(after: inout Int64) throws -> [ModeratorCommand] {
         let floor = after
-        let rows = try lock.withLock { _ in
-            try session.query("SELECT id, kind, did, amount, reason, actor FROM commands WHERE state = 'pending' AND id > \(floor) ORDER BY id")
+        // Polled by the applying thread at every batch boundary: on a connection of its
+        // own, so it never waits for the writer's transaction.
+        let rows = try poll.withLock { poll in
+            if poll == nil { poll = try PGSession(url) }
+            return try poll!.query("SELECT id, kind, did, amount, reason, actor FROM commands WHERE state = 'pending' AND id > \(floor) ORDER BY id")
         }
         var commands: [ModeratorCommand] = []
         for row in rows {

@@ -135,11 +135,11 @@ struct StatusCommand: ParsableCommand {
         commandName: "status",
         abstract: "Cursor, lag, sizes and outbox counts of a database (safe while the host runs).")
 
-    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var database: StoreOptions
     @Option(name: .long, help: "table or json.") var format: OutputFormat = .table
 
     func run() throws {
-        let status = try openStore(database.db, readOnly: true).status()
+        let status = try database.location().openStateReader().status()
         let now = Clock.nowMicroseconds()
         let lag = status.cursorUS.map { Double(now - $0) / 1e6 }
         switch format {

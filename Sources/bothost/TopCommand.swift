@@ -11,7 +11,7 @@ struct TopCommand: ParsableCommand {
             Only active, not excluded accounts with a positive score are ranked; ties go by DID.
             """)
 
-    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var database: StoreOptions
 
     @Option(name: .long, help: "hour, day, week or month (default: all-time XP).")
     var window: RankingWindow?
@@ -26,7 +26,7 @@ struct TopCommand: ParsableCommand {
     var format: OutputFormat = .table
 
     func run() throws {
-        let store = try openStore(database.db, readOnly: true)
+        let store = try database.location().openStateReader()
         let ranked: [RankedAccount]
         if let window {
             let end: Int64
@@ -36,7 +36,7 @@ struct TopCommand: ParsableCommand {
                 }
                 end = parsed
             } else {
-                end = try store.cursor() ?? Clock.nowMicroseconds()
+                end = try store.readCursor() ?? Clock.nowMicroseconds()
             }
             ranked = try store.leaderboard(window: window, asOf: end, limit: max(0, limit ?? 1000))
         } else {

@@ -11,7 +11,7 @@ struct UserCommand: ParsableCommand {
     @Argument(help: "The account's DID or handle.")
     var account: String
 
-    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var database: StoreOptions
 
     @Option(name: .long, help: "YAML config file (for the level curve).")
     var config: String?
@@ -24,9 +24,10 @@ struct UserCommand: ParsableCommand {
 
     func run() throws {
         let curve = try loadConfiguration(config).leveling.progression.curve
-        let store = try openStore(database.db, readOnly: true)
+        let location = database.location()
+        let store = try location.openReader()
         guard let record = try store.account(account) else {
-            throw CLIError("no account \(account) in \(database.db)")
+            throw CLIError("no account \(account) in \(location.display)")
         }
         let entries = try store.ledger(account: record.id, limit: max(0, limit))
         let current = curve.xpToReach(level: record.level)
