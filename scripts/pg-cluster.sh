@@ -2,6 +2,9 @@
 # A throwaway PostgreSQL cluster on loopback for the store tests (issue 10):
 #   scripts/pg-cluster.sh start DIR [PORT]   initdb into DIR, start on PORT (default: a free
 #                                            one), print the URL: postgres://bothost@127.0.0.1:PORT/bothost
+#   scripts/pg-cluster.sh replica PRIMARY_DIR DIR [PORT]
+#                                            a streaming read replica of the cluster in
+#                                            PRIMARY_DIR (pg_basebackup -R), started on PORT
 #   scripts/pg-cluster.sh stop DIR
 # PostgreSQL refuses to run as root, so as root the cluster runs as the `postgres` user.
 # BOTHOST_TEST_POSTGRES, when set, names an existing server instead (no cluster is made).
@@ -28,6 +31,18 @@ case "$cmd" in
     [ "${BOTHOST_PG_DURABLE:-}" = 1 ] && settings="-c synchronous_commit=off -c shared_buffers=512MB -c max_wal_size=4GB -c checkpoint_timeout=15min"
     as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -o "-k $dir -h 127.0.0.1 -p $port $settings" start > /dev/null
     as_owner "$bin/createdb" -h 127.0.0.1 -p "$port" -U bothost bothost
+    echo "postgres://bothost@127.0.0.1:$port/bothost"
+    ;;
+  replica)
+    primary=$dir
+    dir=${3:?replica directory}
+    port=${4:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
+    primary_port=$(sed -n 4p "$primary/data/postmaster.pid")
+    mkdir -p "$dir"
+    if [ "$(id -u)" = 0 ]; then chown postgres "$dir"; chmod a+x "$(dirname "$dir")"; fi
+    # -R writes primary_conninfo and standby.signal: the copy starts as a hot standby.
+    as_owner "$bin/pg_basebackup" -h 127.0.0.1 -p "$primary_port" -U bothost -D "$dir/data" -R -X stream > "$dir/basebackup.log" 2>&1
+    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -o "-k $dir -h 127.0.0.1 -p $port -c hot_standby=on" start > /dev/null
     echo "postgres://bothost@127.0.0.1:$port/bothost"
     ;;
   stop)

@@ -210,7 +210,12 @@ def main():
         cluster = os.path.join(tmp, "cluster")
         server = subprocess.run([os.path.join(ROOT, "scripts", "pg-cluster.sh"), "start", cluster], check=True,
                                 capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    replica = None
     try:
+        if cluster:
+            replica_dir = os.path.join(tmp, "replica")
+            replica = subprocess.run([os.path.join(ROOT, "scripts", "pg-cluster.sh"), "replica", cluster, replica_dir], check=True,
+                                     capture_output=True, text=True).stdout.strip().splitlines()[-1]
         capture = os.path.join(tmp, "capture.jsonl")
         generated = os.path.join(tmp, "gen.jsonl")
         # ~4 days of stream: day roll-ups, ranking windows, evictions with a short hot window.
@@ -232,6 +237,22 @@ def main():
                                             text=True).stdout or "[{}]")
         top_did = (top_did[0] if isinstance(top_did, list) else top_did.get("accounts", [{}])[0]).get("did", "")
         serve_check(binary, url, db, top_did)
+        if replica:
+            # Wait for the standby to replay everything the primary has written.
+            target = psql(server, "SELECT pg_current_wal_lsn()")[0][0]
+            replica_url = replica.rsplit("/", 1)[0] + "/one_host"
+            for _ in range(600):
+                if psql(replica, f"SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn")[0][0] == "t":
+                    break
+                time.sleep(0.1)
+            check("replica: in recovery (a hot standby), and caught up", psql(replica, "SELECT pg_is_in_recovery()")[0][0] == "t")
+            check("replica: export accounts --store equals the primary's", export(binary, "--store", replica_url) == reference)
+            for window in ("day", "month"):
+                top_args = ["top", "--window", window, "--limit", "50", "--format", "json"]
+                on_replica = subprocess.run([binary, *top_args, "--store", replica_url], capture_output=True, text=True).stdout
+                check(f"replica: top --window {window} equals the primary's", on_replica == subprocess.run(
+                    [binary, *top_args, "--store", url], capture_output=True, text=True).stdout and len(on_replica) > 10)
+            serve_check(binary, replica_url, db, top_did)
         replay(binary, capture, url)
         check("one host: a second replay changes nothing", export(binary, "--store", url) == reference and pg_facts(url) == facts)
 
@@ -330,6 +351,8 @@ def main():
         check("live partitions: partition 0 was killed while the stream flowed", killed)
         compare("live, two partitions, one killed and restarted", binary, url, reference, facts)
     finally:
+        if replica:
+            subprocess.run([os.path.join(ROOT, "scripts", "pg-cluster.sh"), "stop", os.path.join(tmp, "replica")])
         if cluster:
             subprocess.run([os.path.join(ROOT, "scripts", "pg-cluster.sh"), "stop", cluster])
     print(f"pg_test: {passed} passed, {failed} failed")
