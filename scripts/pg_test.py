@@ -265,8 +265,13 @@ def main():
         hosts = [subprocess.Popen([binary, "replay", capture, "--store", url, "--config", CONFIG, "--dry-run", "--quiet",
                                    "--partition", f"{k}/2", "--batch-size", "5000"], stdout=subprocess.DEVNULL)
                  for k in range(2)]
+        time.sleep(0.5)
+        twin = subprocess.run([binary, "replay", capture, "--store", url, "--config", CONFIG, "--dry-run", "--quiet", "--partition", "1/2"],
+                              capture_output=True, text=True)
         codes = [h.wait() for h in hosts]
         check("two partitions at the same time: both exit 0", codes == [0, 0], str(codes))
+        check("a second host for a partition that is running is refused", twin.returncode != 0 and "held by another running host" in twin.stderr,
+              twin.stderr[-300:])
         compare("two partitions at the same time", binary, url, reference, facts, db)
 
         url = fresh_database(server, "two_killed")

@@ -190,3 +190,19 @@ extension PostgresStore {
         try lock.withLock { _ in try session.execute(sql) }
     }
 }
+
+extension PostgresStore {
+    /// Takes this partition for this host: a session advisory lock on the writer's
+    /// connection, held until the host exits (or dies: the server drops it with the
+    /// connection). A second host for the same K/N is refused, as a second host on one
+    /// SQLite file is: both would apply the same accounts' batches.
+    public func claimPartition() throws {
+        let key = Int64(0x626F_7400_0000) + Int64(partition.count) * 65_536 + Int64(partition.index)
+        let taken = try lock.withLock { _ in
+            try session.query("SELECT pg_try_advisory_lock(\(key))").first!.decode(Bool.self)
+        }
+        guard taken else {
+            throw StoreError("\(url.redacted): partition \(partition) is held by another running host; stop it first (docs/scaling.md, failover)")
+        }
+    }
+}

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BotHost
+import BotHostPostgres
 import Foundation
 import Plugins
 import Rules
@@ -59,6 +60,7 @@ struct ReplayCommand: AsyncParsableCommand {
         do { partition = try self.partition.map { try Partition(parsing: $0) } ?? .whole } catch { throw CLIError("--partition: \(error)") }
         let location = database.location(configURL: configuration.store.url)
         let store = try location.open(partition: partition)
+        do { try (store as? PostgresStore)?.claimPartition() } catch { throw CLIError("\(error)") }
         var lock: HostLock?
         if case let .sqlite(path) = location {
             lock = HostLock(databasePath: path)

@@ -74,6 +74,7 @@ struct RunCommand: AsyncParsableCommand {
         do { partition = try self.partition.map { try Partition(parsing: $0) } ?? .whole } catch { throw CLIError("--partition: \(error)") }
         let location = database.location(configURL: configuration.store.url)
         let store = try location.open(partition: partition)
+        do { try (store as? PostgresStore)?.claimPartition() } catch { throw CLIError("\(error)") }
         var lock: HostLock?
         if case let .sqlite(path) = location {
             lock = HostLock(databasePath: path)
