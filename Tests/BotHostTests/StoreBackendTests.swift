@@ -186,3 +186,33 @@ import Testing
         return path
     }
 }
+
+/// Several dispatchers on one PostgreSQL outbox: each due message goes to one of them at
+/// a time, and to another once the holder's lease has run out.
+@Suite struct PostgresOutboxClaimTests {
+    @Test(.enabled(if: StoreBackendTests.server != nil))
+    func dispatchersClaimDisjointMessagesUntilTheLeaseRunsOut() throws {
+        let (setup, url) = try StoreBackendTests.makeStore(.postgres)
+        _ = setup
+        let admin = try PostgresStore(url)
+        try admin.executeForTests("""
+            INSERT INTO accounts(did, shard_key) VALUES ('did:plc:claimtest000000000000000', 1);
+            INSERT INTO outbox(key, account_id, kind, payload, created_us)
+                SELECT 'milestone:' || g, (SELECT id FROM accounts LIMIT 1), 'milestone', '{}', 1000 FROM generate_series(1, 30) g;
+            """)
+        let first = try PostgresStore(url), second = try PostgresStore(url)
+        let now: Int64 = 10_000_000
+        let a = try first.dueMessages(nowUS: now, limit: 20).map(\.id)
+        let b = try second.dueMessages(nowUS: now, limit: 20).map(\.id)
+        #expect(a.count == 20)
+        #expect(b.count == 10)
+        #expect(Set(a).isDisjoint(with: b))
+        #expect(try second.dueMessages(nowUS: now + 1, limit: 50).map(\.id).sorted() == b.sorted())  // its own again
+        // The first dispatcher dies: after its lease the second takes its messages.
+        #expect(try second.dueMessages(nowUS: now + 31_000_000, limit: 50).count == 30)
+        // A finished message is nobody's.
+        try second.markSent(a[0], uri: "at://did:plc:bot/app.bsky.feed.post/x", cid: nil, nowUS: now + 32_000_000)
+        #expect(try first.dueMessages(nowUS: now + 100_000_000, limit: 50).map(\.id).contains(a[0]) == false)
+        #expect(try first.outboxCounts() == ["sent": 1, "pending": 29])
+    }
+}
