@@ -221,3 +221,29 @@ extension PostgresStore: StateReading, ModerationWriting {
         return true
     }
 }
+
+extension PostgresStore: ModerationReading {
+    /// Ranking changes (entered / left a top N), newest first.
+    public func rankEvents(limit: Int) throws -> [RankEventRecord] {
+        try lock.withLock { _ in
+            try session.query("""
+                SELECT e.time_us, e.window_name, e.threshold, a.did, a.handle, e.kind, e.rank
+                FROM rank_events e JOIN accounts a ON a.id = e.account_id ORDER BY e.time_us DESC, e.id DESC LIMIT \(Int64(limit))
+                """).map { row in
+                let (time, window, threshold, did, handle, kind, rank) = try row.decode((Int64, String, Int32, String, String?, String, Int32?).self)
+                return RankEventRecord(timeUS: time, window: window, threshold: Int(threshold), did: did, handle: handle, kind: kind,
+                                       rank: rank.map(Int.init))
+            }
+        }
+    }
+
+    /// The audit log, newest first.
+    public func auditLog(limit: Int) throws -> [AuditRecord] {
+        try lock.withLock { _ in
+            try session.query("SELECT id, time_us, actor, action, did, detail FROM audit ORDER BY id DESC LIMIT \(Int64(limit))").map { row in
+                let (id, time, actor, action, did, detail) = try row.decode((Int64, Int64, String, String, String?, String).self)
+                return AuditRecord(id: id, timeUS: time, actor: actor, action: action, did: did, detail: detail)
+            }
+        }
+    }
+}

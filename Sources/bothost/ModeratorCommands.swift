@@ -98,12 +98,12 @@ struct AuditCommand: ParsableCommand {
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Moderator actions, newest first.")
-        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var database: StoreOptions
         @Option(name: .long, help: "How many.") var limit: Int = 100
         @Option(name: .long, help: "table or json.") var format: OutputFormat = .table
 
         func run() throws {
-            let records = try openStore(database.db, readOnly: true).auditLog(limit: max(0, limit))
+            let records = try database.location().openModerationReader().auditLog(limit: max(0, limit))
             switch format {
             case .json:
                 let json = JSONWriter()

@@ -67,6 +67,14 @@ enum StoreLocation {
         }
     }
 
+    /// The read side for rank-events and audit.
+    func openModerationReader() throws -> any ModerationReading {
+        switch self {
+        case let .sqlite(path): return try openStore(path, readOnly: true)
+        case .postgres: return try open(readOnly: true) as! PostgresStore
+        }
+    }
+
     /// The read side for export, user and top.
     func openReader() throws -> any AccountReading {
         switch self {

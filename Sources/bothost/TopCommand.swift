@@ -92,12 +92,12 @@ struct RankEventsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rank-events",
         abstract: "Ranking changes (entered / left a top N of the watched window), newest first.")
-    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var database: StoreOptions
     @Option(name: .long, help: "How many.") var limit: Int = 50
     @Option(name: .long, help: "table or json.") var format: OutputFormat = .table
 
     func run() throws {
-        let events = try openStore(database.db, readOnly: true).rankEvents(limit: max(0, limit))
+        let events = try database.location().openModerationReader().rankEvents(limit: max(0, limit))
         switch format {
         case .json:
             let json = JSONWriter()

@@ -53,6 +53,14 @@ public protocol StateReading: AccountReading, Sendable {
     func activity(did: String, hourly: Bool) throws -> [(Int64, [(String, Int64)])]
 }
 
+/// The moderators' read commands that are not per account.
+public protocol ModerationReading {
+    func rankEvents(limit: Int) throws -> [RankEventRecord]
+    func auditLog(limit: Int) throws -> [AuditRecord]
+}
+
+extension Store: ModerationReading {}
+
 /// The admin endpoints' writes: commands for the owning host, and exclusions.
 public protocol ModerationWriting: Sendable {
     func account(_ didOrHandle: String) throws -> AccountRecord?

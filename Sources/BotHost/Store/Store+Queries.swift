@@ -165,6 +165,10 @@ public struct AuditRecord: Sendable, Equatable {
     public var action: String
     public var did: String?
     public var detail: String
+
+    public init(id: Int64, timeUS: Int64, actor: String, action: String, did: String?, detail: String) {
+        self.id = id; self.timeUS = timeUS; self.actor = actor; self.action = action; self.did = did; self.detail = detail
+    }
 }
 
 extension Store {
@@ -390,6 +394,11 @@ public struct RankEventRecord: Sendable, Equatable {
     public var handle: String?
     public var kind: String
     public var rank: Int?
+
+    public init(timeUS: Int64, window: String, threshold: Int, did: String, handle: String?, kind: String, rank: Int?) {
+        self.timeUS = timeUS; self.window = window; self.threshold = threshold; self.did = did; self.handle = handle
+        self.kind = kind; self.rank = rank
+    }
 }
 
 extension Store {
