@@ -24,7 +24,7 @@ extension PostgresStore: OutboxStore {
     private static func message(_ row: PostgresRow) throws -> OutboxMessage {
         let (id, key, kind, did, handle, state, attempts, nextAt, created, lastError) =
             try row.decode((Int64, String, String, String, String?, String, Int32, Int64, Int64, String?).self)
-        var cells = row.makeRandomAccess()
+        let cells = row.makeRandomAccess()
         let uri = try cells[10].decode(String?.self)
         let cid = try cells[11].decode(String?.self)
         let group = try cells[12].decode(Int64?.self)
@@ -34,7 +34,6 @@ extension PostgresStore: OutboxStore {
         let payload = try cells[16].decode(String.self)
         let consent = try cells[17].decode(String.self)
         let status = try cells[18].decode(String.self)
-        _ = cells
         return OutboxMessage(id: id, key: key, kind: kind, did: did, handle: handle, state: state, attempts: Int(attempts),
                              nextAtUS: nextAt, createdUS: created, lastError: lastError, uri: uri, cid: cid, groupID: group,
                              rkey: rkey, request: request, sentUS: sent, payload: payload,
