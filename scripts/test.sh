@@ -94,7 +94,7 @@ pages=$(grep -oE '[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
 
 # The PostgreSQL store against SQLite: one host, partitioned hosts (one after the other,
 # at the same time, one killed and restarted, four with grants read back cold).
-.venv/bin/python scripts/pg_test.py .build/debug/bothost --events 60000 2>&1 | tee "$log"
+.venv/bin/python scripts/pg_test.py .build/debug/bothost --events 40000 2>&1 | tee "$log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 pgtest=$(grep -oE '[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
 [ -n "$pgtest" ] || pgtest="0 passed, 1 failed"

@@ -30,27 +30,50 @@ extension PostgresStore {
 
     /// The batch's statements, in the order the SQLite writer runs them.
     private func apply(_ batch: WriteBatch) throws {
+        // Statements whose results the batch needs come first (ids, the roll-up mark);
+        // the rest are sent without waiting for each (pipelined on the connection, in
+        // order), so the server runs one while this thread encodes the next. The ledger
+        // COPY goes last; then every reply is checked.
         try mapDictionaries(batch)
+        let map = try accountIDs(batch)
+        accountMap = map
+        let throughKey = "xp_daily_through" + (partition.isPartial ? "/\(partition.index)-of-\(partition.count)" : "")
+        let through = try session.query("SELECT value FROM bot_state WHERE key = \(throughKey)").first
+            .flatMap { Int64(try $0.decode(String.self)) } ?? 0
+        pending.removeAll(keepingCapacity: true)
+        defer { pending.removeAll(keepingCapacity: true) }
         try writeAccounts(batch)
-        try writeGrantsAndLedger(batch)
-        try writeBuckets(batch)
+        try writeGrants(batch)
+        try writeBuckets(batch, throughKey: throughKey, through: through)
         try writeAnnouncementsAndRanks(batch)
         try writeLimitsAndShadow(batch)
         for purge in batch.purges { try applyPurge(purge) }
         try writeRetention(batch)
         for (id, result) in batch.commandsApplied {
-            try session.query("UPDATE commands SET state = 'applied', applied_us = \(Clock.nowMicroseconds()), result = \(result) WHERE id = \(id)")
+            send("UPDATE commands SET state = 'applied', applied_us = \(Clock.nowMicroseconds()), result = \(result) WHERE id = \(id)")
         }
         for audit in batch.audits {
-            try session.query("""
+            send("""
                 INSERT INTO audit(time_us, actor, action, did, detail)
                 VALUES (\(Clock.nowMicroseconds()), \(audit.actor), \(audit.action), \(audit.did), \(audit.detail))
                 """)
         }
-        try session.query("""
+        send("""
             INSERT INTO cursor(source, time_us, updated_us) VALUES (\(partition.cursorSource), \(batch.cursorUS), \(Clock.nowMicroseconds()))
             ON CONFLICT (source) DO UPDATE SET time_us = GREATEST(cursor.time_us, EXCLUDED.time_us), updated_us = EXCLUDED.updated_us
             """)
+        try copyLedger(batch.ledger, table: "ledger", batch, map)
+        try copyLedger(batch.shadowLedger, table: "shadow_ledger", batch, map)
+        var firstError: (any Error)?
+        for reply in pending {
+            do { _ = try reply.wait() } catch { if firstError == nil { firstError = error } }
+        }
+        if let firstError { throw firstError }
+    }
+
+    /// Sends a statement without waiting for its reply (checked at the end of the batch).
+    func send(_ query: PostgresQuery) {
+        pending.append(session.connection.query(query, logger: session.logger))
     }
 
     // MARK: Ids
@@ -144,8 +167,7 @@ extension PostgresStore {
     // MARK: Accounts
 
     private func writeAccounts(_ batch: WriteBatch) throws {
-        let map = try accountIDs(batch)
-        accountMap = map
+        let map = accountMap
         var profile = ProfileColumns()
         var totals = TotalsColumns()
         for row in batch.accounts {
@@ -170,7 +192,7 @@ extension PostgresStore {
             }
         }
         if !profile.ids.isEmpty {
-            try session.query("""
+            send("""
                 UPDATE accounts a SET handle = CASE WHEN u.has THEN u.handle END, handle_time_us = u.ht, status = u.st,
                     status_time_us = u.stt, consent = u.c
                 FROM UNNEST(\(profile.ids)::bigint[], \(profile.handles)::text[], \(profile.hasHandle)::bool[],
@@ -180,7 +202,7 @@ extension PostgresStore {
                 """)
         }
         if !totals.ids.isEmpty {
-            try session.query("""
+            send("""
                 INSERT INTO totals(account_id, xp, level, max_level, last_rev, last_rev_text)
                 SELECT * FROM UNNEST(\(totals.ids)::bigint[], \(totals.xp)::bigint[], \(totals.levels)::integer[],
                                      \(totals.maxLevels)::integer[], \(totals.revs)::bigint[], \(totals.revTexts)::text[])
@@ -190,7 +212,7 @@ extension PostgresStore {
         }
         for change in batch.rankingChanges {
             guard let id = owned(change.account, map) else { continue }
-            try session.query("UPDATE accounts SET unranked = \(change.ranked ? 0 : 1) WHERE id = \(id)")
+            send("UPDATE accounts SET unranked = \(change.ranked ? 0 : 1) WHERE id = \(id)")
         }
         var consent = (ids: [Int64](), values: [String](), sources: [String](), times: [Int64]())
         for change in batch.consentChanges {
@@ -199,7 +221,7 @@ extension PostgresStore {
             consent.sources.append(change.source); consent.times.append(change.timeUS)
         }
         if !consent.ids.isEmpty {
-            try session.query("""
+            send("""
                 INSERT INTO consent_log(account_id, consent, source, time_us)
                 SELECT * FROM UNNEST(\(consent.ids)::bigint[], \(consent.values)::text[], \(consent.sources)::text[], \(consent.times)::bigint[])
                 """)
@@ -218,7 +240,7 @@ extension PostgresStore {
 
     // MARK: Grants and ledger
 
-    private func writeGrantsAndLedger(_ batch: WriteBatch) throws {
+    private func writeGrants(_ batch: WriteBatch) throws {
         let map = accountMap
         var live = GrantColumns()
         var dead = GrantColumns()
@@ -236,7 +258,7 @@ extension PostgresStore {
             }
         }
         if !live.rkeys.isEmpty {
-            try session.query("""
+            send("""
                 INSERT INTO grants(rkey, rkey_text, account_id, collection_id, amount, tag, rule_id)
                 SELECT * FROM UNNEST(\(live.rkeys)::bigint[], \(live.texts)::text[], \(live.accounts)::bigint[], \(live.collections)::integer[],
                                      \(live.amounts)::integer[], \(live.tags)::smallint[], \(live.rules)::integer[])
@@ -245,13 +267,12 @@ extension PostgresStore {
                 """)
         }
         if !dead.rkeys.isEmpty {
-            try session.query("""
+            send("""
                 DELETE FROM grants g USING UNNEST(\(dead.rkeys)::bigint[], \(dead.texts)::text[], \(dead.accounts)::bigint[],
                                                   \(dead.collections)::integer[]) AS d(rkey, rkey_text, account_id, collection_id)
                 WHERE g.rkey = d.rkey AND g.account_id = d.account_id AND g.collection_id = d.collection_id AND g.rkey_text = d.rkey_text
                 """)
         }
-        try copyLedger(batch.ledger, table: "ledger", batch, map)
     }
 
     private struct GrantColumns {
@@ -306,7 +327,7 @@ extension PostgresStore {
         partition.isPartial ? "a.shard_key % \(partition.count) = \(partition.index)" : "TRUE"
     }
 
-    private func writeBuckets(_ batch: WriteBatch) throws {
+    private func writeBuckets(_ batch: WriteBatch, throughKey: String, through: Int64) throws {
         let map = accountMap
         var counters = (buckets: [Int64](), accounts: [Int64](), ids: [Int64](), values: [Int64]())
         for row in batch.counters {
@@ -315,7 +336,7 @@ extension PostgresStore {
             counters.ids.append(counterID(row.counter)); counters.values.append(row.amount)
         }
         if !counters.buckets.isEmpty {
-            try session.query("""
+            send("""
                 INSERT INTO counters(bucket, account_id, counter_id, value)
                 SELECT * FROM UNNEST(\(counters.buckets)::bigint[], \(counters.accounts)::bigint[], \(counters.ids)::integer[], \(counters.values)::bigint[])
                 ON CONFLICT (bucket, account_id, counter_id) DO UPDATE SET value = counters.value + EXCLUDED.value
@@ -327,16 +348,13 @@ extension PostgresStore {
             hourly.buckets.append(row.bucket); hourly.accounts.append(id); hourly.xp.append(row.amount)
         }
         if !hourly.buckets.isEmpty {
-            try session.query("""
+            send("""
                 INSERT INTO xp_hourly(bucket, account_id, xp)
                 SELECT * FROM UNNEST(\(hourly.buckets)::bigint[], \(hourly.accounts)::bigint[], \(hourly.xp)::bigint[])
                 ON CONFLICT (bucket, account_id) DO UPDATE SET xp = xp_hourly.xp + EXCLUDED.xp
                 """)
         }
         // Whole days roll up into xp_daily once, per partition (each rolls up its own accounts).
-        let throughKey = "xp_daily_through" + (partition.isPartial ? "/\(partition.index)-of-\(partition.count)" : "")
-        let through = try session.query("SELECT value FROM bot_state WHERE key = \(throughKey)").first
-            .flatMap { Int64(try $0.decode(String.self)) } ?? 0
         if !hourly.buckets.isEmpty, let oldest = hourly.buckets.min(), oldest < through {
             // Late events of a day already rolled up update their day too.
             var late = (buckets: [Int64](), accounts: [Int64](), xp: [Int64]())
@@ -345,7 +363,7 @@ extension PostgresStore {
                 late.buckets.append(bucket - ((bucket % 86_400) + 86_400) % 86_400)
                 late.accounts.append(hourly.accounts[index]); late.xp.append(hourly.xp[index])
             }
-            try session.query("""
+            send("""
                 INSERT INTO xp_daily(bucket, account_id, xp)
                 SELECT bucket, account_id, SUM(xp) FROM UNNEST(\(late.buckets)::bigint[], \(late.accounts)::bigint[], \(late.xp)::bigint[])
                     AS u(bucket, account_id, xp) GROUP BY 1, 2
@@ -355,13 +373,13 @@ extension PostgresStore {
         let seconds = batch.cursorUS / 1_000_000
         let today = seconds - ((seconds % 86_400) + 86_400) % 86_400
         guard batch.cursorUS > 0, today > through else { return }
-        try session.query(PostgresQuery(unsafeSQL: """
+        send(PostgresQuery(unsafeSQL: """
             INSERT INTO xp_daily(bucket, account_id, xp)
             SELECT h.bucket - h.bucket % 86400, h.account_id, SUM(h.xp) FROM xp_hourly h JOIN accounts a ON a.id = h.account_id
             WHERE h.bucket >= $1 AND h.bucket < $2 AND \(ownedAccountsSQL) GROUP BY 1, 2 HAVING SUM(h.xp) != 0
             ON CONFLICT (bucket, account_id) DO UPDATE SET xp = xp_daily.xp + EXCLUDED.xp
             """, binds: Self.binds(through, today)))
-        try session.query("""
+        send("""
             INSERT INTO bot_state(key, value) VALUES (\(throughKey), \(String(today))) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value
             """)
     }
@@ -382,7 +400,7 @@ extension PostgresStore {
             milestones.ids.append(id); milestones.levels.append(Int64(row.level)); milestones.times.append(row.timeUS)
         }
         if !milestones.ids.isEmpty {
-            try session.query("""
+            send("""
                 INSERT INTO milestones(account_id, level, time_us)
                 SELECT * FROM UNNEST(\(milestones.ids)::bigint[], \(milestones.levels)::integer[], \(milestones.times)::bigint[])
                 ON CONFLICT DO NOTHING
@@ -395,7 +413,7 @@ extension PostgresStore {
             outbox.payloads.append(row.payload); outbox.created.append(row.createdUS)
         }
         if !outbox.keys.isEmpty {
-            try session.query("""
+            send("""
                 INSERT INTO outbox(key, account_id, kind, payload, created_us)
                 SELECT * FROM UNNEST(\(outbox.keys)::text[], \(outbox.ids)::bigint[], \(outbox.kinds)::text[], \(outbox.payloads)::text[],
                                      \(outbox.created)::bigint[])
@@ -405,13 +423,13 @@ extension PostgresStore {
         let cancels = batch.outboxCancels.compactMap { owned($0, map) }
         if !cancels.isEmpty {
             // Announcements only: a confirmation of the opt-out itself still goes out.
-            try session.query("""
+            send("""
                 UPDATE outbox SET state = 'cancelled', last_error = 'account opted out or inactive'
                 WHERE account_id = ANY(\(cancels)::bigint[]) AND state = 'pending' AND kind IN ('milestone', 'rank')
                 """)
         }
         if let members = batch.rankMembers {
-            try session.query("DELETE FROM rank_members WHERE window_name = \(batch.rankWindow) AND part = \(partition.index)")
+            send("DELETE FROM rank_members WHERE window_name = \(batch.rankWindow) AND part = \(partition.index)")
             var rows = (thresholds: [Int64](), ids: [Int64](), entered: [Int64](), out: [Int64](), hasOut: [Bool]())
             for member in members {
                 guard let id = owned(member.account, map) else { continue }
@@ -419,7 +437,7 @@ extension PostgresStore {
                 rows.out.append(member.outSinceUS ?? 0); rows.hasOut.append(member.outSinceUS != nil)
             }
             if !rows.ids.isEmpty {
-                try session.query("""
+                send("""
                     INSERT INTO rank_members(window_name, threshold, account_id, entered_us, out_since_us, part)
                     SELECT \(batch.rankWindow), t, id, e, CASE WHEN h THEN o END, \(partition.index)
                     FROM UNNEST(\(rows.thresholds)::integer[], \(rows.ids)::bigint[], \(rows.entered)::bigint[], \(rows.out)::bigint[],
@@ -429,7 +447,7 @@ extension PostgresStore {
         }
         for event in batch.rankEvents {
             guard let id = owned(event.account, map) else { continue }
-            try session.query("""
+            send("""
                 INSERT INTO rank_events(time_us, window_name, threshold, account_id, kind, rank)
                 VALUES (\(event.timeUS), \(batch.rankWindow), \(event.threshold), \(id), \(event.kind.rawValue), \(event.rank))
                 """)
@@ -453,14 +471,14 @@ extension PostgresStore {
             }
         }
         if !delete.ids.isEmpty {
-            try session.query("""
+            send("""
                 DELETE FROM rule_limits r USING UNNEST(\(delete.ids)::bigint[], \(delete.slots)::integer[], \(delete.kinds)::smallint[],
                                                        \(delete.keys)::bigint[]) AS d(account_id, slot, kind, key)
                 WHERE r.account_id = d.account_id AND r.slot = d.slot AND r.kind = d.kind AND r.key = d.key
                 """)
         }
         if !upsert.ids.isEmpty {
-            try session.query("""
+            send("""
                 INSERT INTO rule_limits(account_id, slot, kind, key, value)
                 SELECT * FROM UNNEST(\(upsert.ids)::bigint[], \(upsert.slots)::integer[], \(upsert.kinds)::smallint[], \(upsert.keys)::bigint[],
                                      \(upsert.values)::bigint[])
@@ -468,11 +486,10 @@ extension PostgresStore {
                 """)
         }
         if let before = batch.limitsExpireBefore {
-            try session.query(PostgresQuery(unsafeSQL: """
+            send(PostgresQuery(unsafeSQL: """
                 DELETE FROM rule_limits r USING accounts a WHERE a.id = r.account_id AND \(ownedAccountsSQL) AND r.kind IN (0, 1) AND r.key < $1
                 """, binds: Self.binds(before)))
         }
-        try copyLedger(batch.shadowLedger, table: "shadow_ledger", batch, map)
         var shadow = (ids: [Int64](), xp: [Int64](), levels: [Int64](), maxLevels: [Int64]())
         for (account, totals) in batch.shadowTotals {
             guard let id = owned(account, map) else { continue }
@@ -480,7 +497,7 @@ extension PostgresStore {
             shadow.levels.append(Int64(totals.level)); shadow.maxLevels.append(Int64(totals.maxLevel))
         }
         if !shadow.ids.isEmpty {
-            try session.query("""
+            send("""
                 INSERT INTO shadow_totals(account_id, xp, level, max_level)
                 SELECT * FROM UNNEST(\(shadow.ids)::bigint[], \(shadow.xp)::bigint[], \(shadow.levels)::integer[], \(shadow.maxLevels)::integer[])
                 ON CONFLICT (account_id) DO UPDATE SET xp = EXCLUDED.xp, level = EXCLUDED.level, max_level = EXCLUDED.max_level
@@ -492,7 +509,7 @@ extension PostgresStore {
             milestones.ids.append(id); milestones.levels.append(Int64(row.level)); milestones.times.append(row.timeUS)
         }
         if !milestones.ids.isEmpty {
-            try session.query("""
+            send("""
                 INSERT INTO shadow_milestones(account_id, level, time_us)
                 SELECT * FROM UNNEST(\(milestones.ids)::bigint[], \(milestones.levels)::integer[], \(milestones.times)::bigint[])
                 ON CONFLICT DO NOTHING
@@ -507,18 +524,18 @@ extension PostgresStore {
         guard let id = owned(purge.account, accountMap) else { return }
         for table in ["ledger", "grants", "milestones", "outbox", "consent_log", "xp_hourly", "xp_daily", "rank_members",
                       "rank_events", "counters", "rule_limits", "shadow_ledger", "shadow_totals", "shadow_milestones"] {
-            try session.query(PostgresQuery(unsafeSQL: "DELETE FROM \(table) WHERE account_id = $1", binds: Self.binds(id)))
+            send(PostgresQuery(unsafeSQL: "DELETE FROM \(table) WHERE account_id = $1", binds: Self.binds(id)))
         }
-        try session.query("UPDATE accounts SET handle = NULL, purged_us = \(Clock.nowMicroseconds()) WHERE id = \(id)")
+        send("UPDATE accounts SET handle = NULL, purged_us = \(Clock.nowMicroseconds()) WHERE id = \(id)")
     }
 
     private func writeRetention(_ batch: WriteBatch) throws {
         guard let retention = batch.retention else { return }
-        try session.query(PostgresQuery(unsafeSQL: """
+        send(PostgresQuery(unsafeSQL: """
             DELETE FROM counters c USING accounts a WHERE a.id = c.account_id AND \(ownedAccountsSQL) AND c.bucket < $1
                 AND c.counter_id IN (SELECT id FROM counter_names WHERE name LIKE 'hour:%')
             """, binds: Self.binds(retention.hourly)))
-        try session.query(PostgresQuery(unsafeSQL: """
+        send(PostgresQuery(unsafeSQL: """
             DELETE FROM counters c USING accounts a WHERE a.id = c.account_id AND \(ownedAccountsSQL) AND c.bucket < $1
             """, binds: Self.binds(retention.daily)))
     }

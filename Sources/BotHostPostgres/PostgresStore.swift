@@ -1,5 +1,6 @@
 import BotHost
 import Logging
+import NIOCore
 import Foundation
 import PostgresNIO
 import Synchronization
@@ -27,6 +28,8 @@ public final class PostgresStore: StateStore, @unchecked Sendable {
     let poll = Mutex<PGSession?>(nil)
     /// This store's dispatcher, as named in outbox claims.
     let dispatcherID = "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)/\(UUID().uuidString.prefix(8))"
+    /// Replies of the batch's statements sent without waiting; the writer's only.
+    var pending: [EventLoopFuture<PostgresQueryResult>] = []
     /// The current batch's accounts to database ids (0: another partition's); the writer's only.
     var accountMap: [UInt32: Int64] = [:]
 
