@@ -136,6 +136,7 @@ extension PostgresStore {
             context.shadow[account] = ShadowTotals(xp: xp, level: level, maxLevel: maxLevel)
         }
         context.cursorUS = cursorUS
+        if partition.isPartial { context.catchUpUntilUS = cursorUS }
         if let tracker = context.rankTracker, cursorUS > 0 {
             let first = RankTracker.hourOf(cursorUS) - tracker.options.windowSeconds + 3_600
             for row in try session.query(PostgresQuery(unsafeSQL: """
@@ -249,6 +250,20 @@ final class PostgresColdGrants: ColdGrantSource {
             let (amount, tag, rule) = try row.decode((Int32, Int16, Int64).self)
             let local = ids.state.withLock { $0.rulesBack[rule] } ?? 0
             return Grant(amount: amount, tag: UInt8(truncatingIfNeeded: tag), rule: local)
+        } catch {
+            if failure == nil { failure = error }
+            return nil
+        }
+    }
+
+    func grant(_ key: GrantKey, before timeUS: Int64) -> Grant?? {
+        guard key.rkey & RecordKey.nonTIDFlag == 0, let did = didOf?(key.account) else { return nil }
+        let collection = ids.state.withLock { IDMap.get($0.collections, Int(key.collection & 0x7FFF)) }
+        guard collection > 0 else { return nil }
+        lookups += 1
+        do {
+            return .some(try foreignGrant(did: did, collection: key.collection & 0x8000 != 0 ? collection + 32_768 : collection,
+                                          rkey: Int64(key.rkey), asOf: timeUS))
         } catch {
             if failure == nil { failure = error }
             return nil

@@ -164,6 +164,9 @@ public final class HostEngine {
             if let partition = ctx.partition, partition.isPartial, !partition.owns(did: didBytes) { ctx.markForeign(UInt32(id)) }
         }
         let account = UInt32(id)
+        if ctx.foreignHistoryStartTID == 0, !ctx.foreignAccounts.isEmpty, event.timeUS > 0 {
+            ctx.foreignHistoryStartTID = UInt64(event.timeUS) << 10
+        }
         ctx.advanceRanks(to: event.timeUS)
         ctx.totals.events += 1
         ctx.batchEvents += 1

@@ -12,6 +12,14 @@ public protocol ColdGrantSource: AnyObject {
     var lookups: Int { get }
     /// The first read error.
     var failure: (any Error)? { get }
+    /// The grant of `key` as it stood before `timeUS` (from the store's ledger), for a
+    /// partitioned host re-applying events older than its stored state; nil when the
+    /// store cannot tell (then memory answers).
+    func grant(_ key: GrantKey, before timeUS: Int64) -> Grant??
+}
+
+extension ColdGrantSource {
+    public func grant(_ key: GrantKey, before timeUS: Int64) -> Grant?? { nil }
 }
 
 /// Reads grants that left memory from the store, on a read-only connection of its own
@@ -63,13 +71,13 @@ extension PluginContext {
         case .live(let grant): return grant
         case .dead: return nil
         case .absent:
-            // Another partition's grants leave memory only when keepForeignGrants is off;
-            // then a live partition, which rebuilt only the last hot window of other
-            // partitions' records, asks their owner for any record it has not seen.
+            // Another partition's grants leave memory only when keepForeignGrants is off.
+            // A record of another partition that predates everything this host has applied
+            // in this run (a live host's warm-up, a replay's capture) is asked of its owner.
             let foreign = isForeign(key.account)
-            guard key.rkey < coldBelowTID || (foreign && !keepForeignGrants && key.rkey & RecordKey.nonTIDFlag == 0),
-                  let reader = coldGrants, recentPurges[key.account] == nil,
-                  !keepForeignGrants || !foreign else { return nil }
+            let evicted = key.rkey < coldBelowTID && (!foreign || !keepForeignGrants)
+            let predates = foreign && key.rkey & RecordKey.nonTIDFlag == 0 && key.rkey < foreignHistoryStartTID
+            guard evicted || predates, let reader = coldGrants, recentPurges[key.account] == nil else { return nil }
             guard let grant = reader.grant(key) else { return nil }
             grants.set(key, grant, epoch: epoch16 &- 1_000)
             return grant

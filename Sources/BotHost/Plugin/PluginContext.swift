@@ -82,6 +82,11 @@ public final class PluginContext {
     /// window like this host's and are read back from their owner's rows (a live host:
     /// every partition follows the stream within seconds).
     public var keepForeignGrants = true
+    /// The TID of the first event this host applied in this run (partitioned hosts): other
+    /// partitions' records older than it were never in memory here.
+    var foreignHistoryStartTID: UInt64 = 0
+    /// The stored cursor a partitioned host started from (0: none).
+    public var catchUpUntilUS: Int64 = 0
     /// The stream time at which each batch (by 16-bit epoch) closed, for partitioned hosts:
     /// another partition's grant leaves memory only a hot window after its last change.
     var epochTimes: [Int64] = []
@@ -292,8 +297,29 @@ public final class PluginContext {
     /// The live grant of a record named by its author DID, collection and record key;
     /// `nil` when the host has not seen it created, or saw it deleted.
     public func liveGrant(did: UnsafeRawBufferPointer, collection: UInt16, rkey: UnsafeRawBufferPointer) -> Grant? {
-        guard let author = dids.find(did), let key = recordKey(rkey, intern: false) else { return nil }
-        return loadGrant(GrantKey(account: UInt32(author), collection: collection, rkey: key))
+        guard let key = recordKey(rkey, intern: false) else { return nil }
+        var found = dids.find(did)
+        if found == nil, let partition, partition.isPartial, !partition.owns(did: did) {
+            // Another partition's author this host has not met in this run: its records are
+            // its owner's to tell (loadGrant asks the store for records older than the run).
+            let (id, isNew) = dids.intern(did)
+            if isNew {
+                accounts.append(AccountState())
+                handles.append(nil)
+                markForeign(UInt32(id))
+            }
+            found = id
+        }
+        guard let author = found else { return nil }
+        let grantKey = GrantKey(account: UInt32(author), collection: collection, rkey: key)
+        // A partitioned host re-applying another partition's events from before its stored
+        // cursor (to rebuild their state) holds its own records as of that cursor: what one
+        // of those events reads of them is asked of the ledger as of the event's time.
+        if currentTimeUS <= catchUpUntilUS, isForeign(account), !isForeign(UInt32(author)),
+           let answer = coldGrants?.grant(grantKey, before: currentTimeUS) {
+            return answer
+        }
+        return loadGrant(grantKey)
     }
 
     /// Records the current account's consent and where it came from (e.g. the URI of the
