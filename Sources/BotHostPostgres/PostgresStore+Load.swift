@@ -19,6 +19,7 @@ extension PostgresStore {
             // Another partition's account has no id here: its owner's rows are found by DID.
             cold.didOf = { [weak context] account in context.map { $0.dids.string(Int(account)) } }
             cold.eventTime = { [weak context] in context?.eventTimeUS ?? .max }
+            cold.runStartUS = { [weak context] in context.map { $0.historyStartUS } ?? 0 }
             context.coldGrants = cold
         }
     }
@@ -221,6 +222,11 @@ final class PostgresColdGrants: ColdGrantSource {
     var didOf: ((UInt32) -> String?)?
     /// The time of the event being applied.
     var eventTime: (() -> Int64)?
+    /// The time of the first event this host applied in this run.
+    var runStartUS: (() -> Int64)?
+    /// Whether the ledger holds anything from before this run (asked once): when it does
+    /// not, no other partition's record can predate the run, and no lookup is needed.
+    private var historyBeforeRun: Bool?
 
     init(url: PostgresURL, ids: IDMap) throws {
         session = try PGSession(url)
@@ -242,6 +248,11 @@ final class PostgresColdGrants: ColdGrantSource {
                     WHERE rkey = \(Int64(key.rkey)) AND account_id = \(account) AND collection_id = \(collectionID) AND rkey_text = ''
                     """)
             } else if let did = didOf?(key.account) {
+                if historyBeforeRun == nil {
+                    let start = runStartUS?() ?? 0
+                    historyBeforeRun = try session.query("SELECT EXISTS(SELECT 1 FROM ledger WHERE time_us < \(start))").first!.decode(Bool.self)
+                }
+                guard historyBeforeRun == true || Int64(key.rkey >> 10) >= (runStartUS?() ?? 0) else { return nil }
                 return try foreignGrant(did: did, collection: collectionID, rkey: Int64(key.rkey), asOf: eventTime?() ?? .max)
             } else {
                 return nil

@@ -85,6 +85,8 @@ public final class PluginContext {
     /// The TID of the first event this host applied in this run (partitioned hosts): other
     /// partitions' records older than it were never in memory here.
     var foreignHistoryStartTID: UInt64 = 0
+    /// The time of the first event this partitioned host applied in this run (0: none yet).
+    public var historyStartUS: Int64 { Int64(foreignHistoryStartTID >> 10) }
     /// The stored cursor a partitioned host started from (0: none).
     public var catchUpUntilUS: Int64 = 0
     /// The stream time at which each batch (by 16-bit epoch) closed, for partitioned hosts:
