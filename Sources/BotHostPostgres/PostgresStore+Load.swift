@@ -8,12 +8,12 @@ extension PostgresStore {
     /// replays the stream from before their history (a capture from its start) to
     /// rebuild them exactly, and never writes them.
     public func load(into context: PluginContext) throws {
+        context.partition = partition
         do {
             try lock.withLock { _ in try loadLocked(into: context) }
         } catch {
             throw describe(error)
         }
-        context.partition = partition
         if context.hotGrantHorizonUS > 0 {
             let cold = try PostgresColdGrants(url: url, ids: ids)
             // Another partition's account has no id here: its owner's rows are found by DID.
@@ -57,8 +57,6 @@ extension PostgresStore {
         }
         // Accounts this partition owns, with their totals.
         var accountsBack: [Int64: UInt32] = [:]
-        var statusIndex: [String: UInt8] = [:]
-        for (index, name) in context.statusNames.enumerated() { statusIndex[name] = UInt8(index) }
         let rows = try session.query(PostgresQuery(unsafeSQL: """
             SELECT a.id, a.did, a.handle, a.handle_time_us, a.status, a.status_time_us, a.consent,
                    t.last_rev, t.last_rev_text, t.xp, t.level, t.max_level, a.purged_us
@@ -73,14 +71,7 @@ extension PostgresStore {
             guard local == context.accounts.count else { continue }  // a DID twice cannot happen (UNIQUE)
             var state = AccountState()
             state.handleTimeUS = handleTime
-            if let index = statusIndex[status] {
-                state.status = index
-            } else {
-                context.statusNames.append(status)
-                let index = UInt8(min(254, context.statusNames.count - 1))
-                statusIndex[status] = index
-                state.status = index
-            }
+            state.status = context.statusCode(status)
             state.statusTimeUS = statusTime
             state.consent = Consent(name: consent) ?? .none
             if !revText.isEmpty {
@@ -168,23 +159,13 @@ extension PostgresStore {
                 var foreign: [String: UInt32] = [:]
                 func local(_ did: String, _ status: String) -> UInt32 {
                     if let id = foreign[did] { return id }
-                    let id = UInt32(context.dids.intern(did))
-                    if Int(id) == context.accounts.count {
+                    let (index, isNew) = context.internAccount(did)
+                    let id = UInt32(index)
+                    if isNew {
                         // Its status decides whether it may rank; the rest of its state is
                         // its owner's and is not needed here.
-                        var state = AccountState()
-                        if let index = statusIndex[status] {
-                            state.status = index
-                        } else {
-                            context.statusNames.append(status)
-                            let index = UInt8(min(254, context.statusNames.count - 1))
-                            statusIndex[status] = index
-                            state.status = index
-                        }
-                        context.accounts.append(state)
-                        context.handles.append(nil)
-                        context.markForeign(id)
-                        ids.state.withLock { IDMap.set(&$0.accounts, Int(id), -1) }
+                        context.accounts[index].status = context.statusCode(status)
+                        ids.state.withLock { IDMap.set(&$0.accounts, index, -1) }
                     }
                     foreign[did] = id
                     return id

@@ -175,25 +175,14 @@ extension PostgresStore: OutboxStore {
                     let (time, points) = try row.decode((Int64, Int32).self)
                     return (timeUS: time, points: Int(points))
                 }
-                let hour = day.filter { $0.timeUS > nowUS - 3_600_000_000 }
-                var state = WriteBudgetState(spentLastHour: hour.reduce(0) { $0 + $1.points }, spentLastDay: day.reduce(0) { $0 + $1.points },
-                                             hourWrites: hour, dayWrites: day)
-                if let text = try session.query("SELECT value FROM bot_state WHERE key = 'ratelimit'").first?.decode(String.self) {
-                    let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { Int64($0) }
-                    if parts.count == 3 {
-                        state.serverRemaining = parts[0].map(Int.init)
-                        state.serverLimit = parts[1].map(Int.init)
-                        state.serverReset = parts[2]
-                    }
-                }
-                return state
+                let text = try session.query("SELECT value FROM bot_state WHERE key = 'ratelimit'").first?.decode(String.self)
+                return WriteBudgetState(nowUS: nowUS, dayWrites: day, rateLimit: text)
             }
         }
     }
 
     public func saveServerRateLimit(remaining: Int?, limit: Int?, reset: Int64?) throws {
-        let text = "\(remaining.map(String.init) ?? ""),\(limit.map(String.init) ?? ""),\(reset.map(String.init) ?? "")"
-        try setBotState("ratelimit", text)
+        try setBotState("ratelimit", WriteBudgetState.rateLimitText(remaining: remaining, limit: limit, reset: reset))
     }
 
     public func botState(_ key: String) throws -> String? {

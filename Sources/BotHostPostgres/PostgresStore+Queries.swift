@@ -172,28 +172,17 @@ extension PostgresStore: StateReading, ModerationWriting {
     }
 
     public func activity(did: String, hourly: Bool) throws -> [(Int64, [(String, Int64)])] {
-        let unit: Int64 = hourly ? 3_600 : 86_400
-        var buckets: [Int64: [String: Int64]] = [:]
-        let rows = try lock.withLock { _ in
+        let counters = try lock.withLock { _ in
             try session.query("""
                 SELECT c.bucket, n.name, c.value FROM counters c JOIN counter_names n ON n.id = c.counter_id
                 JOIN accounts a ON a.id = c.account_id WHERE a.did = \(did)
-                """)
-        }
-        for row in rows {
-            let (bucket, name, value) = try row.decode((Int64, String, Int64).self)
-            guard name.hasPrefix("hour:") == hourly else { continue }
-            buckets[bucket, default: [:]][hourly ? String(name.dropFirst(5)) : name] = value
-        }
-        if let account = try account(did) {
-            for entry in try ledger(account: account.id, limit: 1_000_000) {
-                let seconds = entry.timeUS / 1_000_000
-                let bucket = seconds - ((seconds % unit) + unit) % unit
-                let collection = entry.uri.split(separator: "/").dropFirst(2).first.map(String.init) ?? "?"
-                buckets[bucket, default: [:]]["xp:" + collection, default: 0] += entry.amount
+                """).map { row in
+                let (bucket, name, value) = try row.decode((Int64, String, Int64).self)
+                return (bucket: bucket, name: name, value: value)
             }
         }
-        return buckets.sorted { $0.key < $1.key }.map { ($0.key, $0.value.sorted { $0.key < $1.key }) }
+        let ledger = try account(did).map { try self.ledger(account: $0.id, limit: 1_000_000) } ?? []
+        return Store.activityBuckets(counters: counters, ledger: ledger, hourly: hourly)
     }
 
     /// Queues a moderator command for the host that owns the account; returns its id.

@@ -394,18 +394,7 @@ extension PostgresStore {
 
     private func writeAnnouncementsAndRanks(_ batch: WriteBatch) throws {
         let map = accountMap
-        var milestones = (ids: [Int64](), levels: [Int64](), times: [Int64]())
-        for row in batch.milestones {
-            guard let id = owned(row.account, map) else { continue }
-            milestones.ids.append(id); milestones.levels.append(Int64(row.level)); milestones.times.append(row.timeUS)
-        }
-        if !milestones.ids.isEmpty {
-            send("""
-                INSERT INTO milestones(account_id, level, time_us)
-                SELECT * FROM UNNEST(\(milestones.ids)::bigint[], \(milestones.levels)::integer[], \(milestones.times)::bigint[])
-                ON CONFLICT DO NOTHING
-                """)
-        }
+        insertMilestones(batch.milestones, table: "milestones", map)
         var outbox = (keys: [String](), ids: [Int64](), kinds: [String](), payloads: [String](), created: [Int64]())
         for row in batch.outbox {
             guard let id = owned(row.account, map) else { continue }
@@ -503,18 +492,24 @@ extension PostgresStore {
                 ON CONFLICT (account_id) DO UPDATE SET xp = EXCLUDED.xp, level = EXCLUDED.level, max_level = EXCLUDED.max_level
                 """)
         }
-        var milestones = (ids: [Int64](), levels: [Int64](), times: [Int64]())
-        for row in batch.shadowMilestones {
+        insertMilestones(batch.shadowMilestones, table: "shadow_milestones", map)
+    }
+
+    /// Milestones (live or a shadow pack's) of this host's accounts; a level already
+    /// recorded stays as it was.
+    private func insertMilestones(_ rows: [MilestoneRow], table: String, _ map: [UInt32: Int64]) {
+        var ids: [Int64] = [], levels: [Int64] = [], times: [Int64] = []
+        for row in rows {
             guard let id = owned(row.account, map) else { continue }
-            milestones.ids.append(id); milestones.levels.append(Int64(row.level)); milestones.times.append(row.timeUS)
+            ids.append(id); levels.append(Int64(row.level)); times.append(row.timeUS)
         }
-        if !milestones.ids.isEmpty {
-            send("""
-                INSERT INTO shadow_milestones(account_id, level, time_us)
-                SELECT * FROM UNNEST(\(milestones.ids)::bigint[], \(milestones.levels)::integer[], \(milestones.times)::bigint[])
-                ON CONFLICT DO NOTHING
-                """)
-        }
+        guard !ids.isEmpty else { return }
+        var binds = PostgresBindings()
+        binds.append(ids); binds.append(levels); binds.append(times)
+        send(PostgresQuery(unsafeSQL: """
+            INSERT INTO \(table)(account_id, level, time_us)
+            SELECT * FROM UNNEST($1::bigint[], $2::integer[], $3::bigint[]) ON CONFLICT DO NOTHING
+            """, binds: binds))
     }
 
     // MARK: Purges and retention

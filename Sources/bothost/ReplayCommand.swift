@@ -56,17 +56,9 @@ struct ReplayCommand: AsyncParsableCommand {
         let packs: PackSelection
         do { packs = try PackSelection.load(pack, amounts: configuration.leveling.amounts) } catch { throw CLIError("\(error)") }
         configuration.adopt(packs)
-        let partition: Partition
-        do { partition = try self.partition.map { try Partition(parsing: $0) } ?? .whole } catch { throw CLIError("--partition: \(error)") }
-        let location = database.location(configURL: configuration.store.url)
-        let store = try location.open(partition: partition)
-        do { try (store as? PostgresStore)?.claimPartition() } catch { throw CLIError("\(error)") }
-        var lock: HostLock?
-        if case let .sqlite(path) = location {
-            lock = HostLock(databasePath: path)
-            guard lock != nil else { throw CLIError("\(path) is in use by another bothost replay or run; stop it first") }
-        }
-        defer { withExtendedLifetime(lock) {} }
+        let host = try database.openHost(partition: self.partition, configURL: configuration.store.url)
+        let (location, partition, store) = (host.location, host.partition, host.store)
+        defer { withExtendedLifetime(host) {} }
         let dryRun = self.dryRun || configuration.bot.dryRun
         let quiet = self.quiet
         let log: @Sendable (String) -> Void = { message in if !quiet { printError(message) } }

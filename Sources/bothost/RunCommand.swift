@@ -70,17 +70,9 @@ struct RunCommand: AsyncParsableCommand {
         let packs: PackSelection
         do { packs = try PackSelection.load(pack, amounts: configuration.leveling.amounts) } catch { throw CLIError("\(error)") }
         configuration.adopt(packs)
-        let partition: Partition
-        do { partition = try self.partition.map { try Partition(parsing: $0) } ?? .whole } catch { throw CLIError("--partition: \(error)") }
-        let location = database.location(configURL: configuration.store.url)
-        let store = try location.open(partition: partition)
-        do { try (store as? PostgresStore)?.claimPartition() } catch { throw CLIError("\(error)") }
-        var lock: HostLock?
-        if case let .sqlite(path) = location {
-            lock = HostLock(databasePath: path)
-            guard lock != nil else { throw CLIError("\(path) is in use by another bothost replay or run; stop it first") }
-        }
-        defer { withExtendedLifetime(lock) {} }
+        let held = try database.openHost(partition: self.partition, configURL: configuration.store.url)
+        let (location, partition, store) = (held.location, held.partition, held.store)
+        defer { withExtendedLifetime(held) {} }
         let dryRun = self.dryRun || configuration.bot.dryRun
         let delivery = dryRun ? nil : try await BotDelivery.setUp(&configuration, store: try location.openOutbox(store, partition: partition),
                                                                   log: { logger.notice("\($0)") })

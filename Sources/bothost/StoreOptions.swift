@@ -19,6 +19,39 @@ struct StoreOptions: ParsableArguments {
     }
 }
 
+extension StoreOptions {
+    /// The store a host (replay, run) writes, held for it: the partition claimed on
+    /// PostgreSQL, the host lock on SQLite. Keep it alive while the host runs.
+    func openHost(partition text: String?, configURL: String?) throws -> HostStore {
+        let partition: Partition
+        do { partition = try text.map { try Partition(parsing: $0) } ?? .whole } catch { throw CLIError("--partition: \(error)") }
+        let location = location(configURL: configURL)
+        let store = try location.open(partition: partition)
+        do { try (store as? PostgresStore)?.claimPartition() } catch { throw CLIError("\(error)") }
+        var lock: HostLock?
+        if case let .sqlite(path) = location {
+            lock = HostLock(databasePath: path)
+            guard lock != nil else { throw CLIError("\(path) is in use by another bothost replay or run; stop it first") }
+        }
+        return HostStore(location: location, partition: partition, store: store, lock: lock)
+    }
+}
+
+/// A host's store and what holds it (see ``StoreOptions/openHost(partition:configURL:)``).
+final class HostStore {
+    let location: StoreLocation
+    let partition: Partition
+    let store: any StateStore
+    let lock: HostLock?
+
+    init(location: StoreLocation, partition: Partition, store: any StateStore, lock: HostLock?) {
+        self.location = location
+        self.partition = partition
+        self.store = store
+        self.lock = lock
+    }
+}
+
 enum StoreLocation {
     case sqlite(String)
     case postgres(String)

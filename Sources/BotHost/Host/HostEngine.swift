@@ -37,14 +37,8 @@ public final class HostEngine {
     /// Names the bot's own account, whose commits are then never handed to plugins (the
     /// bot's posts earn nothing and trigger nothing). Call after the state is loaded.
     public func setBot(did: String) {
-        var did = did
-        let (id, isNew) = did.withUTF8 { context.dids.intern(UnsafeRawBufferPointer($0)) }
-        if isNew {
-            context.accounts.append(AccountState())
-            context.handles.append(nil)
-            context.markDirty(UInt32(id))
-            if let partition = context.partition, partition.isPartial, !partition.owns(did: did) { context.markForeign(UInt32(id)) }
-        }
+        let (id, isNew) = context.internAccount(did)
+        if isNew { context.markDirty(UInt32(id)) }
         context.botAccount = UInt32(id)
     }
 
@@ -157,12 +151,7 @@ public final class HostEngine {
                 return
             }
         }
-        let (id, isNew) = ctx.dids.intern(didBytes)
-        if isNew {
-            ctx.accounts.append(AccountState())
-            ctx.handles.append(nil)
-            if let partition = ctx.partition, partition.isPartial, !partition.owns(did: didBytes) { ctx.markForeign(UInt32(id)) }
-        }
+        let id = ctx.internAccount(didBytes).id
         let account = UInt32(id)
         if ctx.foreignHistoryStartTID == 0, !ctx.foreignAccounts.isEmpty, event.timeUS > 0 {
             ctx.foreignHistoryStartTID = UInt64(event.timeUS) << 10
@@ -212,7 +201,7 @@ public final class HostEngine {
             } else {
                 status = event.body[Keys.status].string ?? "inactive"
             }
-            let code = statusCode(status)
+            let code = context.statusCode(status)
             if code != 0 && ctx.accounts[id].status == 0 { ctx.outboxCancels.append(account) }
             // Deactivating or deleting an account opts it out (leveling spec, Consent);
             // a takedown or suspension only pauses it.
@@ -222,13 +211,6 @@ public final class HostEngine {
             ctx.accounts[id].status = code
             if status == "deleted" && !ctx.accounts[id].purged { ctx.pendingPurges.append(account) }
         }
-    }
-
-    private func statusCode(_ name: String) -> UInt8 {
-        if let index = context.statusNames.firstIndex(of: name) { return UInt8(index) }
-        guard context.statusNames.count < 255 else { return 254 }
-        context.statusNames.append(name)
-        return UInt8(context.statusNames.count - 1)
     }
 
     /// Accepts a commit whose rev is greater than the account's last applied rev

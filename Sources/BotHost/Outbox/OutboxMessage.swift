@@ -54,6 +54,25 @@ public struct WriteBudgetState: Sendable, Equatable {
     /// Unix seconds.
     public var serverReset: Int64?
 
+    /// The state from the last day's writes (oldest first) and the stored `ratelimit`
+    /// text (`remaining,limit,reset`, see ``rateLimitText(remaining:limit:reset:)``).
+    public init(nowUS: Int64, dayWrites day: [(timeUS: Int64, points: Int)], rateLimit text: String?) {
+        let hour = day.filter { $0.timeUS > nowUS - 3_600_000_000 }
+        self.init(spentLastHour: hour.reduce(0) { $0 + $1.points }, spentLastDay: day.reduce(0) { $0 + $1.points },
+                  hourWrites: hour, dayWrites: day)
+        let parts = text?.split(separator: ",", omittingEmptySubsequences: false).map { Int64($0) } ?? []
+        if parts.count == 3 {
+            serverRemaining = parts[0].map(Int.init)
+            serverLimit = parts[1].map(Int.init)
+            serverReset = parts[2]
+        }
+    }
+
+    /// The server's `RateLimit-*` figures as stored in `bot_state`.
+    public static func rateLimitText(remaining: Int?, limit: Int?, reset: Int64?) -> String {
+        "\(remaining.map(String.init) ?? ""),\(limit.map(String.init) ?? ""),\(reset.map(String.init) ?? "")"
+    }
+
     public init(spentLastHour: Int, spentLastDay: Int, hourWrites: [(timeUS: Int64, points: Int)],
                 dayWrites: [(timeUS: Int64, points: Int)], serverRemaining: Int? = nil, serverLimit: Int? = nil,
                 serverReset: Int64? = nil) {

@@ -162,25 +162,14 @@ extension Store {
         try queue.write { db in
             try db.execute(sql: "DELETE FROM writes WHERE time_us <= ?", arguments: [nowUS - 86_400_000_000])
             let day = try Row.fetchAll(db, sql: "SELECT time_us, points FROM writes ORDER BY time_us").map { (timeUS: $0[0] as Int64, points: $0[1] as Int) }
-            let hour = day.filter { $0.timeUS > nowUS - 3_600_000_000 }
-            var state = WriteBudgetState(spentLastHour: hour.reduce(0) { $0 + $1.points }, spentLastDay: day.reduce(0) { $0 + $1.points },
-                                         hourWrites: hour, dayWrites: day)
-            if let text = try String.fetchOne(db, sql: "SELECT value FROM bot_state WHERE key = 'ratelimit'") {
-                let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { Int64($0) }
-                if parts.count == 3 {
-                    state.serverRemaining = parts[0].map(Int.init)
-                    state.serverLimit = parts[1].map(Int.init)
-                    state.serverReset = parts[2]
-                }
-            }
-            return state
+            return WriteBudgetState(nowUS: nowUS, dayWrites: day,
+                                    rateLimit: try String.fetchOne(db, sql: "SELECT value FROM bot_state WHERE key = 'ratelimit'"))
         }
     }
 
     /// Stores the server's `RateLimit-*` figures from the last write.
     public func saveServerRateLimit(remaining: Int?, limit: Int?, reset: Int64?) throws {
-        let text = "\(remaining.map(String.init) ?? ""),\(limit.map(String.init) ?? ""),\(reset.map(String.init) ?? "")"
-        try setBotState("ratelimit", text)
+        try setBotState("ratelimit", WriteBudgetState.rateLimitText(remaining: remaining, limit: limit, reset: reset))
     }
 
     public func botState(_ key: String) throws -> String? {

@@ -298,19 +298,39 @@ public final class PluginContext {
 
     /// The live grant of a record named by its author DID, collection and record key;
     /// `nil` when the host has not seen it created, or saw it deleted.
+    /// Interns an account by DID with an empty in-memory state; on a partitioned host an
+    /// account of another partition is marked foreign.
+    @inline(__always)
+    package func internAccount(_ did: UnsafeRawBufferPointer) -> (id: Int, isNew: Bool) {
+        let (id, isNew) = dids.intern(did)
+        if isNew {
+            accounts.append(AccountState())
+            handles.append(nil)
+            if let partition, partition.isPartial, !partition.owns(did: did) { markForeign(UInt32(id)) }
+        }
+        return (id, isNew)
+    }
+
+    package func internAccount(_ did: String) -> (id: Int, isNew: Bool) {
+        var did = did
+        return did.withUTF8 { internAccount(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// The index of an account status name in `statusNames` (added when new; 254 once full).
+    package func statusCode(_ name: String) -> UInt8 {
+        if let index = statusNames.firstIndex(of: name) { return UInt8(index) }
+        guard statusNames.count < 255 else { return 254 }
+        statusNames.append(name)
+        return UInt8(statusNames.count - 1)
+    }
+
     public func liveGrant(did: UnsafeRawBufferPointer, collection: UInt16, rkey: UnsafeRawBufferPointer) -> Grant? {
         guard let key = recordKey(rkey, intern: false) else { return nil }
         var found = dids.find(did)
         if found == nil, let partition, partition.isPartial, !partition.owns(did: did) {
             // Another partition's author this host has not met in this run: its records are
             // its owner's to tell (loadGrant asks the store for records older than the run).
-            let (id, isNew) = dids.intern(did)
-            if isNew {
-                accounts.append(AccountState())
-                handles.append(nil)
-                markForeign(UInt32(id))
-            }
-            found = id
+            found = internAccount(did).id
         }
         guard let author = found else { return nil }
         let grantKey = GrantKey(account: UInt32(author), collection: collection, rkey: key)

@@ -323,25 +323,30 @@ extension Store {
     /// An account's activity per day (or hour) bucket (unix seconds), oldest first:
     /// event counts by type, and the net XP of each type from the ledger.
     public func activity(did: String, hourly: Bool = false) throws -> [(Int64, [(String, Int64)])] {
-        let unit: Int64 = hourly ? 3_600 : 86_400
-        var buckets: [Int64: [String: Int64]] = [:]
-        try queue.read { db in
-            for row in try Row.fetchAll(db, sql: """
+        let counters = try queue.read { db in
+            try Row.fetchAll(db, sql: """
                 SELECT c.bucket, n.name, c.value FROM counters c JOIN counter_names n ON n.id = c.counter_id
                 JOIN accounts a ON a.id = c.account_id WHERE a.did = ?
-                """, arguments: [did]) {
-                let name: String = row[1]
-                guard name.hasPrefix("hour:") == hourly else { continue }
-                buckets[row[0], default: [:]][hourly ? String(name.dropFirst(5)) : name] = row[2]
-            }
+                """, arguments: [did]).map { (bucket: $0[0] as Int64, name: $0[1] as String, value: $0[2] as Int64) }
         }
-        if let account = try account(did) {
-            for entry in try ledger(account: account.id, limit: 1_000_000) {
-                let seconds = entry.timeUS / 1_000_000
-                let bucket = seconds - ((seconds % unit) + unit) % unit
-                let collection = entry.uri.split(separator: "/").dropFirst(2).first.map(String.init) ?? "?"
-                buckets[bucket, default: [:]]["xp:" + collection, default: 0] += entry.amount
-            }
+        let ledger = try account(did).map { try self.ledger(account: $0.id, limit: 1_000_000) } ?? []
+        return Self.activityBuckets(counters: counters, ledger: ledger, hourly: hourly)
+    }
+
+    /// An account's activity per day (or hour) bucket from its counter rows and ledger
+    /// entries, on either backend: event counts by type, and net XP by collection.
+    public static func activityBuckets(counters: [(bucket: Int64, name: String, value: Int64)], ledger: [LedgerRecord],
+                                       hourly: Bool) -> [(Int64, [(String, Int64)])] {
+        let unit: Int64 = hourly ? 3_600 : 86_400
+        var buckets: [Int64: [String: Int64]] = [:]
+        for row in counters where row.name.hasPrefix("hour:") == hourly {
+            buckets[row.bucket, default: [:]][hourly ? String(row.name.dropFirst(5)) : row.name] = row.value
+        }
+        for entry in ledger {
+            let seconds = entry.timeUS / 1_000_000
+            let bucket = seconds - ((seconds % unit) + unit) % unit
+            let collection = entry.uri.split(separator: "/").dropFirst(2).first.map(String.init) ?? "?"
+            buckets[bucket, default: [:]]["xp:" + collection, default: 0] += entry.amount
         }
         return buckets.sorted { $0.key < $1.key }.map { ($0.key, $0.value.sorted { $0.key < $1.key }) }
     }

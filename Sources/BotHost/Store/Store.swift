@@ -156,12 +156,7 @@ extension Store {
                 var state = AccountState()
                 state.handleTimeUS = row[3]
                 let status: String = row[4]
-                if let index = context.statusNames.firstIndex(of: status) {
-                    state.status = UInt8(index)
-                } else {
-                    context.statusNames.append(status)
-                    state.status = UInt8(min(254, context.statusNames.count - 1))
-                }
+                state.status = context.statusCode(status)
                 state.statusTimeUS = row[5]
                 state.consent = Consent(name: row[6]) ?? .none
                 switch row[7] as DatabaseValue {
