@@ -142,5 +142,12 @@ enum PostgresSchema {
             CREATE TABLE shadow_milestones(account_id bigint NOT NULL, level integer NOT NULL, time_us bigint NOT NULL,
                                            PRIMARY KEY(account_id, level));
             """),
+        // The operations applied at an account's last rev (one commit, several events) and
+        // the relay seq of its last account or identity event (the SQLite store's v9).
+        Step(version: 2, name: "commit-ops-seq", sql: """
+            ALTER TABLE totals ADD COLUMN last_op bigint NOT NULL DEFAULT 0;
+            ALTER TABLE totals ADD COLUMN more_ops text NOT NULL DEFAULT '';
+            ALTER TABLE accounts ADD COLUMN last_seq bigint NOT NULL DEFAULT 0;
+            """),
     ]
 }

@@ -59,14 +59,15 @@ extension PostgresStore {
         var accountsBack: [Int64: UInt32] = [:]
         let rows = try session.query(PostgresQuery(unsafeSQL: """
             SELECT a.id, a.did, a.handle, a.handle_time_us, a.status, a.status_time_us, a.consent,
-                   t.last_rev, t.last_rev_text, t.xp, t.level, t.max_level, a.purged_us
+                   t.last_rev, t.last_rev_text, t.xp, t.level, t.max_level, a.purged_us, t.last_op, t.more_ops, a.last_seq
             FROM accounts a JOIN totals t ON t.account_id = a.id WHERE \(ownedAccountsSQL) ORDER BY a.id
             """))
         var mapped: [(Int, Int64)] = []
         mapped.reserveCapacity(rows.count)
         for row in rows {
-            let (id, did, handle, handleTime, status, statusTime, consent, rev, revText, xp, level, maxLevel, purged) =
-                try row.decode((Int64, String, String?, Int64, String, Int64, String, Int64, String, Int64, Int32, Int32, Int64).self)
+            let (id, did, handle, handleTime, status, statusTime, consent, rev, revText, xp, level, maxLevel, purged, lastOp, moreOps, lastSeq) =
+                try row.decode((Int64, String, String?, Int64, String, Int64, String, Int64, String, Int64, Int32, Int32, Int64, Int64,
+                                String, Int64).self)
             let local = context.dids.intern(did)
             guard local == context.accounts.count else { continue }  // a DID twice cannot happen (UNIQUE)
             var state = AccountState()
@@ -84,6 +85,11 @@ extension PostgresStore {
             state.level = level
             state.maxLevel = maxLevel
             state.purged = purged != 0
+            state.lastOp = UInt64(bitPattern: lastOp)
+            state.lastSeq = lastSeq
+            if !moreOps.isEmpty {
+                context.moreOps[UInt32(local)] = moreOps.split(separator: ",").compactMap { Int64($0).map { UInt64(bitPattern: $0) } }
+            }
             if status == "deleted" && !state.purged { context.pendingPurges.append(UInt32(local)) }
             context.accounts.append(state)
             context.handles.append(handle)

@@ -28,12 +28,12 @@ extension PostgresStore {
         }
     }
 
-    /// The batch's statements, in the order the SQLite writer runs them.
+    /// The batch's statements, in the order ``WriteBatch`` defines (the SQLite writer's).
     private func apply(_ batch: WriteBatch) throws {
         // Statements whose results the batch needs come first (ids, the roll-up mark);
         // the rest are sent without waiting for each (pipelined on the connection, in
-        // order), so the server runs one while this thread encodes the next. The ledger
-        // COPY goes last; then every reply is checked.
+        // order), so the server runs one while this thread encodes the next; a segment's
+        // ledger goes by COPY, in its place in that order. Then every reply is checked.
         try mapDictionaries(batch)
         let map = try accountIDs(batch)
         accountMap = map
@@ -42,13 +42,14 @@ extension PostgresStore {
             .flatMap { Int64(try $0.decode(String.self)) } ?? 0
         pending.removeAll(keepingCapacity: true)
         defer { pending.removeAll(keepingCapacity: true) }
+        for segment in batch.segments {
+            for barrier in segment.barriers { applyBarrier(barrier) }
+            try writeSegment(segment, batch, through: through)
+        }
         try writeAccounts(batch)
         try writeGrants(batch)
-        try writeBuckets(batch, throughKey: throughKey, through: through)
-        try writeAnnouncementsAndRanks(batch)
         try writeLimitsAndShadow(batch)
-        for purge in batch.purges { try applyPurge(purge) }
-        try writeRetention(batch)
+        rollUpDays(batch, throughKey: throughKey, through: through)
         for (id, result) in batch.commandsApplied {
             send("UPDATE commands SET state = 'applied', applied_us = \(Clock.nowMicroseconds()), result = \(result) WHERE id = \(id)")
         }
@@ -62,8 +63,6 @@ extension PostgresStore {
             INSERT INTO cursor(source, time_us, updated_us) VALUES (\(partition.cursorSource), \(batch.cursorUS), \(Clock.nowMicroseconds()))
             ON CONFLICT (source) DO UPDATE SET time_us = GREATEST(cursor.time_us, EXCLUDED.time_us), updated_us = EXCLUDED.updated_us
             """)
-        try copyLedger(batch.ledger, table: "ledger", batch, map)
-        try copyLedger(batch.shadowLedger, table: "shadow_ledger", batch, map)
         var firstError: (any Error)?
         for reply in pending {
             do { _ = try reply.wait() } catch { if firstError == nil { firstError = error } }
@@ -180,6 +179,7 @@ extension PostgresStore {
                 profile.statuses.append(row.status)
                 profile.statusTimes.append(row.statusTimeUS)
                 profile.consents.append(row.consent.name)
+                profile.seqs.append(row.lastSeq)
             }
             totals.ids.append(id)
             totals.xp.append(row.xp)
@@ -190,52 +190,40 @@ extension PostgresStore {
             case let .tid(value)?: totals.revs.append(value); totals.revTexts.append("")
             case let .text(text)?: totals.revs.append(-1); totals.revTexts.append(text)
             }
+            totals.ops.append(row.lastOp)
+            totals.moreOps.append(row.moreOps.isEmpty ? "" : row.moreOps.map(String.init).joined(separator: ","))
         }
         if !profile.ids.isEmpty {
             send("""
                 UPDATE accounts a SET handle = CASE WHEN u.has THEN u.handle END, handle_time_us = u.ht, status = u.st,
-                    status_time_us = u.stt, consent = u.c
+                    status_time_us = u.stt, consent = u.c, last_seq = u.seq
                 FROM UNNEST(\(profile.ids)::bigint[], \(profile.handles)::text[], \(profile.hasHandle)::bool[],
                             \(profile.handleTimes)::bigint[], \(profile.statuses)::text[], \(profile.statusTimes)::bigint[],
-                            \(profile.consents)::text[]) AS u(id, handle, has, ht, st, stt, c)
+                            \(profile.consents)::text[], \(profile.seqs)::bigint[]) AS u(id, handle, has, ht, st, stt, c, seq)
                 WHERE a.id = u.id
                 """)
         }
         if !totals.ids.isEmpty {
             send("""
-                INSERT INTO totals(account_id, xp, level, max_level, last_rev, last_rev_text)
+                INSERT INTO totals(account_id, xp, level, max_level, last_rev, last_rev_text, last_op, more_ops)
                 SELECT * FROM UNNEST(\(totals.ids)::bigint[], \(totals.xp)::bigint[], \(totals.levels)::integer[],
-                                     \(totals.maxLevels)::integer[], \(totals.revs)::bigint[], \(totals.revTexts)::text[])
+                                     \(totals.maxLevels)::integer[], \(totals.revs)::bigint[], \(totals.revTexts)::text[],
+                                     \(totals.ops)::bigint[], \(totals.moreOps)::text[])
                 ON CONFLICT (account_id) DO UPDATE SET xp = EXCLUDED.xp, level = EXCLUDED.level, max_level = EXCLUDED.max_level,
-                    last_rev = EXCLUDED.last_rev, last_rev_text = EXCLUDED.last_rev_text
-                """)
-        }
-        for change in batch.rankingChanges {
-            guard let id = owned(change.account, map) else { continue }
-            send("UPDATE accounts SET unranked = \(change.ranked ? 0 : 1) WHERE id = \(id)")
-        }
-        var consent = (ids: [Int64](), values: [String](), sources: [String](), times: [Int64]())
-        for change in batch.consentChanges {
-            guard let id = owned(change.account, map) else { continue }
-            consent.ids.append(id); consent.values.append(change.consent.name)
-            consent.sources.append(change.source); consent.times.append(change.timeUS)
-        }
-        if !consent.ids.isEmpty {
-            send("""
-                INSERT INTO consent_log(account_id, consent, source, time_us)
-                SELECT * FROM UNNEST(\(consent.ids)::bigint[], \(consent.values)::text[], \(consent.sources)::text[], \(consent.times)::bigint[])
+                    last_rev = EXCLUDED.last_rev, last_rev_text = EXCLUDED.last_rev_text, last_op = EXCLUDED.last_op,
+                    more_ops = EXCLUDED.more_ops
                 """)
         }
     }
 
     private struct ProfileColumns {
         var ids: [Int64] = [], handles: [String] = [], hasHandle: [Bool] = [], handleTimes: [Int64] = []
-        var statuses: [String] = [], statusTimes: [Int64] = [], consents: [String] = []
+        var statuses: [String] = [], statusTimes: [Int64] = [], consents: [String] = [], seqs: [Int64] = []
     }
 
     private struct TotalsColumns {
         var ids: [Int64] = [], xp: [Int64] = [], levels: [Int64] = [], maxLevels: [Int64] = []
-        var revs: [Int64] = [], revTexts: [String] = []
+        var revs: [Int64] = [], revTexts: [String] = [], ops: [Int64] = [], moreOps: [String] = []
     }
 
     // MARK: Grants and ledger
@@ -320,17 +308,19 @@ extension PostgresStore {
         }
     }
 
-    // MARK: Buckets
+    // MARK: Segments
 
     /// The partition's condition on `accounts a` (empty for a single host).
     var ownedAccountsSQL: String {
         partition.isPartial ? "a.shard_key % \(partition.count) = \(partition.index)" : "TRUE"
     }
 
-    private func writeBuckets(_ batch: WriteBatch, throughKey: String, through: Int64) throws {
+    /// One segment's rows: appends and additive upserts, each kind in one statement, and
+    /// the ledger by COPY.
+    private func writeSegment(_ segment: WriteBatch.Segment, _ batch: WriteBatch, through: Int64) throws {
         let map = accountMap
         var counters = (buckets: [Int64](), accounts: [Int64](), ids: [Int64](), values: [Int64]())
-        for row in batch.counters {
+        for row in segment.counters {
             guard let id = owned(row.account, map) else { continue }
             counters.buckets.append(row.bucket); counters.accounts.append(id)
             counters.ids.append(counterID(row.counter)); counters.values.append(row.amount)
@@ -342,34 +332,99 @@ extension PostgresStore {
                 ON CONFLICT (bucket, account_id, counter_id) DO UPDATE SET value = counters.value + EXCLUDED.value
                 """)
         }
+        writeXPBuckets(segment.xpBuckets, through: through, map)
+        insertMilestones(segment.milestones, table: "milestones", map)
+        var outbox = (keys: [String](), ids: [Int64](), kinds: [String](), payloads: [String](), created: [Int64]())
+        for row in segment.outbox {
+            guard let id = owned(row.account, map) else { continue }
+            outbox.keys.append(row.key); outbox.ids.append(id); outbox.kinds.append(row.kind)
+            outbox.payloads.append(row.payload); outbox.created.append(row.createdUS)
+        }
+        if !outbox.keys.isEmpty {
+            send("""
+                INSERT INTO outbox(key, account_id, kind, payload, created_us)
+                SELECT * FROM UNNEST(\(outbox.keys)::text[], \(outbox.ids)::bigint[], \(outbox.kinds)::text[], \(outbox.payloads)::text[],
+                                     \(outbox.created)::bigint[])
+                ON CONFLICT (key) DO NOTHING
+                """)
+        }
+        if let members = segment.rankMembers {
+            send("DELETE FROM rank_members WHERE window_name = \(batch.rankWindow) AND part = \(partition.index)")
+            var rows = (thresholds: [Int64](), ids: [Int64](), entered: [Int64](), out: [Int64](), hasOut: [Bool]())
+            for member in members {
+                guard let id = owned(member.account, map) else { continue }
+                rows.thresholds.append(Int64(member.threshold)); rows.ids.append(id); rows.entered.append(member.enteredUS)
+                rows.out.append(member.outSinceUS ?? 0); rows.hasOut.append(member.outSinceUS != nil)
+            }
+            if !rows.ids.isEmpty {
+                send("""
+                    INSERT INTO rank_members(window_name, threshold, account_id, entered_us, out_since_us, part)
+                    SELECT \(batch.rankWindow), t, id, e, CASE WHEN h THEN o END, \(partition.index)
+                    FROM UNNEST(\(rows.thresholds)::integer[], \(rows.ids)::bigint[], \(rows.entered)::bigint[], \(rows.out)::bigint[],
+                                \(rows.hasOut)::bool[]) AS u(t, id, e, o, h)
+                    """)
+            }
+        }
+        for event in segment.rankEvents {
+            guard let id = owned(event.account, map) else { continue }
+            send("""
+                INSERT INTO rank_events(time_us, window_name, threshold, account_id, kind, rank)
+                VALUES (\(event.timeUS), \(batch.rankWindow), \(event.threshold), \(id), \(event.kind.rawValue), \(event.rank))
+                """)
+        }
+        for change in segment.rankingChanges {
+            guard let id = owned(change.account, map) else { continue }
+            send("UPDATE accounts SET unranked = \(change.ranked ? 0 : 1) WHERE id = \(id)")
+        }
+        var consent = (ids: [Int64](), values: [String](), sources: [String](), times: [Int64]())
+        for change in segment.consentChanges {
+            guard let id = owned(change.account, map) else { continue }
+            consent.ids.append(id); consent.values.append(change.consent.name)
+            consent.sources.append(change.source); consent.times.append(change.timeUS)
+        }
+        if !consent.ids.isEmpty {
+            send("""
+                INSERT INTO consent_log(account_id, consent, source, time_us)
+                SELECT * FROM UNNEST(\(consent.ids)::bigint[], \(consent.values)::text[], \(consent.sources)::text[], \(consent.times)::bigint[])
+                """)
+        }
+        insertMilestones(segment.shadowMilestones, table: "shadow_milestones", map)
+        try copyLedger(segment.ledger, table: "ledger", batch, map)
+        try copyLedger(segment.shadowLedger, table: "shadow_ledger", batch, map)
+    }
+
+    /// A segment's net XP per hour; an hour of a day already rolled up (a late or replayed
+    /// event) updates its day too.
+    private func writeXPBuckets(_ rows: [(bucket: Int64, account: UInt32, daily: Bool, amount: Int64)], through: Int64,
+                                _ map: [UInt32: Int64]) {
         var hourly = (buckets: [Int64](), accounts: [Int64](), xp: [Int64]())
-        for row in batch.xpBuckets {
+        for row in rows {
             guard let id = owned(row.account, map) else { continue }
             hourly.buckets.append(row.bucket); hourly.accounts.append(id); hourly.xp.append(row.amount)
         }
-        if !hourly.buckets.isEmpty {
-            send("""
-                INSERT INTO xp_hourly(bucket, account_id, xp)
-                SELECT * FROM UNNEST(\(hourly.buckets)::bigint[], \(hourly.accounts)::bigint[], \(hourly.xp)::bigint[])
-                ON CONFLICT (bucket, account_id) DO UPDATE SET xp = xp_hourly.xp + EXCLUDED.xp
-                """)
+        guard !hourly.buckets.isEmpty else { return }
+        send("""
+            INSERT INTO xp_hourly(bucket, account_id, xp)
+            SELECT * FROM UNNEST(\(hourly.buckets)::bigint[], \(hourly.accounts)::bigint[], \(hourly.xp)::bigint[])
+            ON CONFLICT (bucket, account_id) DO UPDATE SET xp = xp_hourly.xp + EXCLUDED.xp
+            """)
+        guard let oldest = hourly.buckets.min(), oldest < through else { return }
+        var late = (buckets: [Int64](), accounts: [Int64](), xp: [Int64]())
+        for index in hourly.buckets.indices where hourly.buckets[index] < through {
+            let bucket = hourly.buckets[index]
+            late.buckets.append(bucket - ((bucket % 86_400) + 86_400) % 86_400)
+            late.accounts.append(hourly.accounts[index]); late.xp.append(hourly.xp[index])
         }
-        // Whole days roll up into xp_daily once, per partition (each rolls up its own accounts).
-        if !hourly.buckets.isEmpty, let oldest = hourly.buckets.min(), oldest < through {
-            // Late events of a day already rolled up update their day too.
-            var late = (buckets: [Int64](), accounts: [Int64](), xp: [Int64]())
-            for index in hourly.buckets.indices where hourly.buckets[index] < through {
-                let bucket = hourly.buckets[index]
-                late.buckets.append(bucket - ((bucket % 86_400) + 86_400) % 86_400)
-                late.accounts.append(hourly.accounts[index]); late.xp.append(hourly.xp[index])
-            }
-            send("""
-                INSERT INTO xp_daily(bucket, account_id, xp)
-                SELECT bucket, account_id, SUM(xp) FROM UNNEST(\(late.buckets)::bigint[], \(late.accounts)::bigint[], \(late.xp)::bigint[])
-                    AS u(bucket, account_id, xp) GROUP BY 1, 2
-                ON CONFLICT (bucket, account_id) DO UPDATE SET xp = xp_daily.xp + EXCLUDED.xp
-                """)
-        }
+        send("""
+            INSERT INTO xp_daily(bucket, account_id, xp)
+            SELECT bucket, account_id, SUM(xp) FROM UNNEST(\(late.buckets)::bigint[], \(late.accounts)::bigint[], \(late.xp)::bigint[])
+                AS u(bucket, account_id, xp) GROUP BY 1, 2
+            ON CONFLICT (bucket, account_id) DO UPDATE SET xp = xp_daily.xp + EXCLUDED.xp
+            """)
+    }
+
+    /// Whole days roll up into xp_daily once, per partition (each rolls up its own accounts).
+    private func rollUpDays(_ batch: WriteBatch, throughKey: String, through: Int64) {
         let seconds = batch.cursorUS / 1_000_000
         let today = seconds - ((seconds % 86_400) + 86_400) % 86_400
         guard batch.cursorUS > 0, today > through else { return }
@@ -390,61 +445,9 @@ extension PostgresStore {
         return binds
     }
 
-    // MARK: Announcements and rankings
+    // MARK: Final state
 
-    private func writeAnnouncementsAndRanks(_ batch: WriteBatch) throws {
-        let map = accountMap
-        insertMilestones(batch.milestones, table: "milestones", map)
-        var outbox = (keys: [String](), ids: [Int64](), kinds: [String](), payloads: [String](), created: [Int64]())
-        for row in batch.outbox {
-            guard let id = owned(row.account, map) else { continue }
-            outbox.keys.append(row.key); outbox.ids.append(id); outbox.kinds.append(row.kind)
-            outbox.payloads.append(row.payload); outbox.created.append(row.createdUS)
-        }
-        if !outbox.keys.isEmpty {
-            send("""
-                INSERT INTO outbox(key, account_id, kind, payload, created_us)
-                SELECT * FROM UNNEST(\(outbox.keys)::text[], \(outbox.ids)::bigint[], \(outbox.kinds)::text[], \(outbox.payloads)::text[],
-                                     \(outbox.created)::bigint[])
-                ON CONFLICT (key) DO NOTHING
-                """)
-        }
-        let cancels = batch.outboxCancels.compactMap { owned($0, map) }
-        if !cancels.isEmpty {
-            // Announcements only: a confirmation of the opt-out itself still goes out.
-            send("""
-                UPDATE outbox SET state = 'cancelled', last_error = 'account opted out or inactive'
-                WHERE account_id = ANY(\(cancels)::bigint[]) AND state = 'pending' AND kind IN ('milestone', 'rank')
-                """)
-        }
-        if let members = batch.rankMembers {
-            send("DELETE FROM rank_members WHERE window_name = \(batch.rankWindow) AND part = \(partition.index)")
-            var rows = (thresholds: [Int64](), ids: [Int64](), entered: [Int64](), out: [Int64](), hasOut: [Bool]())
-            for member in members {
-                guard let id = owned(member.account, map) else { continue }
-                rows.thresholds.append(Int64(member.threshold)); rows.ids.append(id); rows.entered.append(member.enteredUS)
-                rows.out.append(member.outSinceUS ?? 0); rows.hasOut.append(member.outSinceUS != nil)
-            }
-            if !rows.ids.isEmpty {
-                send("""
-                    INSERT INTO rank_members(window_name, threshold, account_id, entered_us, out_since_us, part)
-                    SELECT \(batch.rankWindow), t, id, e, CASE WHEN h THEN o END, \(partition.index)
-                    FROM UNNEST(\(rows.thresholds)::integer[], \(rows.ids)::bigint[], \(rows.entered)::bigint[], \(rows.out)::bigint[],
-                                \(rows.hasOut)::bool[]) AS u(t, id, e, o, h)
-                    """)
-            }
-        }
-        for event in batch.rankEvents {
-            guard let id = owned(event.account, map) else { continue }
-            send("""
-                INSERT INTO rank_events(time_us, window_name, threshold, account_id, kind, rank)
-                VALUES (\(event.timeUS), \(batch.rankWindow), \(event.threshold), \(id), \(event.kind.rawValue), \(event.rank))
-                """)
-        }
-    }
-
-    // MARK: Limits and shadow
-
+    /// Rule limits and shadow totals as the batch left them.
     private func writeLimitsAndShadow(_ batch: WriteBatch) throws {
         let map = accountMap
         var upsert = (ids: [Int64](), slots: [Int64](), kinds: [Int64](), keys: [Int64](), values: [Int64]())
@@ -474,17 +477,18 @@ extension PostgresStore {
                 ON CONFLICT (account_id, slot, kind, key) DO UPDATE SET value = EXCLUDED.value
                 """)
         }
-        if let before = batch.limitsExpireBefore {
-            send(PostgresQuery(unsafeSQL: """
-                DELETE FROM rule_limits r USING accounts a WHERE a.id = r.account_id AND \(ownedAccountsSQL) AND r.kind IN (0, 1) AND r.key < $1
-                """, binds: Self.binds(before)))
-        }
         var shadow = (ids: [Int64](), xp: [Int64](), levels: [Int64](), maxLevels: [Int64]())
+        var gone: [Int64] = []
         for (account, totals) in batch.shadowTotals {
             guard let id = owned(account, map) else { continue }
+            guard let totals else {
+                gone.append(id)
+                continue
+            }
             shadow.ids.append(id); shadow.xp.append(totals.xp)
             shadow.levels.append(Int64(totals.level)); shadow.maxLevels.append(Int64(totals.maxLevel))
         }
+        if !gone.isEmpty { send("DELETE FROM shadow_totals WHERE account_id = ANY(\(gone)::bigint[])") }
         if !shadow.ids.isEmpty {
             send("""
                 INSERT INTO shadow_totals(account_id, xp, level, max_level)
@@ -492,7 +496,6 @@ extension PostgresStore {
                 ON CONFLICT (account_id) DO UPDATE SET xp = EXCLUDED.xp, level = EXCLUDED.level, max_level = EXCLUDED.max_level
                 """)
         }
-        insertMilestones(batch.shadowMilestones, table: "shadow_milestones", map)
     }
 
     /// Milestones (live or a shadow pack's) of this host's accounts; a level already
@@ -512,26 +515,38 @@ extension PostgresStore {
             """, binds: binds))
     }
 
-    // MARK: Purges and retention
+    // MARK: Barriers
 
-    /// Removes a deleted account's rows; the account row stays as a tombstone.
-    private func applyPurge(_ purge: WriteBatch.Purge) throws {
-        guard let id = owned(purge.account, accountMap) else { return }
-        for table in ["ledger", "grants", "milestones", "outbox", "consent_log", "xp_hourly", "xp_daily", "rank_members",
-                      "rank_events", "counters", "rule_limits", "shadow_ledger", "shadow_totals", "shadow_milestones"] {
-            send(PostgresQuery(unsafeSQL: "DELETE FROM \(table) WHERE account_id = $1", binds: Self.binds(id)))
+    /// An effect applied to what the earlier segments and batches left.
+    private func applyBarrier(_ barrier: WriteBatch.Barrier) {
+        switch barrier {
+        case let .cancelAnnouncements(account):
+            guard let id = owned(account, accountMap) else { return }
+            // Announcements only: a confirmation of the opt-out itself still goes out.
+            send("""
+                UPDATE outbox SET state = 'cancelled', last_error = 'account opted out or inactive'
+                WHERE account_id = \(id) AND state = 'pending' AND kind IN ('milestone', 'rank')
+                """)
+        case let .purge(purge):
+            // Removes a deleted account's rows; the account row stays as a tombstone.
+            guard let id = owned(purge.account, accountMap) else { return }
+            for table in ["ledger", "grants", "milestones", "outbox", "consent_log", "xp_hourly", "xp_daily", "rank_members",
+                          "rank_events", "counters", "rule_limits", "shadow_ledger", "shadow_totals", "shadow_milestones"] {
+                send(PostgresQuery(unsafeSQL: "DELETE FROM \(table) WHERE account_id = $1", binds: Self.binds(id)))
+            }
+            send("UPDATE accounts SET handle = NULL, purged_us = \(Clock.nowMicroseconds()) WHERE id = \(id)")
+        case let .retention(daily, hourly, limitsBefore):
+            send(PostgresQuery(unsafeSQL: """
+                DELETE FROM counters c USING accounts a WHERE a.id = c.account_id AND \(ownedAccountsSQL) AND c.bucket < $1
+                    AND c.counter_id IN (SELECT id FROM counter_names WHERE name LIKE 'hour:%')
+                """, binds: Self.binds(hourly)))
+            send(PostgresQuery(unsafeSQL: """
+                DELETE FROM counters c USING accounts a WHERE a.id = c.account_id AND \(ownedAccountsSQL) AND c.bucket < $1
+                """, binds: Self.binds(daily)))
+            // The windowed limits (LimitKind.isWindowed): caps and daily counts.
+            send(PostgresQuery(unsafeSQL: """
+                DELETE FROM rule_limits r USING accounts a WHERE a.id = r.account_id AND \(ownedAccountsSQL) AND r.kind IN (0, 1, 5) AND r.key < $1
+                """, binds: Self.binds(limitsBefore)))
         }
-        send("UPDATE accounts SET handle = NULL, purged_us = \(Clock.nowMicroseconds()) WHERE id = \(id)")
-    }
-
-    private func writeRetention(_ batch: WriteBatch) throws {
-        guard let retention = batch.retention else { return }
-        send(PostgresQuery(unsafeSQL: """
-            DELETE FROM counters c USING accounts a WHERE a.id = c.account_id AND \(ownedAccountsSQL) AND c.bucket < $1
-                AND c.counter_id IN (SELECT id FROM counter_names WHERE name LIKE 'hour:%')
-            """, binds: Self.binds(retention.hourly)))
-        send(PostgresQuery(unsafeSQL: """
-            DELETE FROM counters c USING accounts a WHERE a.id = c.account_id AND \(ownedAccountsSQL) AND c.bucket < $1
-            """, binds: Self.binds(retention.daily)))
     }
 }

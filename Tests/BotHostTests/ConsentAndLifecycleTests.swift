@@ -113,6 +113,31 @@ import Testing
         #expect(try host.account(alice)?.handle == "new.test")
         #expect(try host.account("@new.test")?.did == alice)
     }
+
+    @Test func anAccountEventSentAgainWithItsOldSeqIsDropped() throws {
+        let host = try TestHost()
+        try host.feed([
+            E.account(alice, active: false, status: "deactivated", time: 10, seq: 100),
+            E.account(alice, active: true, time: 20, seq: 101),
+            E.identity(alice, handle: "new.test", time: 30, seq: 102),
+        ])
+        // After a failover another Jetstream instance sends the deactivation and an older
+        // identity again, stamped with its own (later) time_us: the relay seq drops them.
+        try host.restart()
+        try host.feed([E.account(alice, active: false, status: "deactivated", time: 50, seq: 100),
+                       E.identity(alice, handle: "old.test", time: 60, seq: 99)])
+        #expect(try host.account(alice)?.status == "active")
+        #expect(try host.account(alice)?.handle == "new.test")
+        #expect(host.engine.context.totals.duplicates == 2)
+        // A newer seq applies even when its time_us is older than the last applied one.
+        try host.feed([E.account(alice, active: false, status: "suspended", time: 5, seq: 103)])
+        #expect(try host.account(alice)?.status == "suspended")
+        // Events without seq are ordered by time_us, as before.
+        try host.feed([E.account(alice, active: true, time: 4, seq: 0)])
+        #expect(try host.account(alice)?.status == "suspended")
+        try host.feed([E.account(alice, active: true, time: 70, seq: 0)])
+        #expect(try host.account(alice)?.status == "active")
+    }
 }
 
 extension ConsentAndLifecycleTests {

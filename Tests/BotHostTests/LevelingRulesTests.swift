@@ -157,12 +157,48 @@ import Testing
         let host = try TestHost()
         try host.feed([
             E.post(alice, rev: 5, rkey: E.tid(1)),
-            E.post(alice, rev: 5, rkey: E.tid(2)),  // same rev: duplicate
+            E.post(alice, rev: 5, rkey: E.tid(2)),  // same rev, another operation of the commit: counts
+            E.post(alice, rev: 5, rkey: E.tid(1)),  // same rev and operation: duplicate
             E.post(alice, rev: 4, rkey: E.tid(3)),  // older rev
             E.delete(alice, rev: 3, collection: "app.bsky.feed.post", rkey: E.tid(1)),  // older: ignored
         ])
-        #expect(try host.xp(alice) == 50)
+        #expect(try host.xp(alice) == 100)
         #expect(host.engine.context.totals.duplicates == 3)
+    }
+
+    @Test func aBulkDeleteInOneCommitRevokesEveryGrant() throws {
+        let host = try TestHost()
+        try host.feed([
+            E.post(alice, rev: 1, rkey: E.tid(1)), E.post(alice, rev: 2, rkey: E.tid(2)),
+            E.like(alice, rev: 3, rkey: E.tid(3), subject: E.postURI(bob, E.tid(9))),
+            E.repost(alice, rev: 4, rkey: E.tid(4), subject: E.postURI(bob, E.tid(9))),
+        ])
+        #expect(try host.xp(alice) == 160)
+        // applyWrites: four deletes in one commit, one rev; then the same commit sent again.
+        let bulk = [
+            E.delete(alice, rev: 10, collection: "app.bsky.feed.post", rkey: E.tid(1)),
+            E.delete(alice, rev: 10, collection: "app.bsky.feed.post", rkey: E.tid(2)),
+            E.delete(alice, rev: 10, collection: "app.bsky.feed.like", rkey: E.tid(3)),
+            E.delete(alice, rev: 10, collection: "app.bsky.feed.repost", rkey: E.tid(4)),
+        ]
+        try host.feed(bulk)
+        #expect(try host.xp(alice) == 0)
+        #expect(try host.count("SELECT count(*) FROM ledger WHERE kind = 1") == 4)
+        try host.restart()
+        try host.feed(bulk)
+        #expect(try host.count("SELECT count(*) FROM ledger WHERE kind = 1") == 4)
+        #expect(host.engine.context.totals.duplicates == 4)
+    }
+
+    @Test func operationsOfOneCommitSplitByARestartCountOnce() throws {
+        let host = try TestHost()
+        let thread = (1...3).map { E.post(alice, rev: 7, rkey: E.tid($0)) }
+        try host.feed(Array(thread.prefix(2)))
+        try host.restart()  // the host stopped between the second and the third post
+        try host.feed(thread)  // the rewind sends the whole commit again
+        #expect(try host.xp(alice) == 150)
+        #expect(host.engine.context.totals.duplicates == 2)
+        #expect(try host.count("SELECT count(*) FROM ledger") == 3)
     }
 
     @Test func createOfAKeyWithALiveGrantChangesNothing() throws {

@@ -132,10 +132,11 @@ import Testing
         let summary = try host.replay(Fixtures.realSamples)
         #expect(summary.events == 187)
         #expect(summary.malformed == 0)
-        // Lines 65 and 66 repeat line 64's rev (a three-post thread in one commit) and
-        // lines 182, 184–186 are older revs of the same test account than earlier lines.
-        #expect(summary.duplicates == 6)
+        // Lines 182, 184–186 are older revs of the same test account than earlier lines.
+        // Lines 64–66 share one rev (a three-post thread in one commit): all three count.
+        #expect(summary.duplicates == 4)
         #expect(summary.accounts == 176)
+        #expect(try host.xp("did:plc:u4lmvw4wwzaql3z5kcf3r7h4") == 150)
         // Hand-checked: the test account of lines 180–187 (posts at 50/60 XP).
         #expect(try host.xp("did:plc:vhwscbpufmtoekc5hyz73vpa") == 210)
         #expect(try host.account("did:plc:vhwscbpufmtoekc5hyz73vpa")?.level == 3)

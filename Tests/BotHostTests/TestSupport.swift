@@ -143,13 +143,17 @@ enum Events {
 
     static let external = #"{"$type":"app.bsky.embed.external","external":{"uri":"https://example.com","title":"t","description":"d"}}"#
 
-    static func identity(_ did: String, handle: String, time: Int) -> String {
-        #"{"did":"\#(did)","time_us":\#(1_700_000_000_000_000 + time),"kind":"identity","identity":{"did":"\#(did)","handle":"\#(handle)","seq":1,"time":"2026-01-01T00:00:00Z"}}"#
+    /// An identity event; the relay `seq` increases with `time` unless given (0: none).
+    static func identity(_ did: String, handle: String, time: Int, seq: Int? = nil) -> String {
+        let seqPart = (seq ?? time) > 0 ? ",\"seq\":\(seq ?? time)" : ""
+        return #"{"did":"\#(did)","time_us":\#(1_700_000_000_000_000 + time),"kind":"identity","identity":{"did":"\#(did)","handle":"\#(handle)"\#(seqPart),"time":"2026-01-01T00:00:00Z"}}"#
     }
 
-    static func account(_ did: String, active: Bool, status: String? = nil, time: Int) -> String {
+    /// An account event; the relay `seq` increases with `time` unless given (0: none).
+    static func account(_ did: String, active: Bool, status: String? = nil, time: Int, seq: Int? = nil) -> String {
         let statusPart = status.map { ",\"status\":\"\($0)\"" } ?? ""
-        return #"{"did":"\#(did)","time_us":\#(1_700_000_000_000_000 + time),"kind":"account","account":{"active":\#(active),"did":"\#(did)","seq":1\#(statusPart),"time":"2026-01-01T00:00:00Z"}}"#
+        let seqPart = (seq ?? time) > 0 ? ",\"seq\":\(seq ?? time)" : ""
+        return #"{"did":"\#(did)","time_us":\#(1_700_000_000_000_000 + time),"kind":"account","account":{"active":\#(active),"did":"\#(did)"\#(seqPart)\#(statusPart),"time":"2026-01-01T00:00:00Z"}}"#
     }
 
     static func mentionFacet(_ did: String) -> String {

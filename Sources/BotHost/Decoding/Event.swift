@@ -54,3 +54,22 @@ public struct Event {
         commit?.record ?? did.missing
     }
 }
+
+/// The key of one operation of a repository commit, for the duplicate rule: one commit
+/// (one `rev`) carries several operations, each sent as its own event.
+///
+/// A 64-bit FNV-1a hash of `collection`, `rkey` and the operation (never 0, which means
+/// "none"): stored with the account, so it must not depend on interned ids, and a
+/// collision only makes one of an account's own operations look applied twice.
+public enum CommitOp {
+    @inline(__always)
+    public static func key(collection: JSONValue, rkey: JSONValue, operation: CommitOperation) -> UInt64 {
+        var h = FNV1a.offsetBasis
+        if let bytes = collection.unescapedBytes { h = FNV1a.hash(bytes, seed: h) }
+        h = (h ^ 0x1F) &* FNV1a.prime
+        if let bytes = rkey.unescapedBytes { h = FNV1a.hash(bytes, seed: h) }
+        h = (h ^ 0x1F) &* FNV1a.prime
+        h = (h ^ UInt64(operation.rawValue)) &* FNV1a.prime
+        return h == 0 ? 1 : h
+    }
+}

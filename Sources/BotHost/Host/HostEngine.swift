@@ -26,6 +26,7 @@ public final class HostEngine {
         static let handle: JSONKey = "handle"
         static let active: JSONKey = "active"
         static let status: JSONKey = "status"
+        static let seq: JSONKey = "seq"
     }
 
     public init(context: PluginContext, plugins: [any Plugin]) {
@@ -158,14 +159,16 @@ public final class HostEngine {
         }
         ctx.advanceRanks(to: event.timeUS)
         ctx.totals.events += 1
-        ctx.batchEvents += 1
+        ctx.open.events += 1
         if event.timeUS > ctx.cursorUS { ctx.cursorUS = event.timeUS }
+        defer { ctx.afterEvent() }
         ctx.select(account: account, timeUS: event.timeUS)
         ctx.markDirty(account)
         switch event.kind {
         case .commit:
             guard let commit = event.commit else { return }
-            guard acceptRev(commit.rev, account: account) else {
+            let op = CommitOp.key(collection: commit.collection, rkey: commit.rkey, operation: commit.operation)
+            guard acceptRev(commit.rev, op: op, account: account) else {
                 ctx.totals.duplicates += 1
                 return
             }
@@ -185,15 +188,21 @@ public final class HostEngine {
             ctx.currentCID = nil
             ctx.currentRecord = nil
         case .identity:
-            guard event.timeUS >= ctx.accounts[id].handleTimeUS else { return }
-            ctx.accounts[id].handleTimeUS = event.timeUS
+            guard acceptSeq(event, newer: event.timeUS >= ctx.accounts[id].handleTimeUS, account: account) else {
+                ctx.totals.duplicates += 1
+                return
+            }
+            ctx.accounts[id].handleTimeUS = max(ctx.accounts[id].handleTimeUS, event.timeUS)
             if let handle = event.body[Keys.handle].string, handle != ctx.handles[id] {
                 ctx.handles[id] = handle
                 ctx.markProfileDirty(account)
             }
         case .account:
-            guard event.timeUS >= ctx.accounts[id].statusTimeUS else { return }
-            ctx.accounts[id].statusTimeUS = event.timeUS
+            guard acceptSeq(event, newer: event.timeUS >= ctx.accounts[id].statusTimeUS, account: account) else {
+                ctx.totals.duplicates += 1
+                return
+            }
+            ctx.accounts[id].statusTimeUS = max(ctx.accounts[id].statusTimeUS, event.timeUS)
             ctx.markProfileDirty(account)
             let status: String
             if event.body[Keys.active].bool == true {
@@ -202,52 +211,89 @@ public final class HostEngine {
                 status = event.body[Keys.status].string ?? "inactive"
             }
             let code = context.statusCode(status)
-            if code != 0 && ctx.accounts[id].status == 0 { ctx.outboxCancels.append(account) }
+            if code != 0 && ctx.accounts[id].status == 0 { ctx.addBarrier(.cancelAnnouncements(account: account)) }
             // Deactivating or deleting an account opts it out (leveling spec, Consent);
             // a takedown or suspension only pauses it.
             if (status == "deactivated" || status == "deleted") && ctx.accounts[id].consent != .none {
                 ctx.setConsent(.optedOut, source: "account:\(status)")
             }
             ctx.accounts[id].status = code
-            if status == "deleted" && !ctx.accounts[id].purged { ctx.pendingPurges.append(account) }
+            if status == "deleted" && !ctx.accounts[id].purged { ctx.schedulePurge(account) }
         }
     }
 
-    /// Accepts a commit whose rev is greater than the account's last applied rev
-    /// (string order; TIDs compare as integers, which agrees) and records it.
+    /// The leveling spec's duplicate rule for commits (Updates and deletes): a rev lower
+    /// than the account's last applied rev is a duplicate; the same rev is a duplicate
+    /// only when the same (collection, rkey, operation) was applied at it (one commit
+    /// carries several operations, each its own event with the commit's rev); a higher
+    /// rev starts a new set. Revs compare as strings; TIDs compare as integers, which agrees.
     @inline(__always)
-    private func acceptRev(_ rev: JSONValue, account: UInt32) -> Bool {
+    private func acceptRev(_ rev: JSONValue, op: UInt64, account: UInt32) -> Bool {
         let ctx = context
-        let last = ctx.accounts[Int(account)].lastRev
+        let index = Int(account)
+        let last = ctx.accounts[index].lastRev
+        let order: Order
+        var newText: [UInt8]?
         if let bytes = rev.unescapedBytes, let tid = TID.parse(bytes) {
             if last & RecordKey.nonTIDFlag == 0 {
-                guard tid > last else { return false }
+                order = last == 0 ? .greater : (tid > last ? .greater : tid == last ? .same : .lower)
             } else {
-                let stored = ctx.nonTIDRevs[account] ?? []
-                guard Self.lexicographicallyGreater(Array(TID(rawValue: tid)!.description.utf8), stored) else { return false }
-                ctx.nonTIDRevs[account] = nil
+                order = Self.compare(Array(TID(rawValue: tid)!.description.utf8), ctx.nonTIDRevs[account] ?? [])
             }
-            ctx.accounts[Int(account)].lastRev = tid
+            if order == .greater {
+                ctx.nonTIDRevs[account] = nil
+                ctx.accounts[index].lastRev = tid
+            }
+        } else {
+            // A rev that is not a canonical TID: compare as strings.
+            let text = Array((rev.string ?? "").utf8)
+            if last == 0 {
+                order = .greater
+            } else if last & RecordKey.nonTIDFlag != 0 {
+                order = Self.compare(text, ctx.nonTIDRevs[account] ?? [])
+            } else {
+                order = Self.compare(text, Array(TID(rawValue: last)!.description.utf8))
+            }
+            newText = text
+        }
+        switch order {
+        case .lower:
+            return false
+        case .same:
+            if ctx.accounts[index].lastOp == op { return false }
+            if let more = ctx.moreOps[account], more.contains(op) { return false }
+            ctx.moreOps[account, default: []].append(op)
+            return true
+        case .greater:
+            if let newText {
+                ctx.nonTIDRevs[account] = newText
+                ctx.accounts[index].lastRev = RecordKey.nonTIDFlag
+            }
+            ctx.accounts[index].lastOp = op
+            if ctx.moreOps[account] != nil { ctx.moreOps[account] = nil }
             return true
         }
-        // A rev that is not a canonical TID: compare as strings.
-        let text = Array((rev.string ?? "").utf8)
-        let stored: [UInt8]
-        if last == 0 {
-            stored = []
-        } else if last & RecordKey.nonTIDFlag != 0 {
-            stored = ctx.nonTIDRevs[account] ?? []
-        } else {
-            stored = Array(TID(rawValue: last)!.description.utf8)
-        }
-        guard last == 0 || Self.lexicographicallyGreater(text, stored) else { return false }
-        ctx.nonTIDRevs[account] = text
-        ctx.accounts[Int(account)].lastRev = RecordKey.nonTIDFlag
-        return true
     }
 
-    static func lexicographicallyGreater(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        b.lexicographicallyPrecedes(a)
+    private enum Order { case lower, same, greater }
+
+    private static func compare(_ a: [UInt8], _ b: [UInt8]) -> Order {
+        a == b ? .same : (b.lexicographicallyPrecedes(a) ? .greater : .lower)
+    }
+
+    /// Account and identity events sent again (a rewind, another Jetstream instance after
+    /// a failover stamping its own `time_us`): the relay's `seq`, increasing over the
+    /// stream, decides when the event and the account both have one; otherwise `newer`
+    /// (the event's time against the last applied one) does, as for events without `seq`.
+    @inline(__always)
+    private func acceptSeq(_ event: Event, newer: Bool, account: UInt32) -> Bool {
+        let ctx = context
+        let last = ctx.accounts[Int(account)].lastSeq
+        guard let seq = event.body[Keys.seq].int64, seq > 0 else { return newer }
+        guard last > 0 ? seq > last : newer else { return false }
+        ctx.accounts[Int(account)].lastSeq = seq
+        ctx.markProfileDirty(account)
+        return true
     }
 
     private func addRoute(_ collection: Int) {

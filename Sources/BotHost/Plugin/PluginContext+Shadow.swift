@@ -47,7 +47,7 @@ extension PluginContext {
     public var shadowTotals: ShadowTotals { shadow[account] ?? ShadowTotals() }
 
     func appendShadowLedger(_ key: GrantKey, _ kind: LedgerEntry.Kind, _ amount: Int32, _ rule: RuleRef) {
-        shadowLedger.append(LedgerEntry(account: key.account, collection: key.collection, kind: kind,
+        open.open.shadowLedger.append(LedgerEntry(account: key.account, collection: key.collection, kind: kind,
                                         rule: rule.index, rkey: key.rkey, amount: amount, timeUS: currentTimeUS))
     }
 
@@ -58,7 +58,7 @@ extension PluginContext {
         if totals.level > totals.maxLevel {
             for milestone in shadowMilestoneLevels ?? progression.milestones
             where milestone > Int(totals.maxLevel) && milestone <= Int(totals.level) {
-                shadowMilestones.append(MilestoneRow(account: account, level: Int32(milestone), timeUS: currentTimeUS))
+                open.open.shadowMilestones.append(MilestoneRow(account: account, level: Int32(milestone), timeUS: currentTimeUS))
             }
             totals.maxLevel = totals.level
         }
@@ -67,10 +67,10 @@ extension PluginContext {
     }
 
     /// The shadow totals changed since the batch opened.
-    func drainShadowTotals() -> [(account: UInt32, totals: ShadowTotals)] {
+    func drainShadowTotals() -> [(account: UInt32, totals: ShadowTotals?)] {
         guard !dirtyShadow.isEmpty else { return [] }
         let ids = Set(dirtyShadow).sorted()
         dirtyShadow.removeAll(keepingCapacity: true)
-        return ids.map { ($0, shadow[$0] ?? ShadowTotals()) }
+        return ids.map { ($0, shadow[$0]) }
     }
 }

@@ -26,8 +26,6 @@ public final class PluginContext {
     package var rules: [RuleInfo] = []
     package var counterNames: [String] = []
     package var newCounterNames: [(Int, String)] = []
-    /// Counter increments of the open batch.
-    var counterIncrements = CounterTable()
     /// Per counter index: the counter it rolls up into, and that counter's bucket size.
     var rollups: [(UInt16, Int64)?] = []
 
@@ -61,12 +59,11 @@ public final class PluginContext {
     package var epoch: UInt32 = 1
     package var firstNewAccount = 0
     var dirtyAccounts: [UInt32] = []
-    var ledger: [LedgerEntry] = []
-    var milestones: [MilestoneRow] = []
-    var outbox: [OutboxRow] = []
-    var outboxCancels: [UInt32] = []
-    var consentChanges: [ConsentChange] = []
-    var rankingChanges: [(account: UInt32, ranked: Bool)] = []
+    /// The rows of the open batch, in event order.
+    var open = BatchBuilder()
+    /// The operations after the first applied at an account's last rev (a commit with
+    /// several operations); the first is `AccountState.lastOp`.
+    package var moreOps: [UInt32: [UInt64]] = [:]
     /// Grants of records older than this TID value may be in the store only (evicted).
     package var coldBelowTID: UInt64 = 0
     /// Reads evicted grants; nil keeps every grant in memory (no store, or tests).
@@ -104,24 +101,17 @@ public final class PluginContext {
     /// A shadow pack's totals per account, its ledger and milestones of the open batch.
     package var shadow: [UInt32: ShadowTotals] = [:]
     var dirtyShadow: [UInt32] = []
-    var shadowLedger: [LedgerEntry] = []
-    var shadowMilestones: [MilestoneRow] = []
     /// The milestones a shadow pack announces (nil: the live ones).
     public var shadowMilestoneLevels: [Int]?
     /// Ranking-change events with hysteresis; nil when switched off.
     package var rankTracker: RankTracker?
-    /// Ledger entries of the open batch already fed to the rank tracker, the changes it
-    /// decided in this batch, and whether it evaluated.
-    var rankFed = 0
-    var rankEvents: [RankEvent] = []
-    var rankEvaluated = false
     /// Templates of ranking announcements: `{handle}`, `{n}`, `{window}`, `{rank}`.
     public var rankAnnouncement = "{handle} entered the top {n} of the {window}!"
     public var rankFirstAnnouncement = "{handle} is the new #1 of the {window}!"
     package var newCollections: [(Int, String)] = []
     package var newRules: [(Int, RuleInfo)] = []
     /// Events applied since the batch opened.
-    public internal(set) var batchEvents = 0
+    public var batchEvents: Int { open.events }
     /// Id the next ledger row gets.
     package var nextLedgerID: Int64 = 1
     /// Highest event time applied, stored as the cursor.
@@ -149,16 +139,13 @@ public final class PluginContext {
     public let retentionUS: Int64
     /// Deleted accounts waiting for their retention period to pass.
     package var pendingPurges: [UInt32] = []
+    /// The stream time at which the next pending purge falls due (`.min`: not known yet).
+    var nextPurgeDueUS = Int64.min
     /// Days that daily and hourly analytics counters are kept, on the stream's clock.
     public var analyticsRetentionDays = 90
     public var hourlyRetentionDays = 7
     /// The stream day of the last retention pass.
     var retentionDay: Int64 = -1
-
-    /// Accounts a moderator asked to purge, purged when the batch closes.
-    var requestedPurges: [UInt32] = []
-    var commandsApplied: [(id: Int64, result: String)] = []
-    var audits: [(actor: String, action: String, did: String?, detail: String)] = []
 
     /// - Parameters:
     ///   - progression: levels, milestones and the announcement text.
@@ -202,7 +189,7 @@ public final class PluginContext {
     /// never reach plugins.
     @inline(__always)
     public func increment(_ counter: CounterRef, bucketStart: Int64, by amount: Int64 = 1) {
-        counterIncrements.add(CounterTable.Key(bucket: bucketStart, account: account, counter: counter.index), amount)
+        open.counters.add(CounterTable.Key(bucket: bucketStart, account: account, counter: counter.index), amount)
     }
 
     /// The current event's time, in microseconds.
@@ -350,16 +337,16 @@ public final class PluginContext {
         guard accounts[Int(account)].consent != consent else { return }
         accounts[Int(account)].consent = consent
         markProfileDirty(account)
-        consentChanges.append(ConsentChange(account: account, consent: consent, source: source, timeUS: currentTimeUS))
-        if consent == .optedOut { outboxCancels.append(account) }
+        open.open.consentChanges.append(ConsentChange(account: account, consent: consent, source: source, timeUS: currentTimeUS))
+        if consent == .optedOut { addBarrier(.cancelAnnouncements(account: account)) }
     }
 
     /// Takes the current account off the leaderboards (`ranked` false) or puts it back:
     /// the account's own choice, apart from a moderator's `exclude`.
     public func setRanked(_ ranked: Bool, source: String) {
-        rankingChanges.append((account, ranked))
+        open.open.rankingChanges.append((account, ranked))
         if ranked { rankTracker?.unranked.remove(account) } else { rankTracker?.unranked.insert(account) }
-        consentChanges.append(ConsentChange(account: account, consent: accounts[Int(account)].consent,
+        open.open.consentChanges.append(ConsentChange(account: account, consent: accounts[Int(account)].consent,
                                             source: (ranked ? "rank me: " : "no rank: ") + source, timeUS: currentTimeUS))
     }
 
@@ -381,7 +368,7 @@ public final class PluginContext {
             json.field("text", text)
             writeReplyFields(json, parent: parent)
         }
-        outbox.append(OutboxRow(key: "\(kind):\(parent.uri)", account: account, kind: kind, payload: json.output,
+        open.open.outbox.append(OutboxRow(key: "\(kind):\(parent.uri)", account: account, kind: kind, payload: json.output,
                                 createdUS: currentTimeUS))
     }
 
@@ -420,7 +407,7 @@ public final class PluginContext {
 
     @inline(__always)
     private func appendLedger(_ kind: LedgerEntry.Kind, _ amount: Int32, _ rule: RuleRef) {
-        ledger.append(LedgerEntry(account: currentKey.account, collection: currentKey.collection, kind: kind,
+        appendLedger(LedgerEntry(account: currentKey.account, collection: currentKey.collection, kind: kind,
                                   rule: rule.index, rkey: currentKey.rkey, amount: amount, timeUS: currentTimeUS))
     }
 
@@ -443,7 +430,7 @@ public final class PluginContext {
     }
 
     private func reachMilestone(_ level: Int, xp: Int64) {
-        milestones.append(MilestoneRow(account: account, level: Int32(level), timeUS: currentTimeUS))
+        open.open.milestones.append(MilestoneRow(account: account, level: Int32(level), timeUS: currentTimeUS))
         totals.milestones += 1
         let state = accounts[Int(account)]
         guard state.consent.allowsAnnouncements, state.status == 0 else { return }
@@ -462,7 +449,7 @@ public final class PluginContext {
             json.field("subject", currentSubjectURI(did: did))
             if let parent = currentStrongRef() { writeReplyFields(json, parent: parent) }
         }
-        outbox.append(OutboxRow(key: "milestone:\(did):\(level)", account: account, kind: "milestone",
+        open.open.outbox.append(OutboxRow(key: "milestone:\(did):\(level)", account: account, kind: "milestone",
                                 payload: json.output, createdUS: currentTimeUS))
         totals.announcements += 1
     }
@@ -574,7 +561,7 @@ extension PluginContext {
         let collection = collectionID(Self.moderationCollection)
         for command in commands {
             guard let id = dids.find(command.did) else {
-                commandsApplied.append((command.id, "unknown account"))
+                open.commandsApplied.append((command.id, "unknown account"))
                 continue
             }
             let account = UInt32(id)
@@ -586,16 +573,16 @@ extension PluginContext {
                 let rkey = key.withUnsafeMutableBytes { recordKey(UnsafeRawBufferPointer($0), intern: true)! }
                 selectRecord(GrantKey(account: account, collection: collection, rkey: rkey), operation: .create)
                 let before = accounts[id].xp
-                ledger.append(LedgerEntry(account: account, collection: collection, kind: .adjust, rule: rule.index,
+                appendLedger(LedgerEntry(account: account, collection: collection, kind: .adjust, rule: rule.index,
                                           rkey: rkey, amount: Int32(clamping: command.amount), timeUS: currentTimeUS))
                 addXP(command.amount)
                 let result = "xp \(before) → \(accounts[id].xp), level \(accounts[id].level)"
-                commandsApplied.append((command.id, result))
-                audits.append((command.actor, "adjust", command.did, "\(command.amount > 0 ? "+" : "")\(command.amount): \(command.reason) (\(result))"))
+                open.commandsApplied.append((command.id, result))
+                open.audits.append((command.actor, "adjust", command.did, "\(command.amount > 0 ? "+" : "")\(command.amount): \(command.reason) (\(result))"))
             case .purge:
-                requestedPurges.append(account)
-                commandsApplied.append((command.id, "purged"))
-                audits.append((command.actor, "purge", command.did, command.reason))
+                purge([account])
+                open.commandsApplied.append((command.id, "purged"))
+                open.audits.append((command.actor, "purge", command.did, command.reason))
             }
         }
     }

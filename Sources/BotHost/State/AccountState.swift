@@ -8,6 +8,11 @@ package struct AccountState {
     /// Last applied commit rev: a TID value, 0 for none, or `RecordKey.nonTIDFlag` with
     /// the rev text kept in `PluginContext.nonTIDRevs`.
     package var lastRev: UInt64 = 0
+    /// The first operation applied at `lastRev` (``CommitOp`` hash; 0: none); the others
+    /// of a multi-operation commit are in `PluginContext.moreOps`.
+    package var lastOp: UInt64 = 0
+    /// The relay `seq` of the last account or identity event applied (0: none seen).
+    package var lastSeq: Int64 = 0
     package var handleTimeUS: Int64 = 0
     package var statusTimeUS: Int64 = 0
     /// Index into `PluginContext.statusNames` (0 = "active").
@@ -38,8 +43,8 @@ public struct LedgerEntry: Sendable {
     public var rkey: UInt64
     public var amount: Int32
     public var timeUS: Int64
-    /// Row id, assigned when the batch closes.
+    /// Row id, assigned in event order when the entry is made.
     public var id: Int64 = 0
-    /// The account's previous ledger row (0: none), assigned when the batch closes.
+    /// The account's previous ledger row (0: none), assigned with the id.
     public var previousID: Int64 = 0
 }

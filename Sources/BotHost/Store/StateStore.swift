@@ -133,9 +133,5 @@ public struct Partition: Sendable, Equatable, CustomStringConvertible {
 
     /// FNV-1a, 64-bit.
     @inline(__always)
-    public static func hash<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in bytes { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
-        return h
-    }
+    public static func hash<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> UInt64 { FNV1a.hash(bytes) }
 }

@@ -20,6 +20,9 @@ extension Store {
     /// Rows per multi-row INSERT of the ledger.
     static let rowsPerInsert = 32
 
+    /// The batch's steps in the order ``WriteBatch`` defines: dictionaries and new
+    /// accounts, then each segment (its barriers, then its rows), then the final state of
+    /// what the batch touched, the day roll-up and the cursor.
     static func apply(_ batch: WriteBatch, source: String, db: Database) throws {
         var t = Clock.monotonicSeconds()
         func lap(_ name: Int) {
@@ -44,23 +47,10 @@ extension Store {
             s.bind(1, Int64(id)); s.bind(2, name)
             try s.run(db)
         }
-        try insertRows(db, count: batch.counters.count,
-                       prefix: "INSERT INTO counters(bucket, account_id, counter_id, value) VALUES ",
-                       suffix: " ON CONFLICT(bucket, account_id, counter_id) DO UPDATE SET value = value + excluded.value",
-                       columns: 4) { s, p, index in
-            let row = batch.counters[index]
-            s.bind(p + 1, row.bucket)
-            s.bind(p + 2, Int64(row.account))
-            s.bind(p + 3, Int64(row.counter))
-            s.bind(p + 4, row.amount)
-        }
-        lap(4)
-        try writeXPBuckets(batch, db)
-        lap(3)
         let newAccounts = batch.accounts.filter { $0.did != nil }
         try insertRows(db, count: newAccounts.count,
-                       prefix: "INSERT INTO accounts(id, did, handle, handle_time_us, status, status_time_us, consent) VALUES ",
-                       columns: 7) { s, p, index in
+                       prefix: "INSERT INTO accounts(id, did, handle, handle_time_us, status, status_time_us, consent, last_seq) VALUES ",
+                       columns: 8) { s, p, index in
             let row = newAccounts[index]
             s.bind(p + 1, Int64(row.id))
             s.bind(p + 2, row.did)
@@ -69,9 +59,169 @@ extension Store {
             s.bind(p + 5, row.status)
             s.bind(p + 6, row.statusTimeUS)
             s.bind(p + 7, row.consent.name)
+            s.bind(p + 8, row.lastSeq)
         }
+        let through = try dailyThrough(db)
+        for segment in batch.segments {
+            for barrier in segment.barriers { try applyBarrier(barrier, batch, db) }
+            try writeRows(segment, batch, through: through, db, lap)
+        }
+        try writeFinalState(batch, db)
+        lap(0)
+        try rollUpDays(batch, through: through, db)
+        for (id, result) in batch.commandsApplied {
+            let s = try RawStatement(db, "UPDATE commands SET state = 'applied', applied_us = ?, result = ? WHERE id = ?")
+            s.bind(1, Clock.nowMicroseconds()); s.bind(2, result); s.bind(3, id)
+            try s.run(db)
+        }
+        for audit in batch.audits {
+            try Self.audit(db, actor: audit.actor, action: audit.action, did: audit.did, detail: audit.detail)
+        }
+        let cursor = try RawStatement(db, """
+            INSERT INTO cursor(source, time_us, updated_us) VALUES (?, ?, ?)
+            ON CONFLICT(source) DO UPDATE SET time_us = max(time_us, excluded.time_us), updated_us = excluded.updated_us
+            """)
+        cursor.bind(1, source); cursor.bind(2, batch.cursorUS); cursor.bind(3, Clock.nowMicroseconds())
+        try cursor.run(db)
+    }
+
+    /// An effect applied to what the earlier segments and batches left.
+    private static func applyBarrier(_ barrier: WriteBatch.Barrier, _ batch: WriteBatch, _ db: Database) throws {
+        switch barrier {
+        case let .cancelAnnouncements(account):
+            // Announcements only: a confirmation of the opt-out itself still goes out.
+            let s = try RawStatement(db, """
+                UPDATE outbox SET state = 'cancelled', last_error = 'account opted out or inactive'
+                WHERE account_id = ? AND state = 'pending' AND kind IN ('milestone', 'rank')
+                """)
+            s.bind(1, Int64(account))
+            try s.run(db)
+        case let .purge(purge):
+            try applyPurge(purge, batch, db)
+        case let .retention(daily, hourly, limitsBefore):
+            // Bucket-first keys make each a range delete at the front of the B-tree.
+            let hourlyDelete = try RawStatement(db, """
+                DELETE FROM counters WHERE bucket < ? AND counter_id IN (SELECT id FROM counter_names WHERE name LIKE 'hour:%')
+                """)
+            hourlyDelete.bind(1, hourly)
+            try hourlyDelete.run(db)
+            let dailyDelete = try RawStatement(db, "DELETE FROM counters WHERE bucket < ?")
+            dailyDelete.bind(1, daily)
+            try dailyDelete.run(db)
+            // The windowed limits (LimitKind.isWindowed): caps and daily counts.
+            let limits = try RawStatement(db, "DELETE FROM rule_limits WHERE kind IN (0, 1, 5) AND key < ?")
+            limits.bind(1, limitsBefore)
+            try limits.run(db)
+        }
+    }
+
+    /// The rows of one segment: appends and additive upserts, in bulk.
+    private static func writeRows(_ segment: WriteBatch.Segment, _ batch: WriteBatch, through: Int64, _ db: Database,
+                                  _ lap: (Int) -> Void) throws {
+        try insertRows(db, count: segment.counters.count,
+                       prefix: "INSERT INTO counters(bucket, account_id, counter_id, value) VALUES ",
+                       suffix: " ON CONFLICT(bucket, account_id, counter_id) DO UPDATE SET value = value + excluded.value",
+                       columns: 4) { s, p, index in
+            let row = segment.counters[index]
+            s.bind(p + 1, row.bucket)
+            s.bind(p + 2, Int64(row.account))
+            s.bind(p + 3, Int64(row.counter))
+            s.bind(p + 4, row.amount)
+        }
+        lap(4)
+        try writeXPBuckets(segment.xpBuckets, through: through, db)
+        lap(3)
+        try insertRows(db, count: segment.ledger.count,
+                       prefix: "INSERT INTO ledger(id, prev_id, account_id, collection_id, rkey, kind, amount, rule_id, time_us) VALUES ",
+                       columns: 9) { s, p, index in
+            let entry = segment.ledger[index]
+            s.bind(p + 1, entry.id)
+            s.bind(p + 2, entry.previousID)
+            s.bind(p + 3, Int64(entry.account))
+            s.bind(p + 4, Int64(entry.collection))
+            bindRKey(s, p + 5, entry.rkey, batch)
+            s.bind(p + 6, Int64(entry.kind.rawValue))
+            s.bind(p + 7, Int64(entry.amount))
+            s.bind(p + 8, Int64(entry.rule))
+            s.bind(p + 9, entry.timeUS)
+        }
+        lap(2)
+        if !segment.milestones.isEmpty {
+            let s = try RawStatement(db, "INSERT OR IGNORE INTO milestones(account_id, level, time_us) VALUES (?, ?, ?)")
+            for row in segment.milestones {
+                s.bind(1, Int64(row.account)); s.bind(2, Int64(row.level)); s.bind(3, row.timeUS)
+                try s.run(db)
+            }
+        }
+        if !segment.outbox.isEmpty {
+            let s = try RawStatement(db, """
+                INSERT OR IGNORE INTO outbox(key, account_id, kind, payload, created_us) VALUES (?, ?, ?, ?, ?)
+                """)
+            for row in segment.outbox {
+                s.bind(1, row.key); s.bind(2, Int64(row.account)); s.bind(3, row.kind)
+                s.bind(4, row.payload); s.bind(5, row.createdUS)
+                try s.run(db)
+            }
+        }
+        if let members = segment.rankMembers {
+            try db.execute(sql: "DELETE FROM rank_members WHERE window = ?", arguments: [batch.rankWindow])
+            let s = try RawStatement(db, "INSERT INTO rank_members(window, threshold, account_id, entered_us, out_since_us) VALUES (?, ?, ?, ?, ?)")
+            for member in members {
+                s.bind(1, batch.rankWindow); s.bind(2, Int64(member.threshold)); s.bind(3, Int64(member.account))
+                s.bind(4, member.enteredUS)
+                if let out = member.outSinceUS { s.bind(5, out) } else { s.bindNull(5) }
+                try s.run(db)
+            }
+        }
+        if !segment.rankEvents.isEmpty {
+            let s = try RawStatement(db, "INSERT INTO rank_events(time_us, window, threshold, account_id, kind, rank) VALUES (?, ?, ?, ?, ?, ?)")
+            for event in segment.rankEvents {
+                s.bind(1, event.timeUS); s.bind(2, batch.rankWindow); s.bind(3, Int64(event.threshold))
+                s.bind(4, Int64(event.account)); s.bind(5, event.kind.rawValue)
+                if let rank = event.rank { s.bind(6, Int64(rank)) } else { s.bindNull(6) }
+                try s.run(db)
+            }
+        }
+        if !segment.rankingChanges.isEmpty {
+            let s = try RawStatement(db, "UPDATE accounts SET unranked = ? WHERE id = ?")
+            for change in segment.rankingChanges {
+                s.bind(1, Int64(change.ranked ? 0 : 1)); s.bind(2, Int64(change.account))
+                try s.run(db)
+            }
+        }
+        if !segment.consentChanges.isEmpty {
+            let s = try RawStatement(db, "INSERT INTO consent_log(account_id, consent, source, time_us) VALUES (?, ?, ?, ?)")
+            for change in segment.consentChanges {
+                s.bind(1, Int64(change.account)); s.bind(2, change.consent.name); s.bind(3, change.source); s.bind(4, change.timeUS)
+                try s.run(db)
+            }
+        }
+        try insertRows(db, count: segment.shadowLedger.count,
+                       prefix: "INSERT INTO shadow_ledger(account_id, collection_id, rkey, kind, amount, rule_id, time_us) VALUES ",
+                       columns: 7) { s, p, index in
+            let row = segment.shadowLedger[index]
+            s.bind(p + 1, Int64(row.account))
+            s.bind(p + 2, Int64(row.collection))
+            bindRKey(s, p + 3, row.rkey, batch)
+            s.bind(p + 4, Int64(row.kind.rawValue))
+            s.bind(p + 5, Int64(row.amount))
+            s.bind(p + 6, Int64(row.rule))
+            s.bind(p + 7, row.timeUS)
+        }
+        if !segment.shadowMilestones.isEmpty {
+            let s = try RawStatement(db, "INSERT OR IGNORE INTO shadow_milestones(account_id, level, time_us) VALUES (?, ?, ?)")
+            for row in segment.shadowMilestones {
+                s.bind(1, Int64(row.account)); s.bind(2, Int64(row.level)); s.bind(3, row.timeUS)
+                try s.run(db)
+            }
+        }
+    }
+
+    /// The final state of what the batch touched: account profiles and totals, grants,
+    /// rule limits and shadow totals.
+    private static func writeFinalState(_ batch: WriteBatch, _ db: Database) throws {
         let updateAccount = try RawStatement(db, """
-            UPDATE accounts SET handle = ?, handle_time_us = ?, status = ?, status_time_us = ?, consent = ? WHERE id = ?
+            UPDATE accounts SET handle = ?, handle_time_us = ?, status = ?, status_time_us = ?, consent = ?, last_seq = ? WHERE id = ?
             """)
         for row in batch.accounts where row.did == nil && row.profileChanged {
             updateAccount.bind(1, row.handle)
@@ -79,17 +229,19 @@ extension Store {
             updateAccount.bind(3, row.status)
             updateAccount.bind(4, row.statusTimeUS)
             updateAccount.bind(5, row.consent.name)
-            updateAccount.bind(6, Int64(row.id))
+            updateAccount.bind(6, row.lastSeq)
+            updateAccount.bind(7, Int64(row.id))
             try updateAccount.run(db)
         }
         // Totals of every changed account, new or not, as multi-row upserts.
         try insertRows(db, count: batch.accounts.count,
-                       prefix: "INSERT INTO totals(account_id, last_rev, xp, level, max_level, last_ledger_id) VALUES ",
+                       prefix: "INSERT INTO totals(account_id, last_rev, xp, level, max_level, last_ledger_id, last_op, more_ops) VALUES ",
                        suffix: """
                         ON CONFLICT(account_id) DO UPDATE SET last_rev = excluded.last_rev, xp = excluded.xp,
-                        level = excluded.level, max_level = excluded.max_level, last_ledger_id = excluded.last_ledger_id
+                        level = excluded.level, max_level = excluded.max_level, last_ledger_id = excluded.last_ledger_id,
+                        last_op = excluded.last_op, more_ops = excluded.more_ops
                        """,
-                       columns: 6) { s, p, index in
+                       columns: 8) { s, p, index in
             let row = batch.accounts[index]
             s.bind(p + 1, Int64(row.id))
             switch row.lastRev {
@@ -101,8 +253,9 @@ extension Store {
             s.bind(p + 4, Int64(row.level))
             s.bind(p + 5, Int64(row.maxLevel))
             s.bind(p + 6, row.lastLedgerID)
+            s.bind(p + 7, row.lastOp)
+            if row.moreOps.isEmpty { s.bindNull(p + 8) } else { s.bind(p + 8, row.moreOps.map(String.init).joined(separator: ",")) }
         }
-        lap(0)
         let live = batch.grants.filter { $0.grant != nil }
         try insertRows(db, count: live.count,
                        prefix: "INSERT INTO grants(rkey, account_id, collection_id, amount, tag, rule_id) VALUES ",
@@ -123,117 +276,42 @@ extension Store {
             deleteGrant.bind(3, Int64(row.key.collection))
             try deleteGrant.run(db)
         }
-        lap(1)
-        try insertRows(db, count: batch.ledger.count,
-                       prefix: "INSERT INTO ledger(id, prev_id, account_id, collection_id, rkey, kind, amount, rule_id, time_us) VALUES ",
-                       columns: 9) { s, p, index in
-            let entry = batch.ledger[index]
-            s.bind(p + 1, entry.id)
-            s.bind(p + 2, entry.previousID)
-            s.bind(p + 3, Int64(entry.account))
-            s.bind(p + 4, Int64(entry.collection))
-            bindRKey(s, p + 5, entry.rkey, batch)
-            s.bind(p + 6, Int64(entry.kind.rawValue))
-            s.bind(p + 7, Int64(entry.amount))
-            s.bind(p + 8, Int64(entry.rule))
-            s.bind(p + 9, entry.timeUS)
-        }
-        lap(2)
-        if !batch.milestones.isEmpty {
-            let s = try RawStatement(db, "INSERT OR IGNORE INTO milestones(account_id, level, time_us) VALUES (?, ?, ?)")
-            for row in batch.milestones {
-                s.bind(1, Int64(row.account)); s.bind(2, Int64(row.level)); s.bind(3, row.timeUS)
+        if !batch.limits.isEmpty {
+            let upsert = try RawStatement(db, """
+                INSERT INTO rule_limits(account_id, slot, kind, key, value) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT(account_id, slot, kind, key) DO UPDATE SET value = excluded.value
+                """)
+            let delete = try RawStatement(db, "DELETE FROM rule_limits WHERE account_id = ? AND slot = ? AND kind = ? AND key = ?")
+            for (key, value) in batch.limits {
+                let s = value == nil ? delete : upsert
+                s.bind(1, Int64(key.account)); s.bind(2, Int64(key.slot)); s.bind(3, Int64(key.kind.rawValue)); s.bind(4, key.key)
+                if let value { s.bind(5, value) }
                 try s.run(db)
             }
         }
-        if !batch.outbox.isEmpty {
+        if !batch.shadowTotals.isEmpty {
             let s = try RawStatement(db, """
-                INSERT OR IGNORE INTO outbox(key, account_id, kind, payload, created_us) VALUES (?, ?, ?, ?, ?)
+                INSERT INTO shadow_totals(account_id, xp, level, max_level) VALUES (?, ?, ?, ?)
+                ON CONFLICT(account_id) DO UPDATE SET xp = excluded.xp, level = excluded.level, max_level = excluded.max_level
                 """)
-            for row in batch.outbox {
-                s.bind(1, row.key); s.bind(2, Int64(row.account)); s.bind(3, row.kind)
-                s.bind(4, row.payload); s.bind(5, row.createdUS)
+            let delete = try RawStatement(db, "DELETE FROM shadow_totals WHERE account_id = ?")
+            for (account, totals) in batch.shadowTotals {
+                guard let totals else {
+                    delete.bind(1, Int64(account))
+                    try delete.run(db)
+                    continue
+                }
+                s.bind(1, Int64(account)); s.bind(2, totals.xp); s.bind(3, Int64(totals.level)); s.bind(4, Int64(totals.maxLevel))
                 try s.run(db)
             }
         }
-        if !batch.outboxCancels.isEmpty {
-            // Announcements only: a confirmation of the opt-out itself still goes out.
-            let s = try RawStatement(db, """
-                UPDATE outbox SET state = 'cancelled', last_error = 'account opted out or inactive'
-                WHERE account_id = ? AND state = 'pending' AND kind IN ('milestone', 'rank')
-                """)
-            for account in batch.outboxCancels {
-                s.bind(1, Int64(account))
-                try s.run(db)
-            }
-        }
-        if let members = batch.rankMembers {
-            try db.execute(sql: "DELETE FROM rank_members WHERE window = ?", arguments: [batch.rankWindow])
-            let s = try RawStatement(db, "INSERT INTO rank_members(window, threshold, account_id, entered_us, out_since_us) VALUES (?, ?, ?, ?, ?)")
-            for member in members {
-                s.bind(1, batch.rankWindow); s.bind(2, Int64(member.threshold)); s.bind(3, Int64(member.account))
-                s.bind(4, member.enteredUS)
-                if let out = member.outSinceUS { s.bind(5, out) } else { s.bindNull(5) }
-                try s.run(db)
-            }
-        }
-        if !batch.rankEvents.isEmpty {
-            let s = try RawStatement(db, "INSERT INTO rank_events(time_us, window, threshold, account_id, kind, rank) VALUES (?, ?, ?, ?, ?, ?)")
-            for event in batch.rankEvents {
-                s.bind(1, event.timeUS); s.bind(2, batch.rankWindow); s.bind(3, Int64(event.threshold))
-                s.bind(4, Int64(event.account)); s.bind(5, event.kind.rawValue)
-                if let rank = event.rank { s.bind(6, Int64(rank)) } else { s.bindNull(6) }
-                try s.run(db)
-            }
-        }
-        if !batch.rankingChanges.isEmpty {
-            let s = try RawStatement(db, "UPDATE accounts SET unranked = ? WHERE id = ?")
-            for change in batch.rankingChanges {
-                s.bind(1, Int64(change.ranked ? 0 : 1)); s.bind(2, Int64(change.account))
-                try s.run(db)
-            }
-        }
-        if !batch.consentChanges.isEmpty {
-            let s = try RawStatement(db, "INSERT INTO consent_log(account_id, consent, source, time_us) VALUES (?, ?, ?, ?)")
-            for change in batch.consentChanges {
-                s.bind(1, Int64(change.account)); s.bind(2, change.consent.name); s.bind(3, change.source); s.bind(4, change.timeUS)
-                try s.run(db)
-            }
-        }
-        try writeLimitsAndShadow(batch, db)
-        for purge in batch.purges { try applyPurge(purge, batch, db) }
-        if let retention = batch.retention {
-            // Bucket-first keys make each a range delete at the front of the B-tree.
-            let hourly = try RawStatement(db, """
-                DELETE FROM counters WHERE bucket < ? AND counter_id IN (SELECT id FROM counter_names WHERE name LIKE 'hour:%')
-                """)
-            hourly.bind(1, retention.hourly)
-            try hourly.run(db)
-            let daily = try RawStatement(db, "DELETE FROM counters WHERE bucket < ?")
-            daily.bind(1, retention.daily)
-            try daily.run(db)
-        }
-        for (id, result) in batch.commandsApplied {
-            let s = try RawStatement(db, "UPDATE commands SET state = 'applied', applied_us = ?, result = ? WHERE id = ?")
-            s.bind(1, Clock.nowMicroseconds()); s.bind(2, result); s.bind(3, id)
-            try s.run(db)
-        }
-        for audit in batch.audits {
-            try Self.audit(db, actor: audit.actor, action: audit.action, did: audit.did, detail: audit.detail)
-        }
-        let cursor = try RawStatement(db, """
-            INSERT INTO cursor(source, time_us, updated_us) VALUES (?, ?, ?)
-            ON CONFLICT(source) DO UPDATE SET time_us = max(time_us, excluded.time_us), updated_us = excluded.updated_us
-            """)
-        cursor.bind(1, source); cursor.bind(2, batch.cursorUS); cursor.bind(3, Clock.nowMicroseconds())
-        try cursor.run(db)
     }
 
     /// Inserts `count` rows with multi-row `VALUES` lists of ``rowsPerInsert`` rows (one
     /// VDBE run inserts them all, roughly halving the per-row cost), the remainder one
     /// row per statement. `bind` gets the statement, the parameter offset of the row and
     /// the row's index.
-    private static func insertRows(_ db: Database, count: Int, prefix: String, suffix: String = "", columns: Int,
+    static func insertRows(_ db: Database, count: Int, prefix: String, suffix: String = "", columns: Int,
                                    bind: (RawStatement, Int32, Int) -> Void) throws {
         let row = "(" + Array(repeating: "?", count: columns).joined(separator: ", ") + ")"
         let groupSQL = prefix + Array(repeating: row, count: rowsPerInsert).joined(separator: ", ") + suffix
@@ -277,57 +355,6 @@ extension Store {
             s.bind(1, id)
             if sql.contains("?2") { s.bind(2, Clock.nowMicroseconds()) }
             try s.run(db)
-        }
-    }
-
-    /// Rule limits and a shadow pack's ledger, totals and milestones.
-    private static func writeLimitsAndShadow(_ batch: WriteBatch, _ db: Database) throws {
-        if !batch.limits.isEmpty {
-            let upsert = try RawStatement(db, """
-                INSERT INTO rule_limits(account_id, slot, kind, key, value) VALUES (?, ?, ?, ?, ?)
-                ON CONFLICT(account_id, slot, kind, key) DO UPDATE SET value = excluded.value
-                """)
-            let delete = try RawStatement(db, "DELETE FROM rule_limits WHERE account_id = ? AND slot = ? AND kind = ? AND key = ?")
-            for (key, value) in batch.limits {
-                let s = value == nil ? delete : upsert
-                s.bind(1, Int64(key.account)); s.bind(2, Int64(key.slot)); s.bind(3, Int64(key.kind.rawValue)); s.bind(4, key.key)
-                if let value { s.bind(5, value) }
-                try s.run(db)
-            }
-        }
-        if let before = batch.limitsExpireBefore {
-            let s = try RawStatement(db, "DELETE FROM rule_limits WHERE kind IN (0, 1) AND key < ?")
-            s.bind(1, before)
-            try s.run(db)
-        }
-        try insertRows(db, count: batch.shadowLedger.count,
-                       prefix: "INSERT INTO shadow_ledger(account_id, collection_id, rkey, kind, amount, rule_id, time_us) VALUES ",
-                       columns: 7) { s, p, index in
-            let row = batch.shadowLedger[index]
-            s.bind(p + 1, Int64(row.account))
-            s.bind(p + 2, Int64(row.collection))
-            bindRKey(s, p + 3, row.rkey, batch)
-            s.bind(p + 4, Int64(row.kind.rawValue))
-            s.bind(p + 5, Int64(row.amount))
-            s.bind(p + 6, Int64(row.rule))
-            s.bind(p + 7, row.timeUS)
-        }
-        if !batch.shadowTotals.isEmpty {
-            let s = try RawStatement(db, """
-                INSERT INTO shadow_totals(account_id, xp, level, max_level) VALUES (?, ?, ?, ?)
-                ON CONFLICT(account_id) DO UPDATE SET xp = excluded.xp, level = excluded.level, max_level = excluded.max_level
-                """)
-            for (account, totals) in batch.shadowTotals {
-                s.bind(1, Int64(account)); s.bind(2, totals.xp); s.bind(3, Int64(totals.level)); s.bind(4, Int64(totals.maxLevel))
-                try s.run(db)
-            }
-        }
-        if !batch.shadowMilestones.isEmpty {
-            let s = try RawStatement(db, "INSERT OR IGNORE INTO shadow_milestones(account_id, level, time_us) VALUES (?, ?, ?)")
-            for row in batch.shadowMilestones {
-                s.bind(1, Int64(row.account)); s.bind(2, Int64(row.level)); s.bind(3, row.timeUS)
-                try s.run(db)
-            }
         }
     }
 
@@ -383,12 +410,10 @@ extension Store {
         try String.fetchOne(db, sql: "SELECT value FROM bot_state WHERE key = 'xp_daily_through'").flatMap { Int64($0) } ?? 0
     }
 
-    /// The batch's net XP per hour into `xp_hourly`; whole days are rolled up into
-    /// `xp_daily` once, when the stream passes their end (one INSERT … SELECT a day, not
-    /// an upsert per row per batch). An event of a day already rolled up (a late or
-    /// replayed one) updates its day too.
-    static func writeXPBuckets(_ batch: WriteBatch, _ db: Database) throws {
-        let rows = batch.xpBuckets
+    /// A segment's net XP per hour into `xp_hourly`; an hour of a day already rolled up
+    /// (a late or replayed event) updates its day too.
+    static func writeXPBuckets(_ rows: [(bucket: Int64, account: UInt32, daily: Bool, amount: Int64)], through: Int64,
+                               _ db: Database) throws {
         try insertRows(db, count: rows.count,
                        prefix: "INSERT INTO xp_hourly(bucket, account_id, xp) VALUES ",
                        suffix: " ON CONFLICT(bucket, account_id) DO UPDATE SET xp = xp + excluded.xp",
@@ -398,7 +423,6 @@ extension Store {
             s.bind(p + 2, Int64(row.account))
             s.bind(p + 3, row.amount)
         }
-        let through = try dailyThrough(db)
         if let oldest = rows.first, oldest.bucket < through {
             let late = try RawStatement(db, """
                 INSERT INTO xp_daily(bucket, account_id, xp) VALUES (?, ?, ?)
@@ -410,6 +434,11 @@ extension Store {
                 try late.run(db)
             }
         }
+    }
+
+    /// Whole days are rolled up from `xp_hourly` into `xp_daily` once, when the stream
+    /// passes their end (one INSERT … SELECT a day, not an upsert per row per batch).
+    static func rollUpDays(_ batch: WriteBatch, through: Int64, _ db: Database) throws {
         let seconds = batch.cursorUS / 1_000_000
         let today = seconds - ((seconds % 86_400) + 86_400) % 86_400
         guard batch.cursorUS > 0, today > through else { return }

@@ -141,7 +141,8 @@ extension Store {
             }
             let statement = try db.makeStatement(sql: """
                 SELECT a.id, a.did, a.handle, a.handle_time_us, a.status, a.status_time_us, a.consent,
-                       t.last_rev, t.xp, t.level, t.max_level, t.last_ledger_id, a.purged_us
+                       t.last_rev, t.xp, t.level, t.max_level, t.last_ledger_id, a.purged_us,
+                       t.last_op, t.more_ops, a.last_seq
                 FROM accounts a JOIN totals t ON t.account_id = a.id ORDER BY a.id
                 """)
             let cursor = try Row.fetchCursor(statement)
@@ -174,6 +175,11 @@ extension Store {
                 state.maxLevel = row[10]
                 state.lastLedgerID = row[11]
                 state.purged = (row[12] as Int64) != 0
+                state.lastOp = UInt64(bitPattern: row[13] as Int64)
+                if let more = row[14] as String?, !more.isEmpty {
+                    context.moreOps[UInt32(id)] = more.split(separator: ",").compactMap { Int64($0).map { UInt64(bitPattern: $0) } }
+                }
+                state.lastSeq = row[15]
                 if status == "deleted" && !state.purged { context.pendingPurges.append(UInt32(id)) }
                 context.accounts.append(state)
                 context.handles.append(row[2])

@@ -244,6 +244,18 @@ enum StoreMigrations {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v9-commit-ops-seq") { db in
+            // One repository commit carries several operations, each its own event with
+            // the commit's rev: the operations applied at the last rev (hashes: the first,
+            // and the others as comma-separated text) tell a second operation of the same
+            // commit from one sent again. The relay seq of account and identity events
+            // drops those sent again after a rewind or a failover.
+            try db.execute(sql: """
+                ALTER TABLE totals ADD COLUMN last_op INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE totals ADD COLUMN more_ops TEXT;
+                ALTER TABLE accounts ADD COLUMN last_seq INTEGER NOT NULL DEFAULT 0;
+                """)
+        }
         return migrator
     }
 }

@@ -364,7 +364,7 @@ public enum RulePackFile {
 
     /// `VERSION+FNV64(text)`: two different texts never share a tag by accident.
     public static func versionTag(_ pack: RulePack, text: String) -> String {
-        let hex = String(fnv1a64(text.utf8), radix: 16)
+        let hex = String(FNV1a.hash(text.utf8), radix: 16)
         return "\(pack.version)+\(String(repeating: "0", count: 16 - hex.count) + hex)"
     }
 }
@@ -403,9 +403,3 @@ public struct PackSelection: Sendable {
     }
 }
 
-/// 64-bit FNV-1a: the pack version tag's content hash and the once-per-subject keys.
-func fnv1a64(_ bytes: some Sequence<UInt8>, seed: UInt64 = 0xcbf29ce484222325) -> UInt64 {
-    var hash = seed
-    for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100000001b3 }
-    return hash
-}

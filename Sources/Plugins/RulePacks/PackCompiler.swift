@@ -39,8 +39,8 @@ enum PackValue {
         switch value {
         case .null: return 0
         case .bool(let flag): return flag ? 1 : 2
-        case .int(let number): return Int64(bitPattern: (0xcbf29ce484222325 ^ UInt64(bitPattern: number)) &* 0x100000001b3)
-        case .text, .json: return Int64(bitPattern: fnv1a64((value.text ?? "").utf8))
+        case .int(let number): return Int64(bitPattern: (FNV1a.offsetBasis ^ UInt64(bitPattern: number)) &* FNV1a.prime)
+        case .text, .json: return Int64(bitPattern: FNV1a.hash((value.text ?? "").utf8))
         }
     }
 

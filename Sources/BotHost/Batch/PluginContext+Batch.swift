@@ -1,0 +1,295 @@
+import XRPCClient
+
+extension PluginContext {
+    /// Records an effect that does not commute with the rows recorded before it: the open
+    /// segment is sealed first (unless it holds no rows), so the store applies the
+    /// barrier after them and before anything recorded after it.
+    func addBarrier(_ barrier: WriteBatch.Barrier) {
+        if open.openHasRows { sealSegment() }
+        open.open.barriers.append(barrier)
+    }
+
+    /// Closes the open segment: its counters and XP buckets are summed, the rank tracker
+    /// is fed its ledger entries, and the membership after an evaluation is kept.
+    func sealSegment() {
+        if let tracker = rankTracker {
+            feedRanks(tracker, nowUS: max(cursorUS, tracker.lastCheckUS))
+            if open.rankEvaluated {
+                open.open.rankMembers = tracker.members.flatMap { threshold, group in
+                    group.map { (threshold, $0.key, $0.value.enteredUS, $0.value.outSinceUS) }
+                }
+            }
+        }
+        open.rankFed = 0
+        open.rankEvaluated = false
+        open.open.xpBuckets = Self.xpBuckets(open.open.ledger)
+        open.open.counters = drainCounters()
+        if !open.open.isEmpty { open.sealed.append(open.open) }
+        open.open = WriteBatch.Segment()
+    }
+
+    /// Called after each applied event: purges that fell due and the day's retention pass
+    /// happen at the event that makes them due, never at a batch end, so where batches
+    /// are cut changes nothing.
+    @inline(__always)
+    func afterEvent() {
+        if cursorUS >= nextPurgeDueUS { purgeDueAccounts() }
+        if cursorUS > 0 && cursorUS / 86_400_000_000 != retentionDay { startRetentionDay() }
+    }
+
+    /// Closes the open batch: snapshots every change since the previous one and
+    /// starts a new batch.
+    public func closeBatch() -> WriteBatch {
+        sealSegment()
+        var batch = WriteBatch()
+        batch.cursorUS = cursorUS
+        batch.segments = open.sealed
+        open.sealed = []
+        batch.commandsApplied = open.commandsApplied
+        batch.audits = open.audits
+        open.commandsApplied.removeAll()
+        open.audits.removeAll()
+        batch.events = open.events
+        open.events = 0
+        // An account interned in this batch is written in this batch (with its DID), even
+        // when no event of its own touched it (another partition's author of a repost).
+        for id in firstNewAccount..<accounts.count { markDirty(UInt32(id)) }
+        batch.accounts.reserveCapacity(dirtyAccounts.count)
+        // In id order, so the writer walks the accounts B-tree once, front to back.
+        dirtyAccounts.sort()
+        for id in dirtyAccounts {
+            let state = accounts[Int(id)]
+            let rev: WriteBatch.RevValue?
+            if state.lastRev == 0 {
+                rev = nil
+            } else if state.lastRev & RecordKey.nonTIDFlag != 0 {
+                rev = .text(String(decoding: nonTIDRevs[id] ?? [], as: UTF8.self))
+            } else {
+                rev = .tid(Int64(state.lastRev))
+            }
+            batch.accounts.append(WriteBatch.AccountRow(
+                id: id, did: Int(id) >= firstNewAccount ? dids.string(Int(id)) : nil,
+                profileChanged: state.profileEpoch == epoch, lastLedgerID: state.lastLedgerID,
+                handle: handles[Int(id)], handleTimeUS: state.handleTimeUS,
+                status: statusNames[Int(state.status)], statusTimeUS: state.statusTimeUS,
+                consent: state.consent, lastRev: rev, lastOp: Int64(bitPattern: state.lastOp),
+                moreOps: (moreOps[id] ?? []).map { Int64(bitPattern: $0) }, lastSeq: state.lastSeq,
+                xp: state.xp, level: state.level, maxLevel: state.maxLevel))
+        }
+        // Grants: the keys this batch touched, in the table's key order, each with its
+        // final state (a key created and deleted in one batch is just deleted).
+        var keys: [GrantKey] = []
+        for segment in batch.segments {
+            keys += segment.ledger.map { GrantKey(account: $0.account, collection: $0.collection, rkey: $0.rkey) }
+            keys += segment.shadowLedger.map { GrantKey(account: $0.account, collection: $0.collection, rkey: $0.rkey) }
+            for case let .purge(purge) in segment.barriers {
+                for key in purge.grants where key.rkey & RecordKey.nonTIDFlag != 0 { batch.rkeyTexts[key.rkey] = rkeyString(key.rkey) }
+            }
+        }
+        keys.sort { ($0.rkey, $0.account, $0.collection) < ($1.rkey, $1.account, $1.collection) }
+        batch.grants.reserveCapacity(keys.count)
+        var previous: GrantKey?
+        for key in keys where key != previous {
+            previous = key
+            batch.grants.append(WriteBatch.GrantRow(key: key, grant: grants.get(key)))
+            if key.rkey & RecordKey.nonTIDFlag != 0 { batch.rkeyTexts[key.rkey] = rkeyString(key.rkey) }
+        }
+        batch.limits = drainLimits()
+        batch.shadowTotals = drainShadowTotals()
+        batch.collections = newCollections
+        batch.rules = newRules
+        batch.counterNames = newCounterNames
+        if let tracker = rankTracker { batch.rankWindow = tracker.options.window }
+        newCounterNames.removeAll()
+        newCollections.removeAll()
+        newRules.removeAll()
+        dirtyAccounts.removeAll(keepingCapacity: true)
+        firstNewAccount = accounts.count
+        evictColdGrants()
+        if !foreignAccounts.isEmpty { epochTimes[Int(epoch16)] = cursorUS }
+        epoch &+= 1
+        return batch
+    }
+
+    /// The open segment's counter increments with their roll-ups, in key order.
+    private func drainCounters() -> [(bucket: Int64, account: UInt32, counter: UInt16, amount: Int64)] {
+        guard !open.counters.isEmpty else { return [] }
+        var entries = open.counters.drain()
+        if !rollups.isEmpty {
+            for entry in entries {
+                guard Int(entry.key.counter) < rollups.count, let (target, seconds) = rollups[Int(entry.key.counter)] else { continue }
+                let bucket = entry.key.bucket - ((entry.key.bucket % seconds) + seconds) % seconds
+                open.counters.add(CounterTable.Key(bucket: bucket, account: entry.key.account, counter: target), entry.value)
+            }
+            entries += open.counters.drain()
+            entries.sort { $0.key < $1.key }
+        }
+        return entries.map { ($0.key.bucket, $0.key.account, $0.key.counter, $0.value) }
+    }
+
+    /// Appends a ledger entry of the open batch, linked to its account's previous one.
+    /// Ids are given in event order as entries are made, so they never depend on batches.
+    @inline(__always)
+    func appendLedger(_ entry: LedgerEntry) {
+        var entry = entry
+        let account = Int(entry.account)
+        entry.id = nextLedgerID
+        entry.previousID = accounts[account].lastLedgerID
+        accounts[account].lastLedgerID = nextLedgerID
+        nextLedgerID += 1
+        open.open.ledger.append(entry)
+    }
+}
+
+extension PluginContext {
+    /// Starts a new stream day: counters and windowed rule limits past their retention
+    /// are deleted, as of the day's start (so the pass depends only on the day).
+    func startRetentionDay() {
+        let day = cursorUS / 86_400_000_000
+        retentionDay = day
+        let dayStart = day * 86_400
+        // Caps count per hour, day or week: a window that started 8 days ago is over.
+        let limitsBefore = dayStart - 8 * 86_400
+        expireLimits(before: limitsBefore)
+        addBarrier(.retention(daily: dayStart - Int64(analyticsRetentionDays) * 86_400,
+                              hourly: dayStart - Int64(hourlyRetentionDays) * 86_400, limitsBefore: limitsBefore))
+    }
+
+    /// Queues a deleted account for its purge once the retention period has passed.
+    func schedulePurge(_ account: UInt32) {
+        pendingPurges.append(account)
+        nextPurgeDueUS = min(nextPurgeDueUS, accounts[Int(account)].statusTimeUS + retentionUS)
+    }
+
+    /// Purges the deleted accounts whose retention period has passed on the stream's
+    /// clock: XP, grants, handle and (in the store) ledger, milestones and outbox rows.
+    ///
+    /// The account row stays as a tombstone with its last rev, so replaying the events
+    /// from before the deletion is still recognised as duplicates and restores nothing.
+    func purgeDueAccounts() {
+        var due: [UInt32] = []
+        var waiting: [UInt32] = []
+        var next = Int64.max
+        for id in Set(pendingPurges) {
+            let state = accounts[Int(id)]
+            guard !state.purged, statusNames[Int(state.status)] == "deleted" else { continue }
+            let dueUS = state.statusTimeUS + retentionUS
+            if dueUS <= cursorUS {
+                due.append(id)
+            } else {
+                waiting.append(id)
+                next = min(next, dueUS)
+            }
+        }
+        pendingPurges = waiting
+        nextPurgeDueUS = next
+        purge(due)
+    }
+
+    /// Purges accounts now (in memory), recording a purge barrier for the store.
+    func purge(_ ids: [UInt32]) {
+        guard !ids.isEmpty else { return }
+        let due = Set(ids)
+        let keys = grants.removeAll(accounts: due)
+        limits = limits.filter { !due.contains($0.key.account) }
+        for id in due.sorted() {
+            recentPurges[id] = epoch
+            addBarrier(.purge(WriteBatch.Purge(account: id, ledgerHead: accounts[Int(id)].lastLedgerID, grants: keys[id] ?? [])))
+            accounts[Int(id)].purged = true
+            if shadow.removeValue(forKey: id) != nil { dirtyShadow.append(id) }
+            accounts[Int(id)].xp = 0
+            accounts[Int(id)].level = 1
+            accounts[Int(id)].lastLedgerID = 0
+            handles[Int(id)] = nil
+            markDirty(id)
+            markProfileDirty(id)
+        }
+    }
+}
+
+extension PluginContext {
+    /// Ledger entries summed per hour of event time and account: the rankings read whole
+    /// hours and days from these instead of the ledger (the writer rolls whole days up).
+    static func xpBuckets(_ ledger: [LedgerEntry]) -> [(bucket: Int64, account: UInt32, daily: Bool, amount: Int64)] {
+        guard !ledger.isEmpty else { return [] }
+        var table = CounterTable(capacity: 1 << 12)
+        // One hash update per ledger entry.
+        for entry in ledger where entry.amount != 0 {
+            table.add(CounterTable.Key(bucket: RankTracker.hourOf(entry.timeUS), account: entry.account, counter: 0), Int64(entry.amount))
+        }
+        return table.drain().compactMap { entry in
+            entry.value == 0 ? nil : (entry.key.bucket, entry.key.account, false, entry.value)
+        }
+    }
+}
+
+extension PluginContext {
+    /// Called before each event is applied: when its time passes a `checkEvery` boundary
+    /// of stream time, the XP applied so far is fed to the rank tracker and the ranking
+    /// changes are decided as of that boundary. Deciding at stream boundaries, never at
+    /// batch ends, makes the changes depend only on the events, not on how they were cut
+    /// into batches (a restart after a crash, the number of decode workers).
+    @inline(__always)
+    func advanceRanks(to timeUS: Int64) {
+        guard let tracker = rankTracker else { return }
+        guard tracker.lastCheckUS != .min else {
+            tracker.lastCheckUS = timeUS
+            return
+        }
+        let every = max(1, tracker.options.checkEveryUS)
+        guard timeUS >= 0, timeUS / every > max(0, tracker.lastCheckUS) / every else { return }
+        evaluateRanks(tracker, at: timeUS / every * every)
+    }
+
+    /// Feeds the open segment's ledger entries not fed yet (net XP per hour and account).
+    func feedRanks(_ tracker: RankTracker, nowUS: Int64) {
+        let ledger = open.open.ledger
+        guard open.rankFed < ledger.count else { return }
+        var table = CounterTable(capacity: 1 << 10)
+        for entry in ledger[open.rankFed...] where entry.amount != 0 {
+            table.add(CounterTable.Key(bucket: RankTracker.hourOf(entry.timeUS), account: entry.account, counter: 0), Int64(entry.amount))
+        }
+        open.rankFed = ledger.count
+        for entry in table.drain() where entry.value != 0 && tracker.inWindow(hour: entry.key.bucket, nowUS: nowUS) {
+            tracker.add(hour: entry.key.bucket, account: entry.key.account, amount: entry.value)
+        }
+    }
+
+    /// Decides the ranking changes as of `nowUS` and queues announcements of entries for
+    /// opted-in, active accounts (the best threshold reached, once per entry).
+    func evaluateRanks(_ tracker: RankTracker, at nowUS: Int64) {
+        feedRanks(tracker, nowUS: nowUS)
+        let events = tracker.evaluate(
+            nowUS: nowUS,
+            eligible: { self.accounts[Int($0)].status == 0 && !tracker.unranked.contains($0) && $0 != self.botAccount },
+            did: { self.dids.string(Int($0)) })
+        open.rankEvaluated = true
+        open.open.rankEvents += events
+        guard tracker.options.announce else { return }
+        var best: [UInt32: RankEvent] = [:]
+        for event in events where event.kind == .entered {
+            if let known = best[event.account], known.threshold <= event.threshold { continue }
+            best[event.account] = event
+        }
+        for (account, event) in best.sorted(by: { $0.key < $1.key }) {
+            let state = accounts[Int(account)]
+            guard state.consent.allowsAnnouncements, state.status == 0 else { continue }
+            let did = dids.string(Int(account))
+            let window = tracker.options.window
+            let json = JSONWriter()
+            json.object {
+                json.field("type", "rank")
+                json.field("did", did)
+                json.field("handle", handles[Int(account)] ?? "")
+                json.field("n", event.threshold)
+                json.field("rank", event.rank ?? 0)
+                json.field("window", window)
+                json.field("template", event.threshold == 1 ? rankFirstAnnouncement : rankAnnouncement)
+                json.field("mention", state.consent == .optedIn)
+            }
+            open.open.outbox.append(OutboxRow(key: "rank:\(window):\(event.threshold):\(did):\(event.timeUS)", account: account,
+                                              kind: "rank", payload: json.output, createdUS: event.timeUS))
+            totals.announcements += 1
+        }
+    }
+}
