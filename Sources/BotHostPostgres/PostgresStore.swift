@@ -192,6 +192,11 @@ extension PostgresStore {
     public func executeForTests(_ sql: String) throws {
         try lock.withLock { _ in try session.execute(sql) }
     }
+
+    /// The first column of every row of a query, as text (tests compare stored rows).
+    public func textRowsForTests(_ sql: String) throws -> [String] {
+        try lock.withLock { _ in try session.query(PostgresQuery(unsafeSQL: sql)).map { try $0.decode(String.self) } }
+    }
 }
 
 extension PostgresStore {

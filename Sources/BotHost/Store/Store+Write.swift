@@ -223,7 +223,9 @@ extension Store {
         let updateAccount = try RawStatement(db, """
             UPDATE accounts SET handle = ?, handle_time_us = ?, status = ?, status_time_us = ?, consent = ?, last_seq = ? WHERE id = ?
             """)
-        for row in batch.accounts where row.did == nil && row.profileChanged {
+        // New accounts too: a barrier of this batch (a purge) may have changed the row
+        // inserted for them before the segments.
+        for row in batch.accounts where row.profileChanged {
             updateAccount.bind(1, row.handle)
             updateAccount.bind(2, row.handleTimeUS)
             updateAccount.bind(3, row.status)
