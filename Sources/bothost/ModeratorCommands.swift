@@ -272,9 +272,8 @@ enum ModeratorAction {
             // No host owns the database: apply the queue here, as a host would.
             let context = configuration.makeContext()
             try store.load(into: context)
-            _ = HostEngine(context: context, plugins: configuration.makePlugins())
-            context.apply(try store.pendingCommands())
-            try store.write(context.closeBatch())
+            var boundary = BatchBoundary(store: store)
+            try store.commit(try boundary.close(context))
             withExtendedLifetime(lock) {}
             let result = try store.command(id)
             report(["command": String(id), "state": result?.state ?? "?", "result": result?.result ?? ""], format: format)

@@ -112,7 +112,7 @@ public final class LiveHost: Service, @unchecked Sendable {
                 var batchOpened = Clock.monotonicSeconds()
                 var lastStatus = Clock.monotonicSeconds()
                 var oldestReceive = Double.infinity
-                var appliedCommands: Int64 = 0
+                var boundary = BatchBoundary(store: store)
                 while true {
                     let frames = await queue.next(timeout: min(options.maxBatchDelay, 0.25))
                     for work in pending.withLock({ let queued = $0; $0.removeAll(); return queued }) { work(engine) }
@@ -124,9 +124,7 @@ public final class LiveHost: Service, @unchecked Sendable {
                     let now = Clock.monotonicSeconds()
                     if context.batchEvents >= options.batchSize
                         || (context.batchEvents > 0 && now - batchOpened >= options.maxBatchDelay) {
-                        context.apply(try store.pendingCommandsOnce(after: &appliedCommands))
-                        var batch = context.closeBatch()
-                        if let failure = context.coldGrantFailure { throw failure }
+                        var batch = try boundary.close(context)
                         batch.oldestReceivedAt = oldestReceive
                         try await writer.submitAsync(batch)
                         summary.batches += 1
@@ -156,9 +154,7 @@ public final class LiveHost: Service, @unchecked Sendable {
                 group.cancelAll()
                 // Apply what was already received, then commit it with the cursor.
                 for frame in await queue.next(timeout: 0) { processor.apply(frame) }
-                let last = context.closeBatch()
-                if let failure = context.coldGrantFailure { throw failure }
-                try await writer.submitAsync(last)
+                try await writer.submitAsync(try boundary.close(context))
                 try await writer.finishAsync()
             }
         } onGracefulShutdown: {

@@ -88,16 +88,13 @@ public final class Replayer {
         var batches = 0
         let batchSize = max(1, options.batchSize)
         var readError: (any Error)?
-        var appliedCommands: Int64 = 0
+        var boundary = BatchBoundary(store: store)
         var writerWait = 0.0
         /// Closes and submits a batch when it is full; reports progress.
         func batchBoundary() throws {
             guard context.batchEvents >= batchSize else { return }
-            context.apply(try store.pendingCommandsOnce(after: &appliedCommands))
             let t0 = Clock.monotonicSeconds()
-            let batch = context.closeBatch()
-            if let failure = context.coldGrantFailure { throw failure }
-            try writer.submit(batch)
+            try writer.submit(try boundary.close(context))
             writerWait += Clock.monotonicSeconds() - t0
             batches += 1
             if let interval = options.progressInterval, let progress {
@@ -155,9 +152,7 @@ public final class Replayer {
         }
         // Commit what was applied before a read error too: it is valid work.
         try writer.finish()  // commands read below must see the committed state
-        context.apply(try store.pendingCommandsOnce(after: &appliedCommands))
-        let last = context.closeBatch()
-        if let failure = context.coldGrantFailure { throw failure }
+        let last = try boundary.close(context)
         if !last.isEmpty || batches == 0 {
             try writer.submit(last)
             batches += 1
