@@ -84,6 +84,42 @@ def compare(name, expected, got, db, reference_db=None):
     return ok
 
 
+def multi_op_capture(path, rng, commits=2500):
+    """Every commit has several operations, one event each with the commit's rev: threads
+    posted at once and bulk deletes of earlier records (some never created)."""
+    users = [f"did:plc:multiop{n:019d}" for n in range(40)]
+    records = {u: [] for u in users}
+    t = 1_760_000_000_000_000
+    rev = 0
+
+    def tid(n):
+        chars = "234567abcdefghijklmnopqrstuvwxyz"
+        value = ((1_760_000_000_000_000 + n * 1000) << 10)
+        return "".join(chars[(value >> (60 - 5 * i)) & 31] for i in range(13))
+
+    with open(path, "w") as out:
+        for _ in range(commits):
+            user = rng.choice(users)
+            rev += 1
+            commit_rev = tid(rev)
+            if records[user] and rng.random() < 0.35:
+                doomed = [records[user].pop(rng.randrange(len(records[user]))) for _ in range(min(len(records[user]), rng.randint(2, 4)))]
+                ops = [("delete", c, k) for c, k in doomed] + [("delete", "app.bsky.feed.like", "3zzzzzzzzzzzz")]
+            else:
+                ops = []
+                for _ in range(rng.randint(2, 4)):
+                    rev += 1
+                    ops.append(("create", "app.bsky.feed.post", tid(rev)))
+                    records[user].append(("app.bsky.feed.post", tid(rev)))
+            for op, collection, rkey in ops:
+                t += 1000
+                commit = {"rev": commit_rev, "operation": op, "collection": collection, "rkey": rkey}
+                if op == "create":
+                    commit["record"] = {"$type": collection, "createdAt": "2026-01-01T00:00:00Z", "text": "thread"}
+                    commit["cid"] = "bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm"
+                out.write(json.dumps({"did": user, "time_us": t, "kind": "commit", "commit": commit}) + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("binary")
@@ -108,7 +144,12 @@ def main():
                 line = line.rstrip("\n")
                 dst.write((breakers[i % len(breakers)](line) if i % 7 == 3 else line) + "\n")
 
-        for name, path in (("replay", capture), ("replay, malformed lines", noisy)):
+        # Multi-operation commits split by the kills: small odd batches end between two
+        # operations of one commit, and a restart replays the whole commit again.
+        multi = os.path.join(tmp, "multi.jsonl")
+        multi_op_capture(multi, rng)
+        for name, path, batch in (("replay", capture, "20000"), ("replay, malformed lines", noisy, "20000"),
+                                  ("replay, multi-operation commits split across batches", multi, "3")):
             reference_db = os.path.join(tmp, f"ref-{len(name)}.sqlite")
             began = time.monotonic()
             subprocess.run([binary, "replay", path, "--db", reference_db, "--config", CONFIG, "--quiet", "--format", "json",
@@ -121,7 +162,7 @@ def main():
             cold = os.path.join(tmp, "cold.yaml")
             with open(CONFIG) as src, open(cold, "w") as dst:
                 dst.write(src.read() + "\nstore:\n  hot_grants_minutes: 1\n")
-            cmd = [binary, "replay", path, "--db", db, "--config", cold, "--quiet", "--format", "json", "--batch-size", "20000"]
+            cmd = [binary, "replay", path, "--db", db, "--config", cold, "--quiet", "--format", "json", "--batch-size", batch]
             # Each start picks its number of decode workers: the state must not depend on it.
             killed = kill_loop(lambda: subprocess.Popen(cmd + ["--workers", str(rng.choice([1, 2, 4]))],
                                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
