@@ -1,11 +1,24 @@
 import XRPCClient
 
 extension PluginContext {
-    /// Records an effect that does not commute with the rows recorded before it: the open
-    /// segment is sealed first (unless it holds no rows), so the store applies the
-    /// barrier after them and before anything recorded after it.
+    /// Records an effect that may not commute with the rows recorded before it. When it
+    /// does commute with every row of the open segment it joins the segment's barriers
+    /// (applied before those rows, which is the same); otherwise the open segment is
+    /// sealed first, so the store applies the barrier after its rows and before anything
+    /// recorded after it.
+    ///
+    /// What commutes: a cancel touches only its account's pending announcements, so it
+    /// commutes with every row but that account's outbox rows. Purges and the retention
+    /// pass are rare (a deleted account's purge, once a stream day) and always seal.
     func addBarrier(_ barrier: WriteBatch.Barrier) {
-        if open.openHasRows { sealSegment() }
+        let commutes: Bool
+        switch barrier {
+        case let .cancelAnnouncements(account):
+            commutes = !open.open.outbox.contains { $0.account == account }
+        case .purge, .retention:
+            commutes = !open.openHasRows
+        }
+        if !commutes { sealSegment() }
         open.open.barriers.append(barrier)
     }
 
