@@ -16,12 +16,12 @@ extension PostgresStore: OutboxStore {
     /// or be looked up by the next dispatcher (which is safe, only slower).
     static let leaseUS: Int64 = 30_000_000
 
-    private static let outboxColumns = """
+    static let outboxColumnList = """
         o.id, o.key, o.kind, a.did, a.handle, o.state, o.attempts, o.next_at_us, o.created_us, o.last_error,
         o.uri, o.cid, o.group_id, o.rkey, o.request, o.sent_us, o.payload, a.consent, a.status
         """
 
-    private static func message(_ row: PostgresRow) throws -> OutboxMessage {
+    static func outboxMessage(_ row: PostgresRow) throws -> OutboxMessage {
         let (id, key, kind, did, handle, state, attempts, nextAt, created, lastError) =
             try row.decode((Int64, String, String, String, String?, String, Int32, Int64, Int64, String?).self)
         let cells = row.makeRandomAccess()
@@ -54,9 +54,9 @@ extension PostgresStore: OutboxStore {
                     """).map { try $0.decode(Int64.self) }
                 guard !claimed.isEmpty else { return [] }
                 return try session.query("""
-                    SELECT \(unescaped: Self.outboxColumns) FROM outbox o JOIN accounts a ON a.id = o.account_id
+                    SELECT \(unescaped: Self.outboxColumnList) FROM outbox o JOIN accounts a ON a.id = o.account_id
                     WHERE o.id = ANY(\(claimed)::bigint[]) ORDER BY o.id
-                    """).map(Self.message)
+                    """).map(Self.outboxMessage)
             }
         }
     }

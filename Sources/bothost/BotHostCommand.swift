@@ -16,12 +16,6 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case table, json
 }
 
-/// Options shared by the commands that read a database.
-struct DatabaseOptions: ParsableArguments {
-    @Option(name: .long, help: "SQLite database file.")
-    var db: String = "bothost.sqlite"
-}
-
 /// Prints to standard error.
 func printError(_ text: String) {
     var stderr = StandardError()

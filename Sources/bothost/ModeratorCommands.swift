@@ -12,7 +12,7 @@ struct ExplainCommand: ParsableCommand {
     @Argument(help: "The account's DID or handle.")
     var account: String
 
-    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var database: StoreOptions
 
     @Option(name: .long, help: "At most this many entries, newest first.")
     var limit: Int = 1_000_000
@@ -21,8 +21,9 @@ struct ExplainCommand: ParsableCommand {
     var format: OutputFormat = .table
 
     func run() throws {
-        let store = try openStore(database.db, readOnly: true)
-        guard let record = try store.account(account) else { throw CLIError("no account \(account) in \(database.db)") }
+        let location = database.location()
+        let store = try location.openReader()
+        guard let record = try store.account(account) else { throw CLIError("no account \(account) in \(location.display)") }
         let entries = try store.ledger(account: record.id, limit: max(0, limit))
         switch format {
         case .json:
@@ -51,7 +52,7 @@ struct ModerationTarget: ParsableArguments {
     @Argument(help: "The account's DID or handle.")
     var account: String
 
-    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var database: StoreOptions
 
     @Option(name: .long, help: "Why (kept in the audit log).")
     var reason: String = ""
@@ -61,10 +62,11 @@ struct ModerationTarget: ParsableArguments {
 
     /// Sets or clears the excluded flag, with an audit line.
     func setExcluded(_ excluded: Bool) throws {
-        let store = try openStore(database.db)
+        let location = database.location()
+        let store = try location.open()
         let who = actor ?? environment("USER") ?? "moderator"
         guard try store.setExcluded(account, excluded: excluded, actor: who, reason: reason) else {
-            throw CLIError("no account \(account) in \(database.db)")
+            throw CLIError("no account \(account) in \(location.display)")
         }
         print("\(account): \(excluded ? "excluded from" : "included in") the leaderboards (audited as \(who))")
     }
@@ -103,7 +105,7 @@ struct AuditCommand: ParsableCommand {
         @Option(name: .long, help: "table or json.") var format: OutputFormat = .table
 
         func run() throws {
-            let records = try database.location().openModerationReader().auditLog(limit: max(0, limit))
+            let records = try database.location().openReader().auditLog(limit: max(0, limit))
             switch format {
             case .json:
                 let json = JSONWriter()
@@ -139,7 +141,7 @@ struct StatusCommand: ParsableCommand {
     @Option(name: .long, help: "table or json.") var format: OutputFormat = .table
 
     func run() throws {
-        let status = try database.location().openStateReader().status()
+        let status = try database.location().openReader().status()
         let now = Clock.nowMicroseconds()
         let lag = status.cursorUS.map { Double(now - $0) / 1e6 }
         switch format {
@@ -196,7 +198,7 @@ struct AdjustCommand: ParsableCommand {
     @Argument(help: "XP to add (negative to remove), e.g. +100 or -50.")
     var amount: String
 
-    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var database: StoreOptions
 
     @Option(name: .long, help: "Why (required; kept in the ledger's audit).")
     var reason: String
@@ -231,7 +233,7 @@ struct PurgeCommand: ParsableCommand {
     @Argument(help: "The account's DID or handle.")
     var account: String
 
-    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var database: StoreOptions
 
     @Option(name: .long, help: "Why (kept in the audit log).")
     var reason: String = "privacy request"
@@ -253,10 +255,11 @@ struct PurgeCommand: ParsableCommand {
 
 enum ModeratorAction {
     static func run(_ kind: ModeratorCommand.Kind, account: String, amount: Int64, reason: String, yes: Bool, config: String?,
-                    actor: String?, database: DatabaseOptions, format: OutputFormat) throws {
-        let store = try openStore(database.db)
-        guard let record = try store.account(account) else { throw CLIError("no account \(account) in \(database.db)") }
+                    actor: String?, database: StoreOptions, format: OutputFormat) throws {
         let configuration = try loadConfiguration(config)
+        let location = database.location(configURL: configuration.store.url)
+        let store = try location.open()
+        guard let record = try store.account(account) else { throw CLIError("no account \(account) in \(location.display)") }
         let curve = configuration.leveling.progression.curve
         let projected = max(0, record.xp + amount)
         let plan = kind == .adjust
@@ -268,18 +271,20 @@ enum ModeratorAction {
         }
         let who = actor ?? environment("USER") ?? "moderator"
         let id = try store.enqueue(kind, did: record.did, amount: amount, reason: reason, actor: who)
-        if let lock = HostLock(databasePath: database.db) {
-            // No host owns the database: apply the queue here, as a host would.
+        if case let .sqlite(path) = location, let lock = HostLock(databasePath: path) {
+            // No host owns the database: apply the queue here, as a host would. (On
+            // PostgreSQL the host that owns the account's partition applies it.)
             let context = configuration.makeContext()
             try store.load(into: context)
             var boundary = BatchBoundary(store: store)
             try store.commit(try boundary.close(context))
             withExtendedLifetime(lock) {}
-            let result = try store.command(id)
+            let result = try openStore(path).command(id)
             report(["command": String(id), "state": result?.state ?? "?", "result": result?.result ?? ""], format: format)
         } else {
             report(["command": String(id), "state": "pending",
-                    "result": "queued: the running host applies it in its next batch"], format: format)
+                    "result": location.isPostgres ? "queued: the host of the account's partition applies it in its next batch"
+                        : "queued: the running host applies it in its next batch"], format: format)
         }
     }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BotHost
+import Plugins
 import XRPCClient
 
 /// `bothost outbox list|retry|cancel`: what the bot has queued, posted, or given up on.
@@ -14,14 +15,14 @@ struct OutboxCommand: ParsableCommand {
             abstract: "Every message with its state (pending, sent, failed, cancelled, skipped).",
             discussion: "--format json prints one JSON object per line (JSON Lines), one per message.")
 
-        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var database: StoreOptions
         @Option(name: .long, help: "Only messages in this state (repeatable).") var state: [String] = []
         @Option(name: .long, help: "Only messages about this DID or handle.") var did: String?
         @Option(name: .long, help: "At most this many messages.") var limit: Int?
         @Option(name: .long, help: "table or json.") var format: OutputFormat = .table
 
         func run() throws {
-            let store = try openStore(database.db, readOnly: true)
+            let store = try database.location().openReader()
             let messages = try store.outboxMessages(states: state, did: did, limit: limit)
             switch format {
             case .json:
@@ -65,14 +66,14 @@ struct OutboxCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Put failed (or cancelled/skipped) messages back in the queue.",
             discussion: "A message that may have been posted is looked up under its record key first: a retry never posts twice.")
-        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var database: StoreOptions
         @Argument(help: "Message ids.") var ids: [Int64] = []
         @Flag(name: .long, help: "Every failed message.") var allFailed = false
         @Option(name: .long, help: "Who is asking (recorded in the audit log).") var actor: String?
 
         func run() throws {
             guard allFailed || !ids.isEmpty else { throw ValidationError("give message ids or --all-failed") }
-            let store = try openStore(database.db)
+            let store = try database.location().open()
             let count = try store.retryOutbox(ids: ids, allFailed: allFailed, actor: actor ?? environment("USER") ?? "moderator", nowUS: WallClock.nowUS())
             print("\(count) message\(count == 1 ? "" : "s") queued again")
         }
@@ -82,15 +83,20 @@ struct OutboxCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Post everything pending now, then exit (e.g. after `retry`, with no host running).",
             discussion: "Uses the bot account of the config file or of BOTHOST_PDS, BOTHOST_IDENTIFIER and BOTHOST_APP_PASSWORD.")
-        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var database: StoreOptions
         @Option(name: .long, help: "YAML config file.") var config: String?
         @Option(name: .long, help: "table or json.") var format: OutputFormat = .table
 
         func run() async throws {
             var configuration = try loadConfiguration(config)
-            let store = try openStore(database.db)
-            guard let lock = HostLock(databasePath: database.db) else {
-                throw CLIError("\(database.db) is in use by a running bothost host, which dispatches its outbox itself")
+            let location = database.location(configURL: configuration.store.url)
+            let store = try location.open()
+            // A SQLite file's outbox has one dispatcher: its host's. On PostgreSQL this
+            // dispatcher claims messages with a lease, beside the hosts' own.
+            var lock: HostLock?
+            if case let .sqlite(path) = location {
+                lock = HostLock(databasePath: path)
+                guard lock != nil else { throw CLIError("\(path) is in use by a running bothost host, which dispatches its outbox itself") }
             }
             defer { withExtendedLifetime(lock) {} }
             guard let delivery = try await BotDelivery.setUp(&configuration, store: store, log: { printError($0) }) else {
@@ -120,13 +126,13 @@ struct OutboxCommand: ParsableCommand {
 
     struct Cancel: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Cancel pending messages.")
-        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var database: StoreOptions
         @Argument(help: "Message ids.") var ids: [Int64]
         @Option(name: .long, help: "Why (recorded with the message and in the audit log).") var reason: String = "cancelled by a moderator"
         @Option(name: .long, help: "Who is asking (recorded in the audit log).") var actor: String?
 
         func run() throws {
-            let store = try openStore(database.db)
+            let store = try database.location().open()
             let count = try store.cancelOutbox(ids: ids, actor: actor ?? environment("USER") ?? "moderator", reason: reason, nowUS: WallClock.nowUS())
             print("\(count) message\(count == 1 ? "" : "s") cancelled")
         }

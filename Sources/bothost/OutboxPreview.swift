@@ -6,8 +6,8 @@ import XRPCClient
 /// What a dry run would post: the pending messages rendered as the dispatcher would
 /// render them (one post per account for coalesced milestones).
 enum OutboxPreview {
-    static func lines(store: Store, configuration: BotHostConfiguration, limit: Int) throws -> [String] {
-        let pending = try store.outboxMessages(states: ["pending"])
+    static func lines(store: any OutboxModeration, configuration: BotHostConfiguration, limit: Int) throws -> [String] {
+        let pending = try store.outboxMessages(states: ["pending"], did: nil, limit: nil)
         guard !pending.isEmpty else { return [] }
         let renderer = AnnouncementRenderer(progression: configuration.leveling.progression)
         var lines: [String] = []

@@ -62,7 +62,9 @@ struct ReplayCommand: AsyncParsableCommand {
         let dryRun = self.dryRun || configuration.bot.dryRun
         let quiet = self.quiet
         let log: @Sendable (String) -> Void = { message in if !quiet { printError(message) } }
-        let sqlite = store as? Store
+        // The outbox preview and counts of a dry run, as before, for a SQLite file only
+        // (a shared PostgreSQL outbox holds other partitions' messages too).
+        let ownOutbox: (any BotHostStore)? = location.isPostgres ? nil : store
         // The dispatcher has a connection of its own on PostgreSQL (claims with SKIP LOCKED,
         // so the dispatchers of several partitioned hosts share one outbox).
         let delivery = dryRun ? nil : try await BotDelivery.setUp(&configuration, store: try location.openOutbox(store, partition: partition), log: log)
@@ -116,11 +118,11 @@ struct ReplayCommand: AsyncParsableCommand {
             if !quiet {
                 printError("outbox: \(totals.sent) sent, \(totals.failed) failed, \(totals.cancelled) cancelled, \(totals.skipped) skipped")
             }
-        } else if dryRun && format == .table, let sqlite {
-            for line in try OutboxPreview.lines(store: sqlite, configuration: configuration, limit: 20) { print(line) }
+        } else if dryRun && format == .table, let ownOutbox {
+            for line in try OutboxPreview.lines(store: ownOutbox, configuration: configuration, limit: 20) { print(line) }
         }
         SummaryPrinter.print(summary, format: format, db: location.display + (partition.isPartial ? " (partition \(partition))" : ""),
-                             dryRun: dryRun, outbox: try? sqlite?.outboxCounts())
+                             dryRun: dryRun, outbox: try? ownOutbox?.outboxCounts())
     }
 }
 

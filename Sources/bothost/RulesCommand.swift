@@ -126,16 +126,17 @@ struct RulesCommand: ParsableCommand {
                 grants go to a shadow ledger only. This reports XP per rule, the accounts whose XP would differ
                 (largest first), and the milestones and announcements that would be added or lost.
                 """)
-        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var database: StoreOptions
         @Option(name: .long, help: "How many differing accounts to list.") var limit = 20
         @Option(name: .long, help: "Output format: table or json.") var format: OutputFormat = .table
 
         func run() throws {
-            let store = try openStore(database.db, readOnly: true)
+            let location = database.location()
+            let store = try location.openReader()
             let diff: ShadowDiff
-            do { diff = try store.shadowDiff(limit: limit) } catch { throw CLIError(StoreError.describing(error, path: database.db).description) }
+            do { diff = try store.shadowDiff(limit: limit) } catch { throw CLIError(store.describe(error).description) }
             guard let pack = diff.shadowPack else {
-                throw CLIError("no shadow pack has run on \(database.db); run one with --pack PACK.yaml where the pack says mode: shadow")
+                throw CLIError("no shadow pack has run on \(location.display); run one with --pack PACK.yaml where the pack says mode: shadow")
             }
             if format == .json {
                 let json = JSONWriter()

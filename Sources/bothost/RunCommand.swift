@@ -124,7 +124,7 @@ struct RunCommand: AsyncParsableCommand {
         services.append(.init(service: PackWatchService(reloader: reloader, host: host, configuration: configuration, logger: logger)))
         if let httpPort {
             let registry = APIServer.bootstrapMetrics()
-            let reader = try location.openStateReader()
+            let reader = try location.openReader()
             let token = try AdminToken.load(file: adminTokenFile)
             let api = APIServer(store: reader, curve: configuration.leveling.progression.curve, registry: registry,
                                 adminToken: token, adminStore: token == nil ? nil : store as? any ModerationWriting)

@@ -35,15 +35,11 @@ struct ServeCommand: AsyncParsableCommand {
         Log.bootstrap(level: logLevel)
         let configuration = try loadConfiguration(config)
         let location = database.location(configURL: configuration.store.url)
-        let store = try location.openStateReader()
+        let store = try location.openReader()
         let token = try AdminToken.load(file: adminTokenFile)
         var admin: (any ModerationWriting)?
-        if token != nil {
-            switch location {
-            case let .sqlite(path): admin = try openStore(path)
-            case .postgres: admin = store as? any ModerationWriting
-            }
-        }
+        // The admin endpoints write: a connection that is not read-only.
+        if token != nil { admin = try location.open() }
         let api = APIServer(store: store, curve: configuration.leveling.progression.curve, registry: APIServer.bootstrapMetrics(),
                             adminToken: token, adminStore: admin)
         let host = self.host

@@ -41,10 +41,10 @@ extension StoreOptions {
 final class HostStore {
     let location: StoreLocation
     let partition: Partition
-    let store: any StateStore
+    let store: any BotHostStore
     let lock: HostLock?
 
-    init(location: StoreLocation, partition: Partition, store: any StateStore, lock: HostLock?) {
+    init(location: StoreLocation, partition: Partition, store: any BotHostStore, lock: HostLock?) {
         self.location = location
         self.partition = partition
         self.store = store
@@ -67,7 +67,7 @@ enum StoreLocation {
     }
 
     /// Opens the store (migrating it unless `readOnly`).
-    func open(partition: Partition = .whole, readOnly: Bool = false) throws -> any StateStore {
+    func open(partition: Partition = .whole, readOnly: Bool = false) throws -> any BotHostStore {
         switch self {
         case let .sqlite(path):
             guard !partition.isPartial else {
@@ -85,34 +85,13 @@ enum StoreLocation {
 
     /// The outbox for a dispatcher: the host's own SQLite store, or a PostgreSQL
     /// connection of its own (claims keep several dispatchers apart).
-    func openOutbox(_ store: any StateStore, partition: Partition) throws -> any OutboxStore {
+    func openOutbox(_ store: any BotHostStore, partition: Partition) throws -> any OutboxStore {
         switch self {
-        case .sqlite: return store as! Store
-        case .postgres: return try open(partition: partition) as! PostgresStore
+        case .sqlite: return store
+        case .postgres: return try open(partition: partition)
         }
     }
 
-    /// The read side of the HTTP API.
-    func openStateReader() throws -> any StateReading {
-        switch self {
-        case let .sqlite(path): return try openStore(path, readOnly: true)
-        case .postgres: return try open(readOnly: true) as! PostgresStore
-        }
-    }
-
-    /// The read side for rank-events and audit.
-    func openModerationReader() throws -> any ModerationReading {
-        switch self {
-        case let .sqlite(path): return try openStore(path, readOnly: true)
-        case .postgres: return try open(readOnly: true) as! PostgresStore
-        }
-    }
-
-    /// The read side for export, user and top.
-    func openReader() throws -> any AccountReading {
-        switch self {
-        case let .sqlite(path): return try openStore(path, readOnly: true)
-        case .postgres: return try open(readOnly: true) as! PostgresStore
-        }
-    }
+    /// The read side (HTTP API, export, user, top, rank-events, audit, explain, outbox list).
+    func openReader() throws -> any BotHostStore { try open(readOnly: true) }
 }

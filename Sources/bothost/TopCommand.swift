@@ -26,7 +26,7 @@ struct TopCommand: ParsableCommand {
     var format: OutputFormat = .table
 
     func run() throws {
-        let store = try database.location().openStateReader()
+        let store = try database.location().openReader()
         let ranked: [RankedAccount]
         if let window {
             let end: Int64
@@ -97,7 +97,7 @@ struct RankEventsCommand: ParsableCommand {
     @Option(name: .long, help: "table or json.") var format: OutputFormat = .table
 
     func run() throws {
-        let events = try database.location().openModerationReader().rankEvents(limit: max(0, limit))
+        let events = try database.location().openReader().rankEvents(limit: max(0, limit))
         switch format {
         case .json:
             let json = JSONWriter()

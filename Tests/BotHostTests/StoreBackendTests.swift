@@ -40,13 +40,15 @@ import Testing
     /// every `restartEvery` lines and committing every `batch` lines.
     static func replay(_ lines: [String], into initial: any StateStore, reopen: () throws -> any StateStore,
                        partition: Partition = .whole, restartEvery: Int = .max, batch: Int = 500,
-                       configuration: BotHostConfiguration = BotHostConfiguration()) throws {
+                       configuration: BotHostConfiguration = BotHostConfiguration(), packs: PackSelection? = nil) throws {
         var store = initial
         func start() throws -> HostEngine {
             let context = configuration.makeContext()
             context.partition = partition
             try store.load(into: context)
-            return HostEngine(context: context, plugins: configuration.makePlugins(packs: nil))
+            let engine = HostEngine(context: context, plugins: configuration.makePlugins(packs: packs))
+            if let bot = configuration.bot.did { engine.setBot(did: bot) }
+            return engine
         }
         var engine = try start()
         for (index, line) in lines.enumerated() {

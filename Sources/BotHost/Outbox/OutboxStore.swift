@@ -28,3 +28,22 @@ public protocol OutboxStore: Sendable {
 }
 
 extension Store: OutboxStore {}
+
+/// The moderators' outbox commands (`bothost outbox list|retry|cancel`), on either backend.
+public protocol OutboxModeration {
+    /// Messages oldest first; `states` empty means all; `did` also matches a handle.
+    func outboxMessages(states: [String], did: String?, limit: Int?) throws -> [OutboxMessage]
+    /// Puts failed (or named cancelled, skipped) messages back in the queue; returns how many.
+    func retryOutbox(ids: [Int64], allFailed: Bool, actor: String, nowUS: Int64) throws -> Int
+    /// Cancels pending messages; returns how many.
+    func cancelOutbox(ids: [Int64], actor: String, reason: String, nowUS: Int64) throws -> Int
+}
+
+extension Store: OutboxModeration {}
+
+/// What a shadow pack would have done (`bothost rules diff`), on either backend.
+public protocol ShadowReading {
+    func shadowDiff(limit: Int) throws -> ShadowDiff
+}
+
+extension Store: ShadowReading {}

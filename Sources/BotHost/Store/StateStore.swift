@@ -135,3 +135,9 @@ public struct Partition: Sendable, Equatable, CustomStringConvertible {
     @inline(__always)
     public static func hash<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> UInt64 { FNV1a.hash(bytes) }
 }
+
+/// Everything a store of either backend answers: the host's writes, the readers of the
+/// HTTP API and the CLI, the moderators' writes, the outbox. The CLI opens a store as
+/// this type and runs every command on it, whichever backend the URL names.
+public typealias BotHostStore = StateStore & StateReading & ModerationReading & ModerationWriting & OutboxStore
+    & OutboxModeration & ShadowReading

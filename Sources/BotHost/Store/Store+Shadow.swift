@@ -7,6 +7,12 @@ public struct ShadowDiff: Sendable {
         public var rule: String
         public var liveXP: Int64
         public var shadowXP: Int64
+
+        public init(rule: String, liveXP: Int64, shadowXP: Int64) {
+            self.rule = rule
+            self.liveXP = liveXP
+            self.shadowXP = shadowXP
+        }
     }
 
     /// One account whose shadow XP differs from its live XP.
@@ -17,6 +23,15 @@ public struct ShadowDiff: Sendable {
         public var liveLevel: Int
         public var shadowXP: Int64
         public var shadowLevel: Int
+
+        public init(did: String, handle: String?, liveXP: Int64, liveLevel: Int, shadowXP: Int64, shadowLevel: Int) {
+            self.did = did
+            self.handle = handle
+            self.liveXP = liveXP
+            self.liveLevel = liveLevel
+            self.shadowXP = shadowXP
+            self.shadowLevel = shadowLevel
+        }
     }
 
     /// The shadow pack's id and version (nil when no shadow pack ever ran).
@@ -36,6 +51,8 @@ public struct ShadowDiff: Sendable {
     /// whose consent allows announcements), and the live ones it would not have made.
     public var extraAnnouncements = 0
     public var missingAnnouncements = 0
+
+    public init() {}
 }
 
 extension Store {
