@@ -18,6 +18,7 @@ let package = Package(
     products: [
         .executable(name: "bothost", targets: ["bothost"]),
         .library(name: "BotHost", targets: ["BotHost"]),
+        .library(name: "BotHostSQLite", targets: ["BotHostSQLite"]),
         .library(name: "Rules", targets: ["Rules"]),
         .library(name: "Plugins", targets: ["Plugins"]),
         .library(name: "XRPCClient", targets: ["XRPCClient"]),
@@ -50,8 +51,6 @@ let package = Package(
             name: "BotHost",
             dependencies: [
                 "Rules", "XRPCClient", "CZstd",
-                .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -61,6 +60,17 @@ let package = Package(
                 .product(name: "WSClient", package: "swift-websocket"),
             ],
             resources: [.copy("Resources/jetstream-zstd-dictionary"), .copy("Resources/jetstream-v2-zstd-dictionary")],
+            swiftSettings: swiftSettings
+        ),
+        // The SQLite store (the embedded default), beside BotHostPostgres: both implement
+        // the store contracts of BotHost (StateStore.swift, OutboxStore.swift).
+        .target(
+            name: "BotHostSQLite",
+            dependencies: [
+                "BotHost", "XRPCClient",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -92,7 +102,7 @@ let package = Package(
         .target(
             name: "BotHostPostgres",
             dependencies: [
-                "BotHost",
+                "BotHost", "BotHostSQLite",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -110,7 +120,7 @@ let package = Package(
         .executableTarget(
             name: "bothost",
             dependencies: [
-                "BotHost", "Plugins", "Rules", "JetstreamServer", "BotHostHTTP", "BotHostPostgres",
+                "BotHost", "BotHostSQLite", "Plugins", "Rules", "JetstreamServer", "BotHostHTTP", "BotHostPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -121,7 +131,8 @@ let package = Package(
         .testTarget(
             name: "BotHostTests",
             dependencies: [
-                "BotHost", "Plugins", "Rules", "XRPCClient", "JetstreamServer", "BotHostHTTP", "BotHostPostgres",
+                "BotHost", "BotHostSQLite", "Plugins", "Rules", "XRPCClient", "JetstreamServer", "BotHostHTTP", "BotHostPostgres",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "WSClient", package: "swift-websocket"),

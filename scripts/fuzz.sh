@@ -13,7 +13,7 @@ if [ -z "$(ls -A fuzz/corpus/event-decoder 2>/dev/null)" ]; then
   split -l 1 -d -a 4 Tests/BotHostTests/Fixtures/jetstream-real-samples.jsonl fuzz/corpus/event-decoder/real-
 fi
 swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FuzzEventDecoder \
-  Sources/BotHost/Decoding/*.swift Sources/BotHost/Support/ISOTime.swift fuzz/FuzzEventDecoder.swift \
+  Sources/BotHost/Decoding/*.swift Sources/BotHost/Support/ISOTime.swift Sources/BotHost/Support/FNV1a.swift fuzz/FuzzEventDecoder.swift \
   -o "$out/fuzz-event-decoder"
 "$out/fuzz-event-decoder" -max_total_time="$seconds" -max_len=65536 -artifact_prefix=fuzz/artifacts/ \
   -print_final_stats=1 fuzz/corpus/event-decoder 2>&1 | tail -15

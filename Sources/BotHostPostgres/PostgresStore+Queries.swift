@@ -109,7 +109,7 @@ extension PostgresStore: StateReading, ModerationWriting {
     /// whole hours from `xp_hourly`, the two partial hours from the ledger.
     public func leaderboard(window: RankingWindow, asOf: Int64, limit: Int) throws -> [RankedAccount] {
         try lock.withLock { _ in
-            let (parts, arguments) = Store.windowParts(from: asOf - window.microseconds, to: asOf, dailyThroughUS: try dailyThroughUS())
+            let (parts, arguments) = StoreQueries.windowParts(from: asOf - window.microseconds, to: asOf, dailyThroughUS: try dailyThroughUS())
             var index = 0
             let numbered = parts.joined(separator: " UNION ALL ").split(separator: "?", omittingEmptySubsequences: false)
                 .reduce(into: "") { sql, piece in
@@ -139,9 +139,9 @@ extension PostgresStore: StateReading, ModerationWriting {
         }
     }
 
-    public func status() throws -> Store.Status {
+    public func status() throws -> StoreStatus {
         try lock.withLock { _ in
-            var status = Store.Status()
+            var status = StoreStatus()
             if let row = try session.query("""
                 SELECT min(time_us), max(updated_us) FROM cursor WHERE source = 'jetstream' OR source LIKE 'jetstream/%'
                 """).first {
@@ -182,7 +182,7 @@ extension PostgresStore: StateReading, ModerationWriting {
             }
         }
         let ledger = try account(did).map { try self.ledger(account: $0.id, limit: 1_000_000) } ?? []
-        return Store.activityBuckets(counters: counters, ledger: ledger, hourly: hourly)
+        return StoreQueries.activityBuckets(counters: counters, ledger: ledger, hourly: hourly)
     }
 
     /// Queues a moderator command for the host that owns the account; returns its id.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BotHost
+import BotHostSQLite
 import Plugins
 import Rules
 

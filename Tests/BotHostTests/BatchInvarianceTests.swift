@@ -1,4 +1,5 @@
 import BotHost
+import BotHostSQLite
 import BotHostPostgres
 import Foundation
 import GRDB

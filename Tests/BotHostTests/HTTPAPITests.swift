@@ -1,4 +1,5 @@
 import BotHost
+import BotHostSQLite
 import BotHostHTTP
 import Foundation
 import Hummingbird

@@ -1,4 +1,5 @@
 import BotHost
+import BotHostSQLite
 import GRDB
 import Plugins
 import Testing

@@ -22,11 +22,13 @@ let package = Package(
         .executableTarget(name: "streak-replay", dependencies: [
             "StreakBonus",
             .product(name: "BotHost", package: "BotHost"),
+            .product(name: "BotHostSQLite", package: "BotHost"),
             .product(name: "Plugins", package: "BotHost"),
         ]),
         .testTarget(name: "StreakBonusTests", dependencies: [
             "StreakBonus",
             .product(name: "BotHost", package: "BotHost"),
+            .product(name: "BotHostSQLite", package: "BotHost"),
             .product(name: "Plugins", package: "BotHost"),
             .product(name: "XRPCClient", package: "BotHost"),
         ]),

@@ -1,5 +1,4 @@
 import Dispatch
-import GRDB
 import Synchronization
 
 /// Commits batches on a background thread while the next batch is being built.
@@ -90,11 +89,7 @@ public final class BatchWriter: Sendable {
     /// Waits for every queued batch. - Throws: the first write error.
     public func finish() throws {
         queue.sync {}
-        if WriteProfile.enabled {
-            let start = Clock.monotonicSeconds()
-            try? (store as? Store)?.queue.writeWithoutTransaction { db in try db.checkpoint(.passive) }
-            print("profile: \(WriteProfile.report()) final checkpoint \(Clock.monotonicSeconds() - start)")
-        }
+        store.finishWriting()
         if let error = state.withLock({ $0.failure }) { throw error }
     }
 

@@ -27,7 +27,6 @@ public protocol OutboxStore: Sendable {
     func outboxCounts() throws -> [String: Int]
 }
 
-extension Store: OutboxStore {}
 
 /// The moderators' outbox commands (`bothost outbox list|retry|cancel`), on either backend.
 public protocol OutboxModeration {
@@ -39,11 +38,9 @@ public protocol OutboxModeration {
     func cancelOutbox(ids: [Int64], actor: String, reason: String, nowUS: Int64) throws -> Int
 }
 
-extension Store: OutboxModeration {}
 
 /// What a shadow pack would have done (`bothost rules diff`), on either backend.
 public protocol ShadowReading {
     func shadowDiff(limit: Int) throws -> ShadowDiff
 }
 
-extension Store: ShadowReading {}

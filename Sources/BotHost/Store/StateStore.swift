@@ -19,14 +19,15 @@ public protocol StateStore: AnyObject, Sendable {
     func pendingCommandsOnce(after: inout Int64) throws -> [ModeratorCommand]
     /// A clear sentence for an error raised by this store.
     func describe(_ error: any Error) -> StoreError
+    /// Called when a writer has committed its last batch (a store may report or
+    /// checkpoint then); nothing by default.
+    func finishWriting()
 }
 
-extension Store: StateStore {
-    public var location: String { path }
-    public func commit(_ batch: WriteBatch) throws { try write(batch) }
-    public func storedCursor() throws -> Int64? { try cursor() }
-    public func describe(_ error: any Error) -> StoreError { StoreError.describing(error, path: path) }
+extension StateStore {
+    public func finishWriting() {}
 }
+
 
 /// The per-account read side that the CLI's read commands and exports need, on either backend.
 public protocol AccountReading {
@@ -40,7 +41,6 @@ public protocol AccountReading {
     func ledger(account id: Int64, limit: Int) throws -> [LedgerRecord]
 }
 
-extension Store: AccountReading {}
 
 /// What the HTTP API reads: a primary or a read replica of either backend.
 public protocol StateReading: AccountReading, Sendable {
@@ -48,7 +48,7 @@ public protocol StateReading: AccountReading, Sendable {
     func readCursor() throws -> Int64?
     func leaderboard(window: RankingWindow, asOf: Int64, limit: Int) throws -> [RankedAccount]
     func leaderboard(limit: Int) throws -> [RankedAccount]
-    func status() throws -> Store.Status
+    func status() throws -> StoreStatus
     func activityTotals(did: String) throws -> [(String, Int64)]
     func activity(did: String, hourly: Bool) throws -> [(Int64, [(String, Int64)])]
 }
@@ -59,7 +59,6 @@ public protocol ModerationReading {
     func auditLog(limit: Int) throws -> [AuditRecord]
 }
 
-extension Store: ModerationReading {}
 
 /// The admin endpoints' writes: commands for the owning host, and exclusions.
 public protocol ModerationWriting: Sendable {
@@ -68,9 +67,6 @@ public protocol ModerationWriting: Sendable {
     func setExcluded(_ didOrHandle: String, excluded: Bool, actor: String, reason: String) throws -> Bool
 }
 
-extension Store: StateReading, ModerationWriting {
-    public func readCursor() throws -> Int64? { try cursor() }
-}
 
 /// Which accounts a host owns when several hosts share one database: the accounts whose
 /// DID hashes to `index` of `count` (`--partition K/N`, K counted from 0).

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import BotHost
+import BotHostSQLite
 import Plugins
 import StreakBonus
 

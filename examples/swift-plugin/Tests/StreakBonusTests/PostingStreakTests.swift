@@ -1,4 +1,5 @@
 import BotHost
+import BotHostSQLite
 import Foundation
 import Plugins
 import StreakBonus

@@ -1,3 +1,4 @@
+import BotHost
 import GRDB
 import GRDBSQLite
 import XRPCClient

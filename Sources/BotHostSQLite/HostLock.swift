@@ -1,3 +1,4 @@
+import BotHost
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

@@ -1,54 +1,7 @@
+import BotHost
 import GRDB
 import Rules
 import XRPCClient
-
-/// One account as exported and shown by the CLI.
-public struct AccountRecord: Sendable, Equatable {
-    public var id: Int64
-    public var did: String
-    public var handle: String?
-    public var xp: Int64
-    public var level: Int
-    /// Milestone levels reached, ascending.
-    public var milestones: [Int]
-    public var status: String
-    public var consent: String
-
-    public init(id: Int64, did: String, handle: String?, xp: Int64, level: Int, milestones: [Int], status: String, consent: String) {
-        self.id = id
-        self.did = did
-        self.handle = handle
-        self.xp = xp
-        self.level = level
-        self.milestones = milestones
-        self.status = status
-        self.consent = consent
-    }
-}
-
-/// One ledger entry with its provenance, for `bothost user`.
-public struct LedgerRecord: Sendable, Equatable {
-    public var id: Int64
-    public var kind: String
-    public var amount: Int64
-    public var plugin: String
-    public var rule: String
-    public var version: String
-    /// `at://did/collection/rkey` of the event that produced it.
-    public var uri: String
-    public var timeUS: Int64
-
-    public init(id: Int64, kind: String, amount: Int64, plugin: String, rule: String, version: String, uri: String, timeUS: Int64) {
-        self.id = id
-        self.kind = kind
-        self.amount = amount
-        self.plugin = plugin
-        self.rule = rule
-        self.version = version
-        self.uri = uri
-        self.timeUS = timeUS
-    }
-}
 
 extension Store {
     private static let accountColumns = """
@@ -122,55 +75,6 @@ extension Store {
     }
 }
 
-/// One row of a leaderboard.
-public struct RankedAccount: Sendable, Equatable {
-    public var rank: Int
-    public var did: String
-    public var handle: String?
-    /// XP gained in the window (all-time boards: the total).
-    public var score: Int64
-    public var xp: Int64
-    public var level: Int
-
-    public init(rank: Int, did: String, handle: String?, score: Int64, xp: Int64, level: Int) {
-        self.rank = rank
-        self.did = did
-        self.handle = handle
-        self.score = score
-        self.xp = xp
-        self.level = level
-    }
-}
-
-/// The sliding windows of the rankings.
-public enum RankingWindow: String, Sendable, CaseIterable {
-    case hour, day, week, month
-
-    /// The window's length in microseconds (1 h, 24 h, 7 days, 30 days).
-    public var microseconds: Int64 {
-        switch self {
-        case .hour: 3_600_000_000
-        case .day: 86_400_000_000
-        case .week: 7 * 86_400_000_000
-        case .month: 30 * 86_400_000_000
-        }
-    }
-}
-
-/// A moderator action, as audited.
-public struct AuditRecord: Sendable, Equatable {
-    public var id: Int64
-    public var timeUS: Int64
-    public var actor: String
-    public var action: String
-    public var did: String?
-    public var detail: String
-
-    public init(id: Int64, timeUS: Int64, actor: String, action: String, did: String?, detail: String) {
-        self.id = id; self.timeUS = timeUS; self.actor = actor; self.action = action; self.did = did; self.detail = detail
-    }
-}
-
 extension Store {
     /// The leaderboard of a sliding window ending at `asOf` (microseconds): net XP (grants
     /// minus revocations, re-grades by their delta) of ledger entries whose event time is in
@@ -182,7 +86,7 @@ extension Store {
     /// hours of ledger rows, however long the window.
     public func leaderboard(window: RankingWindow, asOf: Int64, limit: Int) throws -> [RankedAccount] {
         return try queue.read { db in
-            let (parts, arguments) = Self.windowParts(from: asOf - window.microseconds, to: asOf,
+            let (parts, arguments) = StoreQueries.windowParts(from: asOf - window.microseconds, to: asOf,
                                                       dailyThroughUS: try Self.dailyThrough(db) * 1_000_000)
             let rows = try Row.fetchAll(db, sql: """
                 SELECT a.did, a.handle, s.score, t.xp, t.level FROM (
@@ -198,43 +102,6 @@ extension Store {
         }
     }
 
-    /// The sub-queries (each yielding `account_id, xp`) whose union is the net XP of
-    /// events with time in `(from, to]` (microseconds), and their arguments.
-    package static func windowParts(from: Int64, to: Int64, dailyThroughUS: Int64) -> (parts: [String], arguments: [Int64]) {
-        let hourUS: Int64 = 3_600_000_000, dayUS: Int64 = 86_400_000_000
-        func ceilTo(_ value: Int64, _ unit: Int64) -> Int64 { value >= 0 ? (value + unit - 1) / unit * unit : -((-value) / unit * unit) }
-        func floorTo(_ value: Int64, _ unit: Int64) -> Int64 { value >= 0 ? value / unit * unit : -((-value + unit - 1) / unit * unit) }
-        // Whole hours [hourStart, hourEnd) (µs) lie inside (from, to]: times from + 1 … to.
-        let hourStart = ceilTo(from + 1, hourUS), hourEnd = floorTo(to + 1, hourUS)
-        guard hourStart < hourEnd else {
-            return (["SELECT account_id, amount AS xp FROM ledger WHERE time_us > ? AND time_us <= ?"], [from, to])
-        }
-        var parts: [String] = []
-        var arguments: [Int64] = []
-        func ledger(_ lower: Int64, _ upper: Int64) {  // (lower, upper]
-            guard lower < upper else { return }
-            parts.append("SELECT account_id, amount AS xp FROM ledger WHERE time_us > ? AND time_us <= ?")
-            arguments += [lower, upper]
-        }
-        func buckets(_ table: String, _ start: Int64, _ end: Int64) {  // [start, end) µs, aligned
-            guard start < end else { return }
-            parts.append("SELECT account_id, xp FROM \(table) WHERE bucket >= ? AND bucket < ?")
-            arguments += [start / 1_000_000, end / 1_000_000]
-        }
-        ledger(from, hourStart - 1)
-        let dayStart = ceilTo(hourStart, dayUS), dayEnd = floorTo(hourEnd, dayUS)
-        if dayStart < dayEnd {
-            // Whole days come from xp_daily where they are rolled up, from hours after.
-            let rolled = min(dayEnd, max(dayStart, dailyThroughUS))
-            buckets("xp_hourly", hourStart, dayStart)
-            buckets("xp_daily", dayStart, rolled)
-            buckets("xp_hourly", rolled, hourEnd)
-        } else {
-            buckets("xp_hourly", hourStart, hourEnd)
-        }
-        ledger(hourEnd - 1, to)
-        return (parts, arguments)
-    }
 
     /// The all-time leaderboard (score = total XP).
     public func leaderboard(limit: Int) throws -> [RankedAccount] {
@@ -275,22 +142,10 @@ extension Store {
         try queue.read { db in try Bool.fetchOne(db, sql: "SELECT excluded FROM accounts WHERE did = ?", arguments: [did]) ?? false }
     }
 
-    /// Figures for `bothost status`.
-    public struct Status: Sendable {
-        public var cursorUS: Int64?
-        public var cursorUpdatedUS: Int64?
-        public var accounts = 0
-        public var ledgerEntries = 0
-        public var liveGrants = 0
-        public var milestones = 0
-        public var outbox: [String: Int] = [:]
-        public init() {}
-    }
-
     /// Cursor, sizes and outbox counts.
-    public func status() throws -> Status {
+    public func status() throws -> StoreStatus {
         try queue.read { db in
-            var status = Status()
+            var status = StoreStatus()
             if let row = try Row.fetchOne(db, sql: "SELECT time_us, updated_us FROM cursor WHERE source = 'jetstream'") {
                 status.cursorUS = row[0]
                 status.cursorUpdatedUS = row[1]
@@ -330,26 +185,9 @@ extension Store {
                 """, arguments: [did]).map { (bucket: $0[0] as Int64, name: $0[1] as String, value: $0[2] as Int64) }
         }
         let ledger = try account(did).map { try self.ledger(account: $0.id, limit: 1_000_000) } ?? []
-        return Self.activityBuckets(counters: counters, ledger: ledger, hourly: hourly)
+        return StoreQueries.activityBuckets(counters: counters, ledger: ledger, hourly: hourly)
     }
 
-    /// An account's activity per day (or hour) bucket from its counter rows and ledger
-    /// entries, on either backend: event counts by type, and net XP by collection.
-    public static func activityBuckets(counters: [(bucket: Int64, name: String, value: Int64)], ledger: [LedgerRecord],
-                                       hourly: Bool) -> [(Int64, [(String, Int64)])] {
-        let unit: Int64 = hourly ? 3_600 : 86_400
-        var buckets: [Int64: [String: Int64]] = [:]
-        for row in counters where row.name.hasPrefix("hour:") == hourly {
-            buckets[row.bucket, default: [:]][hourly ? String(row.name.dropFirst(5)) : row.name] = row.value
-        }
-        for entry in ledger {
-            let seconds = entry.timeUS / 1_000_000
-            let bucket = seconds - ((seconds % unit) + unit) % unit
-            let collection = entry.uri.split(separator: "/").dropFirst(2).first.map(String.init) ?? "?"
-            buckets[bucket, default: [:]]["xp:" + collection, default: 0] += entry.amount
-        }
-        return buckets.sorted { $0.key < $1.key }.map { ($0.key, $0.value.sorted { $0.key < $1.key }) }
-    }
 }
 
 extension Store {
@@ -387,22 +225,6 @@ extension Store {
         let commands = try pendingCommands().filter { $0.id > after }
         if let last = commands.last { after = last.id }
         return commands
-    }
-}
-
-/// A ranking change as stored.
-public struct RankEventRecord: Sendable, Equatable {
-    public var timeUS: Int64
-    public var window: String
-    public var threshold: Int
-    public var did: String
-    public var handle: String?
-    public var kind: String
-    public var rank: Int?
-
-    public init(timeUS: Int64, window: String, threshold: Int, did: String, handle: String?, kind: String, rank: Int?) {
-        self.timeUS = timeUS; self.window = window; self.threshold = threshold; self.did = did; self.handle = handle
-        self.kind = kind; self.rank = rank
     }
 }
 

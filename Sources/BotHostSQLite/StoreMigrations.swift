@@ -1,3 +1,4 @@
+import BotHost
 import GRDB
 
 /// The versioned schema. Migrations are append-only: never edit a shipped one.

@@ -1,3 +1,4 @@
+import BotHost
 import GRDB
 
 /// The outbox as the dispatcher and the moderators' CLI use it. Each state change is

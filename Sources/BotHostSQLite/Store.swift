@@ -1,12 +1,9 @@
+import BotHost
 import GRDB
 import GRDBSQLite
 import XRPCClient
 
-/// Errors of the store, with what to do about them.
-public struct StoreError: Error, Sendable, CustomStringConvertible {
-    public var description: String
-    public init(_ description: String) { self.description = description }
-
+extension StoreError {
     /// A clear sentence for an error raised while writing a batch.
     public static func describing(_ error: any Error, path: String) -> StoreError {
         if let error = error as? StoreError { return error }
