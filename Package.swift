@@ -19,6 +19,7 @@ let package = Package(
         .executable(name: "bothost", targets: ["bothost"]),
         .library(name: "BotHost", targets: ["BotHost"]),
         .library(name: "BotHostSQLite", targets: ["BotHostSQLite"]),
+        .library(name: "BotHostStores", targets: ["BotHostStores"]),
         .library(name: "Rules", targets: ["Rules"]),
         .library(name: "Plugins", targets: ["Plugins"]),
         .library(name: "XRPCClient", targets: ["XRPCClient"]),
@@ -102,13 +103,23 @@ let package = Package(
         .target(
             name: "BotHostPostgres",
             dependencies: [
-                "BotHost", "BotHostSQLite",
+                "BotHost",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Stores by location (a path or a URL, either backend) and the move between them.
+        .target(
+            name: "BotHostStores",
+            dependencies: [
+                "BotHost", "BotHostSQLite", "BotHostPostgres",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -120,7 +131,7 @@ let package = Package(
         .executableTarget(
             name: "bothost",
             dependencies: [
-                "BotHost", "BotHostSQLite", "Plugins", "Rules", "JetstreamServer", "BotHostHTTP", "BotHostPostgres",
+                "BotHost", "BotHostSQLite", "BotHostStores", "Plugins", "Rules", "JetstreamServer", "BotHostHTTP", "BotHostPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -131,7 +142,7 @@ let package = Package(
         .testTarget(
             name: "BotHostTests",
             dependencies: [
-                "BotHost", "BotHostSQLite", "Plugins", "Rules", "XRPCClient", "JetstreamServer", "BotHostHTTP", "BotHostPostgres",
+                "BotHost", "BotHostSQLite", "BotHostStores", "Plugins", "Rules", "XRPCClient", "JetstreamServer", "BotHostHTTP", "BotHostPostgres",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -12,8 +12,8 @@ import Synchronization
 ///
 /// The host's write path is synchronous on its own threads (as with SQLite), so each
 /// call waits on postgres-nio's future; it must never be used from an event loop.
-final class PGSession: @unchecked Sendable {
-    let connection: PostgresConnection
+package final class PGSession: @unchecked Sendable {
+    package let connection: PostgresConnection
     let logger: Logger
     let url: PostgresURL
 
@@ -38,13 +38,13 @@ final class PGSession: @unchecked Sendable {
 
     /// Runs one statement and returns its rows.
     @discardableResult
-    func query(_ query: PostgresQuery) throws -> [PostgresRow] {
+    package func query(_ query: PostgresQuery) throws -> [PostgresRow] {
         try connection.query(query, logger: logger).wait().rows
     }
 
     /// Runs statements separated by `;` at line ends (no parameters), one by one; `--`
     /// comments are dropped.
-    func execute(_ sql: String) throws {
+    package func execute(_ sql: String) throws {
         var statement = ""
         for line in sql.split(separator: "\n", omittingEmptySubsequences: false) {
             var text = Substring(line)
@@ -61,12 +61,12 @@ final class PGSession: @unchecked Sendable {
     }
 
     /// Streams rows to `body` (constant memory for exports and loads).
-    func forEach(_ query: PostgresQuery, _ body: @escaping @Sendable (PostgresRow) throws -> Void) throws {
+    package func forEach(_ query: PostgresQuery, _ body: @escaping @Sendable (PostgresRow) throws -> Void) throws {
         _ = try connection.query(query, logger: logger, body).wait()
     }
 
     /// Runs `body` in a transaction: committed when it returns, rolled back when it throws.
-    func transaction<T>(_ body: () throws -> T) throws -> T {
+    package func transaction<T>(_ body: () throws -> T) throws -> T {
         try execute("BEGIN")
         do {
             let value = try body()
@@ -79,7 +79,7 @@ final class PGSession: @unchecked Sendable {
     }
 
     /// `COPY table(columns) FROM STDIN` with text-format rows (tab-separated, newline-ended).
-    func copy(table: String, columns: [String], text: ByteBuffer) throws {
+    package func copy(table: String, columns: [String], text: ByteBuffer) throws {
         let box = Mutex<Result<Void, any Error>?>(nil)
         let done = DispatchSemaphore(value: 0)
         let connection = self.connection

@@ -18,12 +18,12 @@ public final class PostgresStore: StateStore, @unchecked Sendable {
     public let url: PostgresURL
     public let partition: Partition
     /// The writer's connection (the batch writer's thread, or the CLI's).
-    let session: PGSession
+    package let session: PGSession
     /// Host ids to database ids.
     let ids = IDMap()
     /// Serializes use of `session` (the writer thread and a CLI caller never overlap, but
     /// commands are polled from the applying thread).
-    let lock = Mutex(())
+    package let lock = Mutex(())
     /// The applying thread's connection for command polls (opened on first use).
     let poll = Mutex<PGSession?>(nil)
     /// This store's dispatcher, as named in outbox claims.

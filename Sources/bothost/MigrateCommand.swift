@@ -2,6 +2,7 @@ import ArgumentParser
 import BotHost
 import BotHostSQLite
 import BotHostPostgres
+import BotHostStores
 import Foundation
 
 struct MigrateCommand: ParsableCommand {

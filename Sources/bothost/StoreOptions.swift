@@ -2,6 +2,7 @@ import ArgumentParser
 import BotHost
 import BotHostSQLite
 import BotHostPostgres
+import BotHostStores
 import Foundation
 
 /// `--db` / `--store` for the commands that work on either backend.
@@ -15,8 +16,7 @@ struct StoreOptions: ParsableArguments {
     /// The store named by `--store`, the config's `store.url`, or `--db`, in that order.
     func location(configURL: String? = nil) -> StoreLocation {
         guard let text = store ?? configURL else { return .sqlite(db) }
-        if PostgresURL.matches(text) { return .postgres(text) }
-        return .sqlite(text.hasPrefix("sqlite:") ? String(text.dropFirst(7)) : text)
+        return StoreLocation(text)
     }
 }
 
@@ -53,46 +53,3 @@ final class HostStore {
     }
 }
 
-enum StoreLocation {
-    case sqlite(String)
-    case postgres(String)
-
-    var isPostgres: Bool { if case .postgres = self { return true } else { return false } }
-
-    /// For messages: the path, or the URL without its password.
-    var display: String {
-        switch self {
-        case let .sqlite(path): return path
-        case let .postgres(text): return (try? PostgresURL(text).redacted) ?? "postgres://…"
-        }
-    }
-
-    /// Opens the store (migrating it unless `readOnly`).
-    func open(partition: Partition = .whole, readOnly: Bool = false) throws -> any BotHostStore {
-        switch self {
-        case let .sqlite(path):
-            guard !partition.isPartial else {
-                throw CLIError("--partition needs a shared PostgreSQL store (--store postgres://…): a SQLite file has one writer")
-            }
-            return try openStore(path, readOnly: readOnly)
-        case let .postgres(text):
-            do {
-                return try PostgresStore(text, partition: partition, readOnly: readOnly, environment: ProcessInfo.processInfo.environment)
-            } catch let error as StoreError {
-                throw CLIError(error.description)
-            }
-        }
-    }
-
-    /// The outbox for a dispatcher: the host's own SQLite store, or a PostgreSQL
-    /// connection of its own (claims keep several dispatchers apart).
-    func openOutbox(_ store: any BotHostStore, partition: Partition) throws -> any OutboxStore {
-        switch self {
-        case .sqlite: return store
-        case .postgres: return try open(partition: partition)
-        }
-    }
-
-    /// The read side (HTTP API, export, user, top, rank-events, audit, explain, outbox list).
-    func openReader() throws -> any BotHostStore { try open(readOnly: true) }
-}

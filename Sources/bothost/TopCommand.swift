@@ -1,5 +1,6 @@
 import ArgumentParser
 import BotHost
+import BotHostStores
 
 struct TopCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,4 +1,5 @@
 import BotHost
+import BotHostPostgres
 import BotHostSQLite
 import GRDB
 import PostgresNIO
