@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "BotHostStores", targets: ["BotHostStores"]),
         .library(name: "Rules", targets: ["Rules"]),
         .library(name: "Plugins", targets: ["Plugins"]),
+        .library(name: "BotHostConfig", targets: ["BotHostConfig"]),
         .library(name: "XRPCClient", targets: ["XRPCClient"]),
     ],
     dependencies: [
@@ -128,10 +129,16 @@ let package = Package(
             dependencies: ["BotHost", "Rules"],
             swiftSettings: swiftSettings
         ),
+        // The config file (YAML): the bot, the plugins it runs and the host's settings.
+        .target(
+            name: "BotHostConfig",
+            dependencies: ["BotHost", "Plugins", "Rules", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "bothost",
             dependencies: [
-                "BotHost", "BotHostSQLite", "BotHostStores", "Plugins", "Rules", "JetstreamServer", "BotHostHTTP", "BotHostPostgres",
+                "BotHost", "BotHostSQLite", "BotHostStores", "BotHostConfig", "Plugins", "Rules", "JetstreamServer", "BotHostHTTP", "BotHostPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -142,7 +149,7 @@ let package = Package(
         .testTarget(
             name: "BotHostTests",
             dependencies: [
-                "BotHost", "BotHostSQLite", "BotHostStores", "Plugins", "Rules", "XRPCClient", "JetstreamServer", "BotHostHTTP", "BotHostPostgres",
+                "BotHost", "BotHostSQLite", "BotHostStores", "BotHostConfig", "Plugins", "Rules", "XRPCClient", "JetstreamServer", "BotHostHTTP", "BotHostPostgres",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BotHost
+import BotHostConfig
 import Plugins
 import Rules
 

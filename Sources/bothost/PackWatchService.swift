@@ -1,4 +1,5 @@
 import BotHost
+import BotHostConfig
 import CoreMetrics
 import Logging
 import Plugins

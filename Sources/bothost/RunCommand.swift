@@ -1,5 +1,6 @@
 import ArgumentParser
 import BotHost
+import BotHostConfig
 import BotHostStores
 import Logging
 import BotHostHTTP

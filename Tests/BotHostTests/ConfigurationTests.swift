@@ -1,4 +1,5 @@
 import BotHost
+import BotHostConfig
 import Plugins
 import Rules
 import Testing

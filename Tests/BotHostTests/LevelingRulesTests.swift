@@ -1,4 +1,5 @@
 @testable import BotHost
+import BotHostConfig
 import Plugins
 import Rules
 import GRDB

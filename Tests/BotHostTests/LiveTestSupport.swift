@@ -1,4 +1,5 @@
 import BotHost
+import BotHostConfig
 import Foundation
 import JetstreamServer
 import Logging

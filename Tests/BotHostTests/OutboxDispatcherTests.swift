@@ -1,4 +1,5 @@
 import BotHost
+import BotHostConfig
 import BotHostSQLite
 import Foundation
 import GRDB

@@ -1,4 +1,5 @@
 import BotHost
+import BotHostConfig
 import Foundation
 import Plugins
 import Rules

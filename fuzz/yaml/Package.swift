@@ -10,7 +10,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     dependencies: [.package(name: "BotHost", path: "../..")],
     targets: [
-        .executableTarget(name: "FuzzConfig", dependencies: [.product(name: "Plugins", package: "BotHost")]),
+        .executableTarget(name: "FuzzConfig", dependencies: [.product(name: "BotHostConfig", package: "BotHost")]),
         .executableTarget(name: "FuzzRulePack", dependencies: [.product(name: "Rules", package: "BotHost")]),
     ]
 )

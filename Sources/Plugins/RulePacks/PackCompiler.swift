@@ -249,12 +249,12 @@ struct PackCompiler {
         case "isSelf":
             return { env in
                 guard case .json(let uri) = compiled[0](env), let event = env.event else { return .bool(false) }
-                return .bool(LevelingPlugin.isOwn(uri, event))
+                return .bool(RecordURI.isOwn(uri, event))
             }
         case "grantOf":
             return { env in
                 guard case .json(let uri) = compiled[0](env) else { return .null }
-                let grant = LevelingPlugin.withBytes(of: uri) { bytes -> Grant? in
+                let grant = RecordURI.withBytes(of: uri) { bytes -> Grant? in
                     guard let parts = RecordURI(bytes) else { return nil }
                     let collection = parts.collectionEquals("app.bsky.feed.post")
                         ? env.postCollection : env.context.collectionID(String(decoding: parts.collection, as: UTF8.self))

@@ -5,6 +5,7 @@ import Darwin
 #endif
 import BotHost
 import BotHostSQLite
+import BotHostConfig
 import Plugins
 import StreakBonus
 

@@ -1,6 +1,7 @@
 import BotHost
 import BotHostSQLite
 import Foundation
+import BotHostConfig
 import Plugins
 import StreakBonus
 import Testing

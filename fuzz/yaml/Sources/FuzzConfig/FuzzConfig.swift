@@ -1,6 +1,6 @@
 // libFuzzer entry point for the config loader (`bothost --config FILE`): any text must be
 // accepted or refused with a diagnostic, never trap.
-import Plugins
+import BotHostConfig
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzConfig(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {

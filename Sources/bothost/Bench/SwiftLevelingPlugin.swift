@@ -1,12 +1,15 @@
 import BotHost
+import BotHostConfig
+import Plugins
 
-/// The default leveling rules (`shared/spec/leveling.md`): XP for posts (by media
+/// The default leveling rules hand-written in Swift (bench only: the host runs them as
+/// the built-in rule pack): XP for posts (by media
 /// class), likes and reposts; nothing for self-interactions; deletes revoke and
 /// updates re-grade through the host's keyed grants.
 ///
 /// Levels and milestones are the host's ``Progression``, configured from the same
 /// `leveling:` section.
-public final class LevelingPlugin: Plugin {
+final class LevelingPlugin: Plugin {
     public let id = "leveling"
     public let collections = [Collections.post, Collections.like, Collections.repost]
     /// The XP amounts in force.
@@ -59,15 +62,15 @@ public final class LevelingPlugin: Plugin {
             context.grant(amount: amounts.post(media), tag: media.rawValue, rule: rule)
         } else if collection == likeCollection {
             let subject = record[Keys.subject][Keys.uri]
-            context.grant(amount: Self.isOwn(subject, event) ? amounts.selfInteraction : amounts.like, rule: rule)
+            context.grant(amount: RecordURI.isOwn(subject, event) ? amounts.selfInteraction : amounts.like, rule: rule)
         } else if collection == repostCollection {
             let subject = record[Keys.subject][Keys.uri]
-            if Self.isOwn(subject, event) {
+            if RecordURI.isOwn(subject, event) {
                 context.grant(amount: amounts.selfInteraction, rule: rule)
                 return
             }
             var amount = amounts.repostOfUnseen
-            if let media = Self.withBytes(of: subject, { reposted(uri: $0, context) }) {
+            if let media = RecordURI.withBytes(of: subject, { reposted(uri: $0, context) }) {
                 amount = amounts.post(media)
             }
             context.grant(amount: amount, rule: rule)
@@ -81,42 +84,15 @@ public final class LevelingPlugin: Plugin {
         else { return nil }
         return MediaClass(rawValue: post.tag)
     }
-
-    /// Calls `body` with a string value's bytes: in place when unescaped, decoded otherwise.
-    static func withBytes<T>(of value: JSONValue, _ body: (UnsafeRawBufferPointer) -> T?) -> T? {
-        if let bytes = value.unescapedBytes { return body(bytes) }
-        guard var text = value.string else { return nil }
-        return text.withUTF8 { body(UnsafeRawBufferPointer($0)) }
-    }
-
-    /// Whether `uri` names a record in the event's own repository (`at://<did>/…`).
-    static func isOwn(_ uri: JSONValue, _ event: Event) -> Bool {
-        guard let did = event.did.unescapedBytes else { return false }
-        return withBytes(of: uri) { RecordURI.hasAuthority($0, did) } ?? false
-    }
 }
 
-/// `at://AUTHORITY/COLLECTION/RKEY` split on the raw bytes, without allocating.
-struct RecordURI {
-    let authority: UnsafeRawBufferPointer
-    let collection: UnsafeRawBufferPointer
-    let rkey: UnsafeRawBufferPointer
-
-    init?(_ bytes: UnsafeRawBufferPointer) {
-        guard bytes.count > 5, bytes.starts(with: "at://".utf8) else { return nil }
-        guard let slash1 = bytes[5...].firstIndex(of: UInt8(ascii: "/")),
-              let slash2 = bytes[(slash1 + 1)...].firstIndex(of: UInt8(ascii: "/")) else { return nil }
-        authority = UnsafeRawBufferPointer(rebasing: bytes[5..<slash1])
-        collection = UnsafeRawBufferPointer(rebasing: bytes[(slash1 + 1)..<slash2])
-        rkey = UnsafeRawBufferPointer(rebasing: bytes[(slash2 + 1)...])
-    }
-
-    func collectionEquals(_ nsid: String) -> Bool { collection.elementsEqual(nsid.utf8) }
-
-    /// Whether `uri` starts with `at://` + `did` + `/`.
-    static func hasAuthority(_ uri: UnsafeRawBufferPointer, _ did: UnsafeRawBufferPointer) -> Bool {
-        let n = did.count
-        guard uri.count > 5 + n, uri.starts(with: "at://".utf8), uri[5 + n] == UInt8(ascii: "/") else { return false }
-        return UnsafeRawBufferPointer(rebasing: uri[5..<(5 + n)]).elementsEqual(did)
+extension BotHostConfiguration {
+    /// The plugins of this configuration with the hand-written Swift leveling plugin in
+    /// the live pack's place (`replay --swift-leveling`, `bench-apply --swift`): kept in
+    /// the CLI only so `make bench` can measure the rule packs' overhead.
+    func makePlugins(packs: PackSelection? = nil, swiftLeveling: Bool) -> [any Plugin] {
+        var plugins = makePlugins(packs: packs)
+        if swiftLeveling { plugins[1] = LevelingPlugin(amounts: leveling.amounts) }
+        return plugins
     }
 }

@@ -1,4 +1,5 @@
 import BotHost
+import Plugins
 import Rules
 import Yams
 
@@ -287,15 +288,11 @@ public struct BotHostConfiguration: Sendable, Equatable {
     }
 
     /// The plugins this configuration runs, in order: consent first, so a post that
-    /// opts in and crosses a milestone is announced.
-    ///
-    /// - Parameter swiftLeveling: run the hand-written Swift leveling plugin instead of
-    ///   the live pack; kept only so `make bench` can measure the rule packs' overhead.
-    public func makePlugins(packs: PackSelection? = nil, swiftLeveling: Bool = false) -> [any Plugin] {
+    /// opts in and crosses a milestone is announced; the live pack is the second.
+    public func makePlugins(packs: PackSelection? = nil) -> [any Plugin] {
         let packs = packs ?? PackSelection(live: DefaultPack.load(amounts: leveling.amounts), shadow: nil, liveIsDefault: true)
         var plugins: [any Plugin] = [ConsentPlugin(bot: bot, options: consent),
-                                     swiftLeveling ? LevelingPlugin(amounts: leveling.amounts)
-                                        : RulePackPlugin(pack: packs.live.pack, versionTag: packs.live.versionTag, shadow: false)]
+                                     RulePackPlugin(pack: packs.live.pack, versionTag: packs.live.versionTag, shadow: false)]
         if let shadow = packs.shadow {
             plugins.append(RulePackPlugin(pack: shadow.pack, versionTag: shadow.versionTag, shadow: true))
         }
@@ -307,19 +304,6 @@ public struct BotHostConfiguration: Sendable, Equatable {
 extension Node.Mapping {
     /// The value of a string key.
     subscript(key: String) -> Node? { self[Node(key)] }
-}
-
-/// Reads a whole text file without Foundation.
-func readTextFile(_ path: String) throws -> String {
-    let reader = try FileByteSource(path: path)
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 1 << 16)
-    while true {
-        let n = try chunk.withUnsafeMutableBytes { try reader.read(into: $0) }
-        if n == 0 { break }
-        bytes.append(contentsOf: chunk[0..<n])
-    }
-    return String(decoding: bytes, as: UTF8.self)
 }
 
 extension BotHostConfiguration {
@@ -338,68 +322,6 @@ extension BotHostConfiguration {
         leveling.progression = progression
         if let text = pack.templates["rankings.announcement"] { rankAnnouncement = text }
         if let text = pack.templates["rankings.announcement_first"] { rankFirstAnnouncement = text }
-    }
-}
-
-/// A checked pack with the version recorded in the ledger and where it came from.
-public struct LoadedPack: Sendable {
-    public var pack: RulePack
-    public var versionTag: String
-    public var path: String
-    public init(pack: RulePack, versionTag: String, path: String) {
-        self.pack = pack
-        self.versionTag = versionTag
-        self.path = path
-    }
-}
-
-/// Loads and checks a rule pack file; the version tag recorded in the ledger is the
-/// pack's version and a hash of its content.
-public enum RulePackFile {
-    public static func load(_ path: String) throws -> LoadedPack {
-        let text = try readTextFile(path)
-        let pack = try RulePackChecker.check(text: text, file: path)
-        return LoadedPack(pack: pack, versionTag: versionTag(pack, text: text), path: path)
-    }
-
-    /// `VERSION+FNV64(text)`: two different texts never share a tag by accident.
-    public static func versionTag(_ pack: RulePack, text: String) -> String {
-        let hex = String(FNV1a.hash(text.utf8), radix: 16)
-        return "\(pack.version)+\(String(repeating: "0", count: 16 - hex.count) + hex)"
-    }
-}
-
-/// The rule packs a host runs: one live pack (the built-in leveling pack unless a live
-/// one is given) and at most one shadow pack (`mode: shadow`).
-public struct PackSelection: Sendable {
-    public var live: LoadedPack
-    public var shadow: LoadedPack?
-    /// Whether the live pack is the built-in one (its milestones come from the config).
-    public var liveIsDefault: Bool
-
-    public init(live: LoadedPack, shadow: LoadedPack? = nil, liveIsDefault: Bool) {
-        self.live = live
-        self.shadow = shadow
-        self.liveIsDefault = liveIsDefault
-    }
-
-    /// Errors for a selection that cannot run.
-    public struct Refused: Error, CustomStringConvertible {
-        public var description: String
-    }
-
-    /// Loads and checks `paths`; the built-in pack (with the config's amounts) is live
-    /// when none of them is.
-    public static func load(_ paths: [String], amounts: LevelingConfiguration.Amounts) throws -> PackSelection {
-        var live: [LoadedPack] = []
-        var shadow: [LoadedPack] = []
-        for path in paths {
-            let loaded = try RulePackFile.load(path)
-            if loaded.pack.mode == .shadow { shadow.append(loaded) } else { live.append(loaded) }
-        }
-        guard live.count <= 1 else { throw Refused(description: "more than one live pack (\(live.map(\.path).joined(separator: ", "))); run one, or set mode: shadow on the others") }
-        guard shadow.count <= 1 else { throw Refused(description: "more than one shadow pack (\(shadow.map(\.path).joined(separator: ", "))); compare one at a time") }
-        return PackSelection(live: live.first ?? DefaultPack.load(amounts: amounts), shadow: shadow.first, liveIsDefault: live.isEmpty)
     }
 }
 
