@@ -102,7 +102,7 @@ struct OutboxCommand: ParsableCommand {
                 guard lock != nil else { throw CLIError("\(path) is in use by a running bothost host, which dispatches its outbox itself") }
             }
             defer { withExtendedLifetime(lock) {} }
-            guard let delivery = try await BotDelivery.setUp(&configuration, store: store, log: { printError($0) }) else {
+            guard let delivery = try await BotDeliverySetUp.setUp(&configuration, store: store, log: { printError($0) }) else {
                 throw CLIError("no bot account: set BOTHOST_PDS, BOTHOST_IDENTIFIER and BOTHOST_APP_PASSWORD (or the config's bot section)")
             }
             let start = Clock.monotonicSeconds()

@@ -70,7 +70,7 @@ struct ReplayCommand: AsyncParsableCommand {
         let ownOutbox: (any BotHostStore)? = location.isPostgres ? nil : store
         // The dispatcher has a connection of its own on PostgreSQL (claims with SKIP LOCKED,
         // so the dispatchers of several partitioned hosts share one outbox).
-        let delivery = dryRun ? nil : try await BotDelivery.setUp(&configuration, store: try location.openOutbox(store, partition: partition), log: log)
+        let delivery = dryRun ? nil : try await BotDeliverySetUp.setUp(&configuration, store: try location.openOutbox(store, partition: partition), log: log)
         // Fail on a missing or unreadable capture before anything else happens.
         do { _ = try openCapture(capture) } catch { throw CLIError(error.description) }
         let capture = self.capture

@@ -76,7 +76,7 @@ struct RunCommand: AsyncParsableCommand {
         let (location, partition, store) = (held.location, held.partition, held.store)
         defer { withExtendedLifetime(held) {} }
         let dryRun = self.dryRun || configuration.bot.dryRun
-        let delivery = dryRun ? nil : try await BotDelivery.setUp(&configuration, store: try location.openOutbox(store, partition: partition),
+        let delivery = dryRun ? nil : try await BotDeliverySetUp.setUp(&configuration, store: try location.openOutbox(store, partition: partition),
                                                                   log: { logger.notice("\($0)") })
         let context = configuration.makeContext()
         context.partition = partition
