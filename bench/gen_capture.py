@@ -206,7 +206,7 @@ def go_escape(b: bytes) -> bytes:
 
 class Account:
     __slots__ = ("did", "clk", "last_rev", "last_rkey", "last_t", "handle", "live_posts",
-                 "post_rkeys", "deletables", "deleted", "active", "status")
+                 "post_rkeys", "deletables", "deleted", "active", "status", "account_bodies")
 
     def __init__(self, did: str, clk: int):
         self.did = did
@@ -221,6 +221,7 @@ class Account:
         self.deleted = []       # recently deleted keys, for the rare repeated delete
         self.active = True
         self.status = None
+        self.account_bodies = []  # recent account event bodies, for a failover's re-send
 
 
 class Generator:
@@ -550,6 +551,17 @@ class Generator:
         r = self.rng
         a = self.pick_active()
         st = self.stamp(a)
+        if r.random() < 0.03:
+            # A thread posted at once: one repository commit, one event per post, every one
+            # with the commit's rev (Jetstream stamps each event's time_us on its own).
+            for i in range(2 + int(r.random() * 3)):
+                self.post_with(a, st if i == 0 else (self.event_time(a), st[1], st[2]))
+            self.stats["threads (multi-op commits)"] += 1
+            return
+        self.post_with(a, st)
+
+    def post_with(self, a: Account, st) -> None:
+        r = self.rng
         # Clients mint post rkeys at compose time with their own clock id: usually before the
         # commit, sometimes after it (client clock skew), as in the real samples.
         rkey = self.next_rkey(a, "app.bsky.feed.post", st[2] - 1_900_000 + int(r.random() * 2_700_000),
@@ -634,7 +646,22 @@ class Generator:
             self.emit_commit(a, "delete", coll, self.old_tid(), None)
             self.stats["deletes_of_unseen"] += 1
             return
-        if x < 0.085 and a.deleted:
+        if x < 0.12 and len(a.deletables) >= 2:
+            # A bulk delete through applyWrites: one commit, one rev, several deletes (now and
+            # then one of a key the capture never created).
+            t, rev, rev_us = self.stamp(a)
+            for i in range(min(len(a.deletables), 2 + int(r.random() * 4))):
+                coll, rkey = a.deletables.pop(r.randrange(len(a.deletables)))
+                if coll == "app.bsky.feed.post":
+                    a.live_posts.pop(rkey, None)
+                a.deleted.append((coll, rkey))
+                self.emit_commit(a, "delete", coll, rkey, None, stamp=(t if i == 0 else self.event_time(a), rev, rev_us))
+            if r.random() < 0.3:
+                self.emit_commit(a, "delete", "app.bsky.feed.like", self.old_tid(), None, stamp=(self.event_time(a), rev, rev_us))
+            del a.deleted[:-20]
+            self.stats["bulk deletes (multi-op commits)"] += 1
+            return
+        if x < 0.125 and a.deleted:
             # The same key deleted again under a new rev: must change nothing.
             coll, rkey = r.choice(a.deleted)
             self.emit_commit(a, "delete", coll, rkey, None)
@@ -790,6 +817,8 @@ class Generator:
             body = '{"active":false,"did":"%s","seq":%d,"status":"%s","time":"%s"}' % (a.did, seq, status, when)
         self.emit(('{"did":"%s","time_us":%d,"kind":"account","account":%s}' % (a.did, t, body)).encode(),
                   ("account", "active" if active else status))
+        a.account_bodies.append(body)
+        del a.account_bodies[:-4]
 
     def gen_identity(self) -> None:
         r = self.rng
@@ -810,6 +839,13 @@ class Generator:
     def gen_account(self) -> None:
         r = self.rng
         a = self.pick_for_lifecycle()
+        if len(a.account_bodies) >= 2 and r.random() < 0.15:
+            # An older account event sent again by another Jetstream instance after a failover:
+            # its own (later) time_us, the relay's original seq and body. It must change nothing.
+            body = r.choice(a.account_bodies[:-1])
+            self.emit(('{"did":"%s","time_us":%d,"kind":"account","account":%s}' % (a.did, self.event_time(a), body)).encode(),
+                      ("account", "re-sent after failover"))
+            return
         if not a.active:
             if r.random() < RESTORE_PROB[a.status]:
                 a.active, a.status = True, None

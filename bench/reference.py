@@ -18,9 +18,11 @@ so the rules are spelled out here exactly (they settle the spec's open points):
    operation other than create/update/delete, or a create/update whose `record` is not an
    object; an identity/account event without its `identity`/`account` object. Unknown kinds are
    skipped without counting as malformed (and do not create an account). Blank lines are ignored.
-2. Per-DID dedupe: a well-formed commit (any collection and operation) whose `rev` is <= the
-   DID's last applied rev (string comparison) is ignored; otherwise it is applied and becomes
-   the last rev.
+2. Per-DID dedupe: a well-formed commit (any collection and operation) whose `rev` is < the
+   DID's last applied rev (string comparison) is ignored; at the same rev it is ignored only when
+   the same (collection, rkey, operation) was already applied at that rev (one repository commit
+   is one event per operation, all with the commit's rev); otherwise it is applied, and a greater
+   rev becomes the last rev with its set of applied operations. Both persist with the account.
 3. Amounts: post 50 / 60 / 70 (no media / media not all described / all described); like 10, 0
    if self; repost 0 if self, else the recorded amount of the reposted post if that post has a
    live grant, else 50. Other collections grant nothing and are not recorded.
@@ -31,8 +33,11 @@ so the rules are spelled out here exactly (they settle the spec's open points):
    are every milestone <= the highest level ever reached, recorded once.
 6. identity sets the handle when `identity.handle` is a string; account sets status "active"
    when `account.active` is true, else `account.status` (or "inactive"); an account event whose
-   `active` is not a JSON boolean is malformed. Each is applied only if
-   its time_us >= the last applied time_us of that kind for that DID.
+   `active` is not a JSON boolean is malformed. An identity or account event with an integer
+   `seq` > 0, for a DID that already has a last applied seq (one per DID, shared by both kinds),
+   is applied only if its seq is greater; otherwise (no seq, or none stored yet) it is applied
+   only if its time_us >= the last applied time_us of that kind for that DID. An applied event
+   with a seq stores it.
 7. Accounts = every DID of a well-formed commit/identity/account event.
 
 The summary line printed at the end:
@@ -48,6 +53,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import sqlite3
 import sys
 import time
@@ -151,14 +157,16 @@ def subject_uri(record: dict):
 # State
 
 class Account:
-    __slots__ = ("xp", "max_level", "next_threshold", "last_rev", "handle", "status",
-                 "identity_t", "account_t")
+    __slots__ = ("xp", "max_level", "next_threshold", "last_rev", "last_ops", "handle", "status",
+                 "identity_t", "account_t", "last_seq")
 
     def __init__(self):
         self.xp = 0
         self.max_level = 1
         self.next_threshold = level_threshold(2)  # XP at which max_level must be recomputed
         self.last_rev = None
+        self.last_ops = set()  # (collection, rkey, operation) applied at last_rev
+        self.last_seq = None
         self.handle = None
         self.status = "active"
         self.identity_t = None
@@ -175,7 +183,9 @@ CREATE TABLE IF NOT EXISTS accounts(
   handle TEXT,
   status TEXT NOT NULL,
   identity_time_us INTEGER,
-  account_time_us INTEGER
+  account_time_us INTEGER,
+  last_ops TEXT,
+  last_seq INTEGER
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS grants(
   did TEXT NOT NULL,
@@ -217,6 +227,10 @@ class Pipeline:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA cache_size=-262144")  # 256 MiB: the grants index is the hot spot
         self.db.executescript(SCHEMA)
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(accounts)")}
+        for column, kind in (("last_ops", "TEXT"), ("last_seq", "INTEGER")):
+            if column not in columns:  # a database of an older reference
+                self.db.execute(f"ALTER TABLE accounts ADD COLUMN {column} {kind}")
 
         self.accounts: dict[str, Account] = {}
         self.grants: dict[tuple, int] = {}  # live grants only: (did, collection, rkey) -> amount
@@ -230,11 +244,13 @@ class Pipeline:
 
     def _load(self) -> None:
         intern = sys.intern
-        for did, xp, max_level, last_rev, handle, status, it, at in self.db.execute(
-                "SELECT did, xp, max_level, last_rev, handle, status, identity_time_us, account_time_us"
-                " FROM accounts"):
+        for did, xp, max_level, last_rev, handle, status, it, at, ops, seq in self.db.execute(
+                "SELECT did, xp, max_level, last_rev, handle, status, identity_time_us, account_time_us,"
+                " last_ops, last_seq FROM accounts"):
             a = Account()
             a.xp, a.max_level, a.last_rev, a.handle, a.status = xp, max_level, last_rev, handle, status
+            a.last_ops = {tuple(op) for op in json.loads(ops)} if ops else set()
+            a.last_seq = seq
             a.next_threshold = level_threshold(max_level + 1)
             a.identity_t, a.account_t = it, at
             self.accounts[intern(did)] = a
@@ -312,10 +328,15 @@ class Pipeline:
                     return
             a = self._account(did)
             self._see(t)
-            if a.last_rev is not None and rev <= a.last_rev:
+            op_key = (coll, rkey, op)
+            if a.last_rev is not None and (rev < a.last_rev or (rev == a.last_rev and op_key in a.last_ops)):
                 self.counters["duplicate_rev"] += 1
                 return
-            a.last_rev = rev
+            if a.last_rev is None or rev > a.last_rev:
+                a.last_rev = rev
+                a.last_ops = {op_key}
+            else:
+                a.last_ops.add(op_key)
             self.dirty_accounts.add(did)
             self.counters["applied_commits"] += 1
             if coll in GRANTING:
@@ -329,8 +350,8 @@ class Pipeline:
             a = self._account(did)
             self._see(t)
             self.dirty_accounts.add(did)
-            if a.identity_t is None or t >= a.identity_t:
-                a.identity_t = t
+            if self._accept_seq(a, body, a.identity_t is None or t >= a.identity_t):
+                a.identity_t = t if a.identity_t is None else max(a.identity_t, t)
                 handle = body.get("handle")
                 if type(handle) is str:
                     a.handle = handle
@@ -344,8 +365,8 @@ class Pipeline:
             a = self._account(did)
             self._see(t)
             self.dirty_accounts.add(did)
-            if a.account_t is None or t >= a.account_t:
-                a.account_t = t
+            if self._accept_seq(a, body, a.account_t is None or t >= a.account_t):
+                a.account_t = t if a.account_t is None else max(a.account_t, t)
                 if body.get("active") is True:
                     a.status = "active"
                 else:
@@ -353,6 +374,18 @@ class Pipeline:
                     a.status = status if type(status) is str else "inactive"
         else:
             self.counters["unknown_kind"] += 1
+
+    @staticmethod
+    def _accept_seq(a: Account, body: dict, newer: bool) -> bool:
+        """Rule 6: the relay seq orders identity and account events when both the event and
+        the account have one; otherwise their time_us does."""
+        seq = body.get("seq")
+        if type(seq) is not int or seq <= 0:
+            return newer
+        if not (seq > a.last_seq if a.last_seq else newer):
+            return False
+        a.last_seq = seq
+        return True
 
     def _see(self, t: int) -> None:
         if self.cursor is None or t > self.cursor:
@@ -433,14 +466,16 @@ class Pipeline:
             for did in sorted(self.dirty_accounts):
                 a = accounts[did]
                 rows.append((did, a.xp, level_for_xp(a.xp), a.max_level, a.last_rev, a.handle, a.status,
-                             a.identity_t, a.account_t))
+                             a.identity_t, a.account_t, json.dumps(sorted(a.last_ops)) if a.last_ops else None,
+                             a.last_seq))
             db.executemany(
                 "INSERT INTO accounts(did, xp, level, max_level, last_rev, handle, status,"
-                " identity_time_us, account_time_us) VALUES (?,?,?,?,?,?,?,?,?)"
+                " identity_time_us, account_time_us, last_ops, last_seq) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
                 " ON CONFLICT(did) DO UPDATE SET xp = excluded.xp, level = excluded.level,"
                 " max_level = excluded.max_level, last_rev = excluded.last_rev, handle = excluded.handle,"
                 " status = excluded.status, identity_time_us = excluded.identity_time_us,"
-                " account_time_us = excluded.account_time_us", rows)
+                " account_time_us = excluded.account_time_us, last_ops = excluded.last_ops,"
+                " last_seq = excluded.last_seq", rows)
             cur = db.executemany("INSERT OR IGNORE INTO milestones(did, level, time_us) VALUES (?,?,?)",
                                  self.milestone_rows)
             self.milestone_count += max(cur.rowcount, 0)

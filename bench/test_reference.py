@@ -117,15 +117,21 @@ def rwm(media):
             "record": {"$type": "app.bsky.embed.record", "record": subject(post_uri(BOB, "3quoted"))}}
 
 
-def identity(did, handle=None, t=None) -> bytes:
-    body = {"did": did, "seq": 1, "time": "2026-07-04T14:38:07.000Z"}
+def identity(did, handle=None, t=None, seq=None) -> bytes:
+    """An identity event; with `seq` the relay sequence number (rule 6), else none."""
+    body = {"did": did, "time": "2026-07-04T14:38:07.000Z"}
+    if seq is not None:
+        body["seq"] = seq
     if handle is not None:
         body["handle"] = handle
     return orjson.dumps({"did": did, "time_us": t or next_t(), "kind": "identity", "identity": body})
 
 
-def account(did, active, status=None, t=None) -> bytes:
-    body = {"active": active, "did": did, "seq": 1, "time": "2026-07-04T14:38:07.000Z"}
+def account(did, active, status=None, t=None, seq=None) -> bytes:
+    """An account event; with `seq` the relay sequence number (rule 6), else none."""
+    body = {"active": active, "did": did, "time": "2026-07-04T14:38:07.000Z"}
+    if seq is not None:
+        body["seq"] = seq
     if status is not None:
         body["status"] = status
     return orjson.dumps({"did": did, "time_us": t or next_t(), "kind": "account", "account": body})
@@ -409,7 +415,11 @@ def duplicate_revs():
         r.feed(e1, e1)
         eq(r.xp(ALICE), 10, "exact duplicate")
         r.feed(like(ALICE, "3l2", post_uri(BOB, "3c"), rev="3mpt000000010"))
-        eq(r.xp(ALICE), 10, "equal rev, other record: ignored")
+        eq(r.xp(ALICE), 20, "equal rev, another operation of the same commit: applied")
+        r.feed(like(ALICE, "3l2", post_uri(BOB, "3c"), rev="3mpt000000010"))
+        eq(r.xp(ALICE), 20, "equal rev, the same operation again: ignored")
+        r.feed(delete(ALICE, "app.bsky.feed.like", "3l2", rev="3mpt000000010"))
+        eq(r.xp(ALICE), 10, "equal rev, a delete of the same key is another operation")
         r.feed(like(ALICE, "3l3", post_uri(BOB, "3d"), rev="3mpt000000009"))
         eq(r.xp(ALICE), 10, "lower rev: ignored")
         # a non-granting commit also advances the rev
@@ -429,8 +439,10 @@ def duplicate_revs():
         eq(r.xp(CAROL), 10, "'ab' < 'b' as strings")
         # survives a restart
         r.reopen()
-        r.feed(like(ALICE, "3l9", post_uri(BOB, "3z"), rev="3mpt000000021"))
+        r.feed(like(ALICE, "3l8", post_uri(BOB, "3z"), rev="3mpt000000020"))
         eq(r.xp(ALICE), 0, "last rev reloaded from the db")
+        r.feed(delete(ALICE, "app.bsky.feed.like", "3l1", rev="3mpt000000021"), like(ALICE, "3l1", post_uri(BOB, "3b"), rev="3mpt000000021"))
+        eq(r.xp(ALICE), 10, "its applied operations reloaded too: the delete again is a duplicate, a new create of the commit counts")
     finally:
         r.close()
 
@@ -470,6 +482,43 @@ def milestones():
         r.feed(*[like(CAROL, "3j%05d" % i, post_uri(BOB, "3d%d" % i)) for i in range(3125)])
         eq(r.acct(CAROL)["milestones"], [5, 10, 25], "carol")
         eq(r.pipe.milestone_count, 5, "total milestone rows")
+    finally:
+        r.close()
+
+
+@test
+def multi_op_commits():
+    r = Run()
+    try:
+        # A thread posted at once: three events, one rev; all count, and once only.
+        thread = [post(ALICE, "3t%d" % i, rev="3mpt000000100") for i in range(3)]
+        r.feed(*thread)
+        eq(r.xp(ALICE), 150, "every post of one commit counts")
+        r.reopen()
+        r.feed(*thread)
+        eq(r.xp(ALICE), 150, "the commit sent again after a restart counts nothing")
+        # A bulk delete through applyWrites: one rev, every grant revoked.
+        r.feed(*[delete(ALICE, "app.bsky.feed.post", "3t%d" % i, rev="3mpt000000200") for i in range(3)])
+        eq(r.xp(ALICE), 0, "a bulk delete revokes every grant")
+    finally:
+        r.close()
+
+
+@test
+def relay_seq_orders_identity_and_account():
+    r = Run()
+    try:
+        r.feed(account(BOB, False, "deactivated", t=100, seq=10), account(BOB, True, t=110, seq=11),
+               identity(BOB, "bob.new", t=120, seq=12))
+        # Sent again after a failover, stamped with a later time_us: dropped by seq.
+        r.feed(account(BOB, False, "deactivated", t=500, seq=10), identity(BOB, "bob.old", t=510, seq=9))
+        eq(r.acct(BOB)["status"], "active", "re-sent deactivation dropped")
+        eq(r.acct(BOB)["handle"], "bob.new", "older identity dropped")
+        r.reopen()
+        r.feed(account(BOB, False, "suspended", t=50, seq=13))
+        eq(r.acct(BOB)["status"], "suspended", "a newer seq applies whatever its time_us (seq reloaded)")
+        r.feed(account(BOB, True, t=40))
+        eq(r.acct(BOB)["status"], "suspended", "without seq: ordered by time_us")
     finally:
         r.close()
 
