@@ -17,7 +17,7 @@ extension PostgresStore {
         if context.hotGrantHorizonUS > 0 {
             let cold = try PostgresColdGrants(url: url, ids: ids)
             // Another partition's account has no id here: its owner's rows are found by DID.
-            cold.didOf = { [weak context] account in context.map { $0.dids.string(Int(account)) } }
+            cold.didOf = { [weak context] account in context.map { $0.state.dids.string(Int(account)) } }
             cold.eventTime = { [weak context] in context?.eventTimeUS ?? .max }
             cold.runStartUS = { [weak context] in context.map { $0.historyStartUS } ?? 0 }
             context.coldGrants = cold
@@ -35,23 +35,23 @@ extension PostgresStore {
         var collectionsBack: [Int64: UInt16] = [:]
         for row in try session.query("SELECT id, nsid FROM collections ORDER BY id") {
             let (id, nsid) = try row.decode((Int64, String).self)
-            let local = context.collections.intern(nsid)
+            let local = context.state.collections.intern(nsid)
             collectionsBack[id] = UInt16(local)
             ids.state.withLock { IDMap.set(&$0.collections, local, id) }
         }
         var rulesBack: [Int64: UInt16] = [:]
         for row in try session.query("SELECT id, plugin, rule, version FROM rules ORDER BY id") {
             let (id, plugin, rule, version) = try row.decode((Int64, String, String, String).self)
-            let local = context.rules.count
-            context.rules.append(.init(plugin: plugin, rule: rule, version: version))
+            let local = context.state.rules.count
+            context.state.rules.append(.init(plugin: plugin, rule: rule, version: version))
             rulesBack[id] = UInt16(local)
             ids.state.withLock { IDMap.set(&$0.rules, local, id); $0.rulesBack[id] = UInt16(local) }
         }
         var countersBack: [Int64: UInt16] = [:]
         for row in try session.query("SELECT id, name FROM counter_names ORDER BY id") {
             let (id, name) = try row.decode((Int64, String).self)
-            let local = context.counterNames.count
-            context.counterNames.append(name)
+            let local = context.state.counterNames.count
+            context.state.counterNames.append(name)
             countersBack[id] = UInt16(local)
             ids.state.withLock { IDMap.set(&$0.counters, local, id) }
         }
@@ -68,16 +68,16 @@ extension PostgresStore {
             let (id, did, handle, handleTime, status, statusTime, consent, rev, revText, xp, level, maxLevel, purged, lastOp, moreOps, lastSeq) =
                 try row.decode((Int64, String, String?, Int64, String, Int64, String, Int64, String, Int64, Int32, Int32, Int64, Int64,
                                 String, Int64).self)
-            let local = context.dids.intern(did)
-            guard local == context.accounts.count else { continue }  // a DID twice cannot happen (UNIQUE)
+            let local = context.state.dids.intern(did)
+            guard local == context.state.accounts.count else { continue }  // a DID twice cannot happen (UNIQUE)
             var state = AccountState()
             state.handleTimeUS = handleTime
-            state.status = context.statusCode(status)
+            state.status = context.state.statusCode(status)
             state.statusTimeUS = statusTime
             state.consent = Consent(name: consent) ?? .none
             if !revText.isEmpty {
                 state.lastRev = RecordKey.nonTIDFlag
-                context.nonTIDRevs[UInt32(local)] = Array(revText.utf8)
+                context.state.nonTIDRevs[UInt32(local)] = Array(revText.utf8)
             } else {
                 state.lastRev = UInt64(rev)
             }
@@ -88,11 +88,11 @@ extension PostgresStore {
             state.lastOp = UInt64(bitPattern: lastOp)
             state.lastSeq = lastSeq
             if !moreOps.isEmpty {
-                context.moreOps[UInt32(local)] = moreOps.split(separator: ",").compactMap { Int64($0).map { UInt64(bitPattern: $0) } }
+                context.state.moreOps[UInt32(local)] = moreOps.split(separator: ",").compactMap { Int64($0).map { UInt64(bitPattern: $0) } }
             }
-            if status == "deleted" && !state.purged { context.pendingPurges.append(UInt32(local)) }
-            context.accounts.append(state)
-            context.handles.append(handle)
+            if status == "deleted" && !state.purged { context.state.pendingPurges.append(UInt32(local)) }
+            context.state.accounts.append(state)
+            context.state.handles.append(handle)
             accountsBack[id] = UInt32(local)
             mapped.append((local, id))
         }
@@ -113,10 +113,10 @@ extension PostgresStore {
             guard let account = accountsBack[accountID] else { continue }
             let shadowFlag: UInt16 = collectionID >= 32_768 ? 0x8000 : 0
             guard let collection = collectionsBack[collectionID >= 32_768 ? collectionID - 32_768 : collectionID] else { continue }
-            let rkey = rkeyValue < 0 ? UInt64(context.rkeys.intern(rkeyText)) | RecordKey.nonTIDFlag : UInt64(rkeyValue)
-            context.grants.set(GrantKey(account: account, collection: collection | shadowFlag, rkey: rkey),
+            let rkey = rkeyValue < 0 ? UInt64(context.state.rkeys.intern(rkeyText)) | RecordKey.nonTIDFlag : UInt64(rkeyValue)
+            context.state.grants.set(GrantKey(account: account, collection: collection | shadowFlag, rkey: rkey),
                                Grant(amount: amount, tag: UInt8(truncatingIfNeeded: tag), rule: rulesBack[ruleID] ?? 0),
-                               epoch: context.epoch16 &- 1_000)
+                               epoch: context.state.epoch16 &- 1_000)
         }
         for row in try session.query(PostgresQuery(unsafeSQL: """
             SELECT r.account_id, r.slot, r.kind, r.key, r.value FROM rule_limits r JOIN accounts a ON a.id = r.account_id WHERE \(ownedAccountsSQL)
@@ -124,14 +124,14 @@ extension PostgresStore {
             let (accountID, slot, kind, key, value) = try row.decode((Int64, Int64, Int16, Int64, Int64).self)
             guard let account = accountsBack[accountID], let slot = countersBack[slot],
                   let kind = LimitKind(rawValue: UInt8(truncatingIfNeeded: kind)) else { continue }
-            context.limits[LimitKey(account: account, slot: slot, kind: kind, key: key)] = value
+            context.state.limits[LimitKey(account: account, slot: slot, kind: kind, key: key)] = value
         }
         for row in try session.query(PostgresQuery(unsafeSQL: """
             SELECT s.account_id, s.xp, s.level, s.max_level FROM shadow_totals s JOIN accounts a ON a.id = s.account_id WHERE \(ownedAccountsSQL)
             """)) {
             let (accountID, xp, level, maxLevel) = try row.decode((Int64, Int64, Int32, Int32).self)
             guard let account = accountsBack[accountID] else { continue }
-            context.shadow[account] = ShadowTotals(xp: xp, level: level, maxLevel: maxLevel)
+            context.state.shadow[account] = ShadowTotals(xp: xp, level: level, maxLevel: maxLevel)
         }
         context.cursorUS = cursorUS
         if partition.isPartial { context.catchUpUntilUS = cursorUS }
@@ -170,7 +170,7 @@ extension PostgresStore {
                     if isNew {
                         // Its status decides whether it may rank; the rest of its state is
                         // its owner's and is not needed here.
-                        context.accounts[index].status = context.statusCode(status)
+                        context.state.accounts[index].status = context.state.statusCode(status)
                         ids.state.withLock { IDMap.set(&$0.accounts, index, -1) }
                     }
                     foreign[did] = id
@@ -192,10 +192,10 @@ extension PostgresStore {
             }
             tracker.lastCheckUS = cursorUS
         }
-        context.firstNewAccount = context.accounts.count
-        context.newCollections.removeAll()
-        context.newRules.removeAll()
-        context.newCounterNames.removeAll()
+        context.state.firstNewAccount = context.state.accounts.count
+        context.state.newCollections.removeAll()
+        context.state.newRules.removeAll()
+        context.state.newCounterNames.removeAll()
     }
 }
 

@@ -122,19 +122,19 @@ extension Store {
             for row in collections {
                 let id: Int = row[0]
                 let nsid: String = row[1]
-                while context.collections.count < id { _ = context.collections.intern("(gap)\(context.collections.count)") }
-                _ = context.collections.intern(nsid)
+                while context.state.collections.count < id { _ = context.state.collections.intern("(gap)\(context.state.collections.count)") }
+                _ = context.state.collections.intern(nsid)
             }
             let rules = try Row.fetchAll(db, sql: "SELECT id, plugin, rule, version FROM rules ORDER BY id")
             for row in rules {
                 let id: Int = row[0]
-                while context.rules.count < id { context.rules.append(.init(plugin: "", rule: "", version: "")) }
-                context.rules.append(.init(plugin: row[1], rule: row[2], version: row[3]))
+                while context.state.rules.count < id { context.state.rules.append(.init(plugin: "", rule: "", version: "")) }
+                context.state.rules.append(.init(plugin: row[1], rule: row[2], version: row[3]))
             }
             for row in try Row.fetchAll(db, sql: "SELECT id, name FROM counter_names ORDER BY id") {
                 let id: Int = row[0]
-                while context.counterNames.count < id { context.counterNames.append("(gap)\(context.counterNames.count)") }
-                context.counterNames.append(row[1])
+                while context.state.counterNames.count < id { context.state.counterNames.append("(gap)\(context.state.counterNames.count)") }
+                context.state.counterNames.append(row[1])
             }
             let statement = try db.makeStatement(sql: """
                 SELECT a.id, a.did, a.handle, a.handle_time_us, a.status, a.status_time_us, a.consent,
@@ -145,16 +145,16 @@ extension Store {
             let cursor = try Row.fetchCursor(statement)
             while let row = try cursor.next() {
                 let id: Int = row[0]
-                while context.dids.count < id {
-                    _ = context.dids.intern("(gap)\(context.dids.count)")
-                    context.accounts.append(AccountState())
-                    context.handles.append(nil)
+                while context.state.dids.count < id {
+                    _ = context.state.dids.intern("(gap)\(context.state.dids.count)")
+                    context.state.accounts.append(AccountState())
+                    context.state.handles.append(nil)
                 }
-                _ = context.dids.intern(row[1] as String)
+                _ = context.state.dids.intern(row[1] as String)
                 var state = AccountState()
                 state.handleTimeUS = row[3]
                 let status: String = row[4]
-                state.status = context.statusCode(status)
+                state.status = context.state.statusCode(status)
                 state.statusTimeUS = row[5]
                 state.consent = Consent(name: row[6]) ?? .none
                 switch row[7] as DatabaseValue {
@@ -164,7 +164,7 @@ extension Store {
                         state.lastRev = UInt64(int)
                     } else if let text = String.fromDatabaseValue(value) {
                         state.lastRev = RecordKey.nonTIDFlag
-                        context.nonTIDRevs[UInt32(id)] = Array(text.utf8)
+                        context.state.nonTIDRevs[UInt32(id)] = Array(text.utf8)
                     }
                 }
                 state.xp = row[8]
@@ -174,12 +174,12 @@ extension Store {
                 state.purged = (row[12] as Int64) != 0
                 state.lastOp = UInt64(bitPattern: row[13] as Int64)
                 if let more = row[14] as String?, !more.isEmpty {
-                    context.moreOps[UInt32(id)] = more.split(separator: ",").compactMap { Int64($0).map { UInt64(bitPattern: $0) } }
+                    context.state.moreOps[UInt32(id)] = more.split(separator: ",").compactMap { Int64($0).map { UInt64(bitPattern: $0) } }
                 }
                 state.lastSeq = row[15]
-                if status == "deleted" && !state.purged { context.pendingPurges.append(UInt32(id)) }
-                context.accounts.append(state)
-                context.handles.append(row[2])
+                if status == "deleted" && !state.purged { context.state.pendingPurges.append(UInt32(id)) }
+                context.state.accounts.append(state)
+                context.state.handles.append(row[2])
             }
             // Only the hot window's grants come back into memory; older ones are read from
             // the store when an event needs them (PluginContext+Grants.swift).
@@ -198,28 +198,28 @@ extension Store {
                     rkey = UInt64(int)
                 } else {
                     let text = String.fromDatabaseValue(rkeyValue) ?? ""
-                    rkey = UInt64(context.rkeys.intern(text)) | RecordKey.nonTIDFlag
+                    rkey = UInt64(context.state.rkeys.intern(text)) | RecordKey.nonTIDFlag
                 }
                 let key = GrantKey(account: UInt32(row[1] as Int64), collection: UInt16(row[2] as Int64), rkey: rkey)
-                context.grants.set(key, Grant(amount: Int32(row[3] as Int64), tag: UInt8(row[4] as Int64), rule: UInt16(row[5] as Int64)),
-                                   epoch: context.epoch16 &- 1_000)
+                context.state.grants.set(key, Grant(amount: Int32(row[3] as Int64), tag: UInt8(row[4] as Int64), rule: UInt16(row[5] as Int64)),
+                                   epoch: context.state.epoch16 &- 1_000)
             }
             for row in try Row.fetchAll(db, sql: "SELECT account_id, slot, kind, key, value FROM rule_limits") {
                 guard let kind = LimitKind(rawValue: UInt8(row[2] as Int64)) else { continue }
-                context.limits[LimitKey(account: UInt32(row[0] as Int64), slot: UInt16(row[1] as Int64), kind: kind, key: row[3])] = row[4]
+                context.state.limits[LimitKey(account: UInt32(row[0] as Int64), slot: UInt16(row[1] as Int64), kind: kind, key: row[3])] = row[4]
             }
             for row in try Row.fetchAll(db, sql: "SELECT account_id, xp, level, max_level FROM shadow_totals") {
-                context.shadow[UInt32(row[0] as Int64)] = ShadowTotals(xp: row[1], level: row[2], maxLevel: row[3])
+                context.state.shadow[UInt32(row[0] as Int64)] = ShadowTotals(xp: row[1], level: row[2], maxLevel: row[3])
             }
-            context.nextLedgerID = (try Int64.fetchOne(db, sql: "SELECT max(id) FROM ledger") ?? 0) + 1
+            context.state.nextLedgerID = (try Int64.fetchOne(db, sql: "SELECT max(id) FROM ledger") ?? 0) + 1
             context.cursorUS = try Int64.fetchOne(db, sql: "SELECT time_us FROM cursor WHERE source = 'jetstream'") ?? 0
             if let tracker = context.rankTracker { try Self.loadRanks(tracker, cursorUS: context.cursorUS, db) }
         }
         if context.hotGrantHorizonUS > 0 { context.coldGrants = try ColdGrantReader(path: path) }
-        context.firstNewAccount = context.accounts.count
-        context.newCollections.removeAll()
-        context.newRules.removeAll()
-        context.newCounterNames.removeAll()
+        context.state.firstNewAccount = context.state.accounts.count
+        context.state.newCollections.removeAll()
+        context.state.newRules.removeAll()
+        context.state.newCounterNames.removeAll()
     }
 
     /// The rank tracker's state: the watched window's hour buckets, the members of each

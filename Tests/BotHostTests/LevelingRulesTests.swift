@@ -293,7 +293,7 @@ extension PluginContext {
     /// Test hook standing in for a moderator adjustment (issue: moderator CLI), which
     /// can leave an account's total below one of its recorded grants.
     func testAdjustXP(account did: String, to xp: Int64) {
-        guard let id = dids.find(did) else { return }
-        accounts[id].xp = xp
+        guard let id = state.dids.find(did) else { return }
+        state.accounts[id].xp = xp
     }
 }

@@ -46,7 +46,7 @@ extension PluginContext {
     /// are cut changes nothing.
     @inline(__always)
     func afterEvent() {
-        if cursorUS >= nextPurgeDueUS { purgeDueAccounts() }
+        if cursorUS >= state.nextPurgeDueUS { purgeDueAccounts() }
         if cursorUS > 0 && cursorUS / 86_400_000_000 != retentionDay { startRetentionDay() }
     }
 
@@ -66,28 +66,28 @@ extension PluginContext {
         open.events = 0
         // An account interned in this batch is written in this batch (with its DID), even
         // when no event of its own touched it (another partition's author of a repost).
-        for id in firstNewAccount..<accounts.count { markDirty(UInt32(id)) }
-        batch.accounts.reserveCapacity(dirtyAccounts.count)
-        // In id order, so the writer walks the accounts B-tree once, front to back.
-        dirtyAccounts.sort()
-        for id in dirtyAccounts {
-            let state = accounts[Int(id)]
+        for id in state.firstNewAccount..<state.accounts.count { state.markDirty(UInt32(id)) }
+        batch.accounts.reserveCapacity(state.dirtyAccounts.count)
+        // In id order, so the writer walks the state.accounts B-tree once, front to back.
+        state.dirtyAccounts.sort()
+        for id in state.dirtyAccounts {
+            let held = state.accounts[Int(id)]
             let rev: WriteBatch.RevValue?
-            if state.lastRev == 0 {
+            if held.lastRev == 0 {
                 rev = nil
-            } else if state.lastRev & RecordKey.nonTIDFlag != 0 {
-                rev = .text(String(decoding: nonTIDRevs[id] ?? [], as: UTF8.self))
+            } else if held.lastRev & RecordKey.nonTIDFlag != 0 {
+                rev = .text(String(decoding: state.nonTIDRevs[id] ?? [], as: UTF8.self))
             } else {
-                rev = .tid(Int64(state.lastRev))
+                rev = .tid(Int64(held.lastRev))
             }
             batch.accounts.append(WriteBatch.AccountRow(
-                id: id, did: Int(id) >= firstNewAccount ? dids.string(Int(id)) : nil,
-                profileChanged: state.profileEpoch == epoch, lastLedgerID: state.lastLedgerID,
-                handle: handles[Int(id)], handleTimeUS: state.handleTimeUS,
-                status: statusNames[Int(state.status)], statusTimeUS: state.statusTimeUS,
-                consent: state.consent, lastRev: rev, lastOp: Int64(bitPattern: state.lastOp),
-                moreOps: (moreOps[id] ?? []).map { Int64(bitPattern: $0) }, lastSeq: state.lastSeq,
-                xp: state.xp, level: state.level, maxLevel: state.maxLevel))
+                id: id, did: Int(id) >= state.firstNewAccount ? state.dids.string(Int(id)) : nil,
+                profileChanged: held.profileEpoch == state.epoch, lastLedgerID: held.lastLedgerID,
+                handle: state.handles[Int(id)], handleTimeUS: held.handleTimeUS,
+                status: state.statusNames[Int(held.status)], statusTimeUS: held.statusTimeUS,
+                consent: held.consent, lastRev: rev, lastOp: Int64(bitPattern: held.lastOp),
+                moreOps: (state.moreOps[id] ?? []).map { Int64(bitPattern: $0) }, lastSeq: held.lastSeq,
+                xp: held.xp, level: held.level, maxLevel: held.maxLevel))
         }
         // Grants: the keys this batch touched, in the table's key order, each with its
         // final state (a key created and deleted in one batch is just deleted).
@@ -96,7 +96,7 @@ extension PluginContext {
             keys += segment.ledger.map { GrantKey(account: $0.account, collection: $0.collection, rkey: $0.rkey) }
             keys += segment.shadowLedger.map { GrantKey(account: $0.account, collection: $0.collection, rkey: $0.rkey) }
             for case let .purge(purge) in segment.barriers {
-                for key in purge.grants where key.rkey & RecordKey.nonTIDFlag != 0 { batch.rkeyTexts[key.rkey] = rkeyString(key.rkey) }
+                for key in purge.grants where key.rkey & RecordKey.nonTIDFlag != 0 { batch.rkeyTexts[key.rkey] = state.rkeyString(key.rkey) }
             }
         }
         keys.sort { ($0.rkey, $0.account, $0.collection) < ($1.rkey, $1.account, $1.collection) }
@@ -104,23 +104,23 @@ extension PluginContext {
         var previous: GrantKey?
         for key in keys where key != previous {
             previous = key
-            batch.grants.append(WriteBatch.GrantRow(key: key, grant: grants.get(key)))
-            if key.rkey & RecordKey.nonTIDFlag != 0 { batch.rkeyTexts[key.rkey] = rkeyString(key.rkey) }
+            batch.grants.append(WriteBatch.GrantRow(key: key, grant: state.grants.get(key)))
+            if key.rkey & RecordKey.nonTIDFlag != 0 { batch.rkeyTexts[key.rkey] = state.rkeyString(key.rkey) }
         }
         batch.limits = drainLimits()
         batch.shadowTotals = drainShadowTotals()
-        batch.collections = newCollections
-        batch.rules = newRules
-        batch.counterNames = newCounterNames
+        batch.collections = state.newCollections
+        batch.rules = state.newRules
+        batch.counterNames = state.newCounterNames
         if let tracker = rankTracker { batch.rankWindow = tracker.options.window }
-        newCounterNames.removeAll()
-        newCollections.removeAll()
-        newRules.removeAll()
-        dirtyAccounts.removeAll(keepingCapacity: true)
-        firstNewAccount = accounts.count
+        state.newCounterNames.removeAll()
+        state.newCollections.removeAll()
+        state.newRules.removeAll()
+        state.dirtyAccounts.removeAll(keepingCapacity: true)
+        state.firstNewAccount = state.accounts.count
         evictColdGrants()
-        if !foreignAccounts.isEmpty { epochTimes[Int(epoch16)] = cursorUS }
-        epoch &+= 1
+        if !foreignAccounts.isEmpty { epochTimes[Int(state.epoch16)] = cursorUS }
+        state.epoch &+= 1
         return batch
     }
 
@@ -146,16 +146,16 @@ extension PluginContext {
     func appendLedger(_ entry: LedgerEntry) {
         var entry = entry
         let account = Int(entry.account)
-        entry.id = nextLedgerID
-        entry.previousID = accounts[account].lastLedgerID
-        accounts[account].lastLedgerID = nextLedgerID
-        nextLedgerID += 1
+        entry.id = state.nextLedgerID
+        entry.previousID = state.accounts[account].lastLedgerID
+        state.accounts[account].lastLedgerID = state.nextLedgerID
+        state.nextLedgerID += 1
         open.open.ledger.append(entry)
     }
 }
 
 extension PluginContext {
-    /// Starts a new stream day: counters and windowed rule limits past their retention
+    /// Starts a new stream day: counters and windowed rule state.limits past their retention
     /// are deleted, as of the day's start (so the pass depends only on the day).
     func startRetentionDay() {
         let day = cursorUS / 86_400_000_000
@@ -170,12 +170,12 @@ extension PluginContext {
 
     /// Queues a deleted account for its purge once the retention period has passed.
     func schedulePurge(_ account: UInt32) {
-        pendingPurges.append(account)
-        nextPurgeDueUS = min(nextPurgeDueUS, accounts[Int(account)].statusTimeUS + retentionUS)
+        state.pendingPurges.append(account)
+        state.nextPurgeDueUS = min(state.nextPurgeDueUS, state.accounts[Int(account)].statusTimeUS + retentionUS)
     }
 
-    /// Purges the deleted accounts whose retention period has passed on the stream's
-    /// clock: XP, grants, handle and (in the store) ledger, milestones and outbox rows.
+    /// Purges the deleted state.accounts whose retention period has passed on the stream's
+    /// clock: XP, state.grants, handle and (in the store) ledger, milestones and outbox rows.
     ///
     /// The account row stays as a tombstone with its last rev, so replaying the events
     /// from before the deletion is still recognised as duplicates and restores nothing.
@@ -183,10 +183,10 @@ extension PluginContext {
         var due: [UInt32] = []
         var waiting: [UInt32] = []
         var next = Int64.max
-        for id in Set(pendingPurges) {
-            let state = accounts[Int(id)]
-            guard !state.purged, statusNames[Int(state.status)] == "deleted" else { continue }
-            let dueUS = state.statusTimeUS + retentionUS
+        for id in Set(state.pendingPurges) {
+            let held = state.accounts[Int(id)]
+            guard !held.purged, state.statusNames[Int(held.status)] == "deleted" else { continue }
+            let dueUS = held.statusTimeUS + retentionUS
             if dueUS <= cursorUS {
                 due.append(id)
             } else {
@@ -194,28 +194,28 @@ extension PluginContext {
                 next = min(next, dueUS)
             }
         }
-        pendingPurges = waiting
-        nextPurgeDueUS = next
+        state.pendingPurges = waiting
+        state.nextPurgeDueUS = next
         purge(due)
     }
 
-    /// Purges accounts now (in memory), recording a purge barrier for the store.
+    /// Purges state.accounts now (in memory), recording a purge barrier for the store.
     func purge(_ ids: [UInt32]) {
         guard !ids.isEmpty else { return }
         let due = Set(ids)
-        let keys = grants.removeAll(accounts: due)
-        limits = limits.filter { !due.contains($0.key.account) }
+        let keys = state.grants.removeAll(accounts: due)
+        state.limits = state.limits.filter { !due.contains($0.key.account) }
         for id in due.sorted() {
-            recentPurges[id] = epoch
-            addBarrier(.purge(WriteBatch.Purge(account: id, ledgerHead: accounts[Int(id)].lastLedgerID, grants: keys[id] ?? [])))
-            accounts[Int(id)].purged = true
-            if shadow.removeValue(forKey: id) != nil { dirtyShadow.append(id) }
-            accounts[Int(id)].xp = 0
-            accounts[Int(id)].level = 1
-            accounts[Int(id)].lastLedgerID = 0
-            handles[Int(id)] = nil
-            markDirty(id)
-            markProfileDirty(id)
+            state.recentPurges[id] = state.epoch
+            addBarrier(.purge(WriteBatch.Purge(account: id, ledgerHead: state.accounts[Int(id)].lastLedgerID, grants: keys[id] ?? [])))
+            state.accounts[Int(id)].purged = true
+            if state.shadow.removeValue(forKey: id) != nil { state.dirtyShadow.append(id) }
+            state.accounts[Int(id)].xp = 0
+            state.accounts[Int(id)].level = 1
+            state.accounts[Int(id)].lastLedgerID = 0
+            state.handles[Int(id)] = nil
+            state.markDirty(id)
+            state.markProfileDirty(id)
         }
     }
 }
@@ -269,13 +269,13 @@ extension PluginContext {
     }
 
     /// Decides the ranking changes as of `nowUS` and queues announcements of entries for
-    /// opted-in, active accounts (the best threshold reached, once per entry).
+    /// opted-in, active state.accounts (the best threshold reached, once per entry).
     func evaluateRanks(_ tracker: RankTracker, at nowUS: Int64) {
         feedRanks(tracker, nowUS: nowUS)
         let events = tracker.evaluate(
             nowUS: nowUS,
-            eligible: { self.accounts[Int($0)].status == 0 && !tracker.unranked.contains($0) && $0 != self.botAccount },
-            did: { self.dids.string(Int($0)) })
+            eligible: { self.state.accounts[Int($0)].status == 0 && !tracker.unranked.contains($0) && $0 != self.state.botAccount },
+            did: { self.state.dids.string(Int($0)) })
         open.rankEvaluated = true
         open.open.rankEvents += events
         guard tracker.options.announce else { return }
@@ -285,20 +285,20 @@ extension PluginContext {
             best[event.account] = event
         }
         for (account, event) in best.sorted(by: { $0.key < $1.key }) {
-            let state = accounts[Int(account)]
-            guard state.consent.allowsAnnouncements, state.status == 0 else { continue }
-            let did = dids.string(Int(account))
+            let held = state.accounts[Int(account)]
+            guard held.consent.allowsAnnouncements, held.status == 0 else { continue }
+            let did = state.dids.string(Int(account))
             let window = tracker.options.window
             let json = JSONWriter()
             json.object {
                 json.field("type", "rank")
                 json.field("did", did)
-                json.field("handle", handles[Int(account)] ?? "")
+                json.field("handle", state.handles[Int(account)] ?? "")
                 json.field("n", event.threshold)
                 json.field("rank", event.rank ?? 0)
                 json.field("window", window)
                 json.field("template", event.threshold == 1 ? rankFirstAnnouncement : rankAnnouncement)
-                json.field("mention", state.consent == .optedIn)
+                json.field("mention", held.consent == .optedIn)
             }
             open.open.outbox.append(OutboxRow(key: "rank:\(window):\(event.threshold):\(did):\(event.timeUS)", account: account,
                                               kind: "rank", payload: json.output, createdUS: event.timeUS))

@@ -39,8 +39,8 @@ public final class HostEngine {
     /// bot's posts earn nothing and trigger nothing). Call after the state is loaded.
     public func setBot(did: String) {
         let (id, isNew) = context.internAccount(did)
-        if isNew { context.markDirty(UInt32(id)) }
-        context.botAccount = UInt32(id)
+        if isNew { context.state.markDirty(UInt32(id)) }
+        context.state.botAccount = UInt32(id)
     }
 
     /// Replaces the plugin with id `id` (a reloaded rule pack) between two events: the new
@@ -145,7 +145,7 @@ public final class HostEngine {
                 ctx.totals.filtered += 1
                 return
             }
-            collection = ctx.internCollection(collectionBytes)
+            collection = ctx.state.internCollection(collectionBytes)
             while routes.count <= collection { addRoute(routes.count) }
             guard !routes[collection].isEmpty else {
                 ctx.totals.filtered += 1
@@ -163,22 +163,22 @@ public final class HostEngine {
         if event.timeUS > ctx.cursorUS { ctx.cursorUS = event.timeUS }
         defer { ctx.afterEvent() }
         ctx.select(account: account, timeUS: event.timeUS)
-        ctx.markDirty(account)
+        ctx.state.markDirty(account)
         switch event.kind {
         case .commit:
             guard let commit = event.commit else { return }
             let op = CommitOp.key(collection: commit.collection, rkey: commit.rkey, operation: commit.operation)
-            guard acceptRev(commit.rev, op: op, account: account) else {
+            guard ctx.state.acceptCommit(rev: commit.rev, op: op, account: account) else {
                 ctx.totals.duplicates += 1
                 return
             }
             // The bot's own posts never earn XP or trigger rules: no loops.
-            if account == ctx.botAccount {
+            if account == ctx.state.botAccount {
                 ctx.totals.ownEvents += 1
                 return
             }
             guard let rkeyBytes = commit.rkey.unescapedBytes,
-                  let rkey = ctx.recordKey(rkeyBytes, intern: true) else { return }
+                  let rkey = ctx.state.recordKey(rkeyBytes, intern: true) else { return }
             let targets = routes[collection]
             ctx.selectRecord(GrantKey(account: account, collection: UInt16(truncatingIfNeeded: collection), rkey: rkey),
                              operation: commit.operation)
@@ -188,116 +188,30 @@ public final class HostEngine {
             ctx.currentCID = nil
             ctx.currentRecord = nil
         case .identity:
-            guard acceptSeq(event, newer: event.timeUS >= ctx.accounts[id].handleTimeUS, account: account) else {
+            guard ctx.state.applyIdentity(account: account, handle: event.body[Keys.handle].string, seq: event.body[Keys.seq].int64,
+                                          timeUS: event.timeUS) else {
                 ctx.totals.duplicates += 1
                 return
-            }
-            ctx.accounts[id].handleTimeUS = max(ctx.accounts[id].handleTimeUS, event.timeUS)
-            if let handle = event.body[Keys.handle].string, handle != ctx.handles[id] {
-                ctx.handles[id] = handle
-                ctx.markProfileDirty(account)
             }
         case .account:
-            guard acceptSeq(event, newer: event.timeUS >= ctx.accounts[id].statusTimeUS, account: account) else {
+            let status = event.body[Keys.active].bool == true ? "active" : event.body[Keys.status].string ?? "inactive"
+            guard let (before, after) = ctx.state.applyAccountStatus(account: account, status: status, seq: event.body[Keys.seq].int64,
+                                                                     timeUS: event.timeUS) else {
                 ctx.totals.duplicates += 1
                 return
             }
-            ctx.accounts[id].statusTimeUS = max(ctx.accounts[id].statusTimeUS, event.timeUS)
-            ctx.markProfileDirty(account)
-            let status: String
-            if event.body[Keys.active].bool == true {
-                status = "active"
-            } else {
-                status = event.body[Keys.status].string ?? "inactive"
-            }
-            let code = context.statusCode(status)
-            if code != 0 && ctx.accounts[id].status == 0 { ctx.addBarrier(.cancelAnnouncements(account: account)) }
+            if after != 0 && before == 0 { ctx.addBarrier(.cancelAnnouncements(account: account)) }
             // Deactivating or deleting an account opts it out (leveling spec, Consent);
             // a takedown or suspension only pauses it.
-            if (status == "deactivated" || status == "deleted") && ctx.accounts[id].consent != .none {
+            if (status == "deactivated" || status == "deleted") && ctx.state.accounts[id].consent != .none {
                 ctx.setConsent(.optedOut, source: "account:\(status)")
             }
-            ctx.accounts[id].status = code
-            if status == "deleted" && !ctx.accounts[id].purged { ctx.schedulePurge(account) }
+            if status == "deleted" && !ctx.state.accounts[id].purged { ctx.schedulePurge(account) }
         }
-    }
-
-    /// The leveling spec's duplicate rule for commits (Updates and deletes): a rev lower
-    /// than the account's last applied rev is a duplicate; the same rev is a duplicate
-    /// only when the same (collection, rkey, operation) was applied at it (one commit
-    /// carries several operations, each its own event with the commit's rev); a higher
-    /// rev starts a new set. Revs compare as strings; TIDs compare as integers, which agrees.
-    @inline(__always)
-    private func acceptRev(_ rev: JSONValue, op: UInt64, account: UInt32) -> Bool {
-        let ctx = context
-        let index = Int(account)
-        let last = ctx.accounts[index].lastRev
-        let order: Order
-        var newText: [UInt8]?
-        if let bytes = rev.unescapedBytes, let tid = TID.parse(bytes) {
-            if last & RecordKey.nonTIDFlag == 0 {
-                order = last == 0 ? .greater : (tid > last ? .greater : tid == last ? .same : .lower)
-            } else {
-                order = Self.compare(Array(TID(rawValue: tid)!.description.utf8), ctx.nonTIDRevs[account] ?? [])
-            }
-            if order == .greater {
-                ctx.nonTIDRevs[account] = nil
-                ctx.accounts[index].lastRev = tid
-            }
-        } else {
-            // A rev that is not a canonical TID: compare as strings.
-            let text = Array((rev.string ?? "").utf8)
-            if last == 0 {
-                order = .greater
-            } else if last & RecordKey.nonTIDFlag != 0 {
-                order = Self.compare(text, ctx.nonTIDRevs[account] ?? [])
-            } else {
-                order = Self.compare(text, Array(TID(rawValue: last)!.description.utf8))
-            }
-            newText = text
-        }
-        switch order {
-        case .lower:
-            return false
-        case .same:
-            if ctx.accounts[index].lastOp == op { return false }
-            if let more = ctx.moreOps[account], more.contains(op) { return false }
-            ctx.moreOps[account, default: []].append(op)
-            return true
-        case .greater:
-            if let newText {
-                ctx.nonTIDRevs[account] = newText
-                ctx.accounts[index].lastRev = RecordKey.nonTIDFlag
-            }
-            ctx.accounts[index].lastOp = op
-            if ctx.moreOps[account] != nil { ctx.moreOps[account] = nil }
-            return true
-        }
-    }
-
-    private enum Order { case lower, same, greater }
-
-    private static func compare(_ a: [UInt8], _ b: [UInt8]) -> Order {
-        a == b ? .same : (b.lexicographicallyPrecedes(a) ? .greater : .lower)
-    }
-
-    /// Account and identity events sent again (a rewind, another Jetstream instance after
-    /// a failover stamping its own `time_us`): the relay's `seq`, increasing over the
-    /// stream, decides when the event and the account both have one; otherwise `newer`
-    /// (the event's time against the last applied one) does, as for events without `seq`.
-    @inline(__always)
-    private func acceptSeq(_ event: Event, newer: Bool, account: UInt32) -> Bool {
-        let ctx = context
-        let last = ctx.accounts[Int(account)].lastSeq
-        guard let seq = event.body[Keys.seq].int64, seq > 0 else { return newer }
-        guard last > 0 ? seq > last : newer else { return false }
-        ctx.accounts[Int(account)].lastSeq = seq
-        ctx.markProfileDirty(account)
-        return true
     }
 
     private func addRoute(_ collection: Int) {
-        let nsid = context.collections.string(collection)
+        let nsid = context.state.collections.string(collection)
         var targets: [Int] = []
         for (index, plugin) in plugins.enumerated() where plugin.collections.contains(where: { Self.matches(nsid, $0) }) {
             targets.append(index)

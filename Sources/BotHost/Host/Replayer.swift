@@ -80,7 +80,7 @@ public final class Replayer {
     public func run(_ reader: LineReader, progress: ((Progress) -> Void)? = nil) throws -> Summary {
         let start = Clock.monotonicSeconds()
         let context = engine.context
-        let accountsBefore = context.accounts.count
+        let accountsBefore = context.state.accounts.count
         let totalsBefore = context.totals
         let coldBefore = context.coldGrantLookups
         var lastProgress = start
@@ -167,8 +167,8 @@ public final class Replayer {
         summary.malformed = engine.malformedCount
         summary.malformedByReason = engine.malformed
         summary.malformedSamples = engine.malformedSamples
-        summary.accounts = context.accounts.count
-        summary.newAccounts = context.accounts.count - accountsBefore
+        summary.accounts = context.state.accounts.count
+        summary.newAccounts = context.state.accounts.count - accountsBefore
         summary.xpGranted = context.totals.xpGranted - totalsBefore.xpGranted
         summary.xpRevoked = context.totals.xpRevoked - totalsBefore.xpRevoked
         summary.milestones = context.totals.milestones - totalsBefore.milestones

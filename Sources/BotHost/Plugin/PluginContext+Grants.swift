@@ -1,4 +1,4 @@
-/// Reads grants that left memory (records older than the hot window) from the store.
+/// Reads state.grants that left memory (records older than the hot window) from the store.
 ///
 /// Called on the applying thread only. A read error is kept, not thrown: the host checks
 /// ``failure`` before each commit and stops before anything decided without the grant
@@ -25,26 +25,25 @@ extension PluginContext {
     /// at most two batches in flight, one more for margin.
     static let commitLag: UInt16 = 4
 
-    @inline(__always) package var epoch16: UInt16 { UInt16(truncatingIfNeeded: epoch) }
 
     /// The live grant of `key`: from memory, or from the store for a record key older
     /// than the hot window (its grant may have been evicted). A grant read from the
     /// store is kept until the next eviction pass.
     @inline(__always)
     func loadGrant(_ key: GrantKey) -> Grant? {
-        switch grants.probe(key) {
+        switch state.grants.probe(key) {
         case .live(let grant): return grant
         case .dead: return nil
         case .absent:
-            // Another partition's grants leave memory only when keepForeignGrants is off.
+            // Another partition's state.grants leave memory only when keepForeignGrants is off.
             // A record of another partition that predates everything this host has applied
             // in this run (a live host's warm-up, a replay's capture) is asked of its owner.
             let foreign = isForeign(key.account)
             let evicted = key.rkey < coldBelowTID && (!foreign || !keepForeignGrants)
             let predates = foreign && key.rkey & RecordKey.nonTIDFlag == 0 && key.rkey < foreignHistoryStartTID
-            guard evicted || predates, let reader = coldGrants, recentPurges[key.account] == nil else { return nil }
+            guard evicted || predates, let reader = coldGrants, state.recentPurges[key.account] == nil else { return nil }
             guard let grant = reader.grant(key) else { return nil }
-            grants.set(key, grant, epoch: epoch16 &- 1_000)
+            state.grants.set(key, grant, epoch: state.epoch16 &- 1_000)
             return grant
         }
     }
@@ -52,44 +51,44 @@ extension PluginContext {
     /// Sets a grant in this batch.
     @inline(__always)
     func storeGrant(_ key: GrantKey, _ grant: Grant) {
-        grants.set(key, grant, epoch: epoch16)
+        state.grants.set(key, grant, epoch: state.epoch16)
     }
 
     /// Removes a grant in this batch; returns what it held.
     @inline(__always)
     func removeGrant(_ key: GrantKey) -> Grant? {
         guard let old = loadGrant(key) else { return nil }
-        grants.kill(key, epoch: epoch16)
+        state.grants.kill(key, epoch: state.epoch16)
         return old
     }
 
-    /// Every few batches: grants of record keys older than the hot window, and removal
+    /// Every few batches: state.grants of record keys older than the hot window, and removal
     /// markers, whose last change is committed leave memory. Record keys are TIDs, which
     /// carry their creation time, so "older than the window" needs no extra state, and
     /// memory holds about one window's worth of records however long the run.
     func evictColdGrants() {
-        guard coldGrants != nil, hotGrantHorizonUS > 0, epoch &- lastEvictionEpoch >= 2 else { return }
-        lastEvictionEpoch = epoch
+        guard coldGrants != nil, hotGrantHorizonUS > 0, state.epoch &- lastEvictionEpoch >= 2 else { return }
+        lastEvictionEpoch = state.epoch
         if cursorUS > hotGrantHorizonUS {
             let floor = UInt64(cursorUS - hotGrantHorizonUS) << 10
             if floor > coldBelowTID { coldBelowTID = floor }
         }
         if foreignAccounts.isEmpty {
-            grants.evict(tidBelow: coldBelowTID, epoch: epoch16, minimumAge: Self.commitLag)
+            state.grants.evict(tidBelow: coldBelowTID, epoch: state.epoch16, minimumAge: Self.commitLag)
         } else if keepForeignGrants {
             // A partitioned replay keeps other partitions' grants: the store has them only
             // as far as their owner has got, which may be behind this host.
-            grants.evict(tidBelow: coldBelowTID, epoch: epoch16, minimumAge: Self.commitLag) { account, _ in !self.isForeign(account) }
+            state.grants.evict(tidBelow: coldBelowTID, epoch: state.epoch16, minimumAge: Self.commitLag) { account, _ in !self.isForeign(account) }
         } else {
             // A live partition lets another partition's grant (or removal marker) go only a
             // hot window after its last change: its owner has committed that change by then
             // as long as partitions lag each other by less than the window.
             let changedBefore = cursorUS - hotGrantHorizonUS
-            grants.evict(tidBelow: coldBelowTID, epoch: epoch16, minimumAge: Self.commitLag) { account, changed in
+            state.grants.evict(tidBelow: coldBelowTID, epoch: state.epoch16, minimumAge: Self.commitLag) { account, changed in
                 !self.isForeign(account) || self.epochTimes[Int(changed)] <= changedBefore
             }
         }
-        recentPurges = recentPurges.filter { epoch &- $0.value < UInt32(Self.commitLag) }
+        state.recentPurges = state.recentPurges.filter { state.epoch &- $0.value < UInt32(Self.commitLag) }
     }
 
     /// Whether `account` belongs to another partition (its rows are that host's to write).

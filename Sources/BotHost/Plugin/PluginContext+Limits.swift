@@ -33,7 +33,7 @@ public struct LimitKey: Hashable, Sendable {
 }
 
 extension PluginContext {
-    /// Names a limit slot: limits are remembered per slot name (e.g. `leveling/post`),
+    /// Names a limit slot: state.limits are remembered per slot name (e.g. `leveling/post`),
     /// not per rule version, so a reloaded pack keeps the caps its earlier version used.
     public func registerLimitSlot(_ name: String) -> CounterRef {
         registerCounter("limit:" + name)
@@ -41,20 +41,20 @@ extension PluginContext {
 
     /// The current account's remembered value, or nil.
     ///
-    /// Caps, cooldowns and once-per-subject limits are state like XP: they live in
+    /// Caps, cooldowns and once-per-subject state.limits are state like XP: they live in
     /// memory, are written with the batch that changed them (one transaction with the
     /// cursor), and are reloaded at start, so a resumed replay decides exactly as an
     /// uninterrupted one.
     @inline(__always)
     public func limit(_ slot: CounterRef, _ kind: LimitKind, key: Int64) -> Int64? {
-        limits[LimitKey(account: account, slot: slot.index, kind: kind, key: key)]
+        state.limits[LimitKey(account: account, slot: slot.index, kind: kind, key: key)]
     }
 
     /// Sets the current account's remembered value.
     public func setLimit(_ slot: CounterRef, _ kind: LimitKind, key: Int64, _ value: Int64) {
         let limitKey = LimitKey(account: account, slot: slot.index, kind: kind, key: key)
-        limits[limitKey] = value
-        dirtyLimits.append(limitKey)
+        state.limits[limitKey] = value
+        state.dirtyLimits.append(limitKey)
     }
 
     /// The live grant of the current commit's record (in the live or the shadow ledger).
@@ -77,21 +77,21 @@ extension PluginContext {
 
     /// The name of the rule that made a grant (its pack rule id, or plugin rule name).
     public func ruleName(of grant: Grant) -> String? {
-        Int(grant.rule) < rules.count ? rules[Int(grant.rule)].rule : nil
+        Int(grant.rule) < state.rules.count ? state.rules[Int(grant.rule)].rule : nil
     }
 
-    /// The rule limits changed since the batch opened, each with its final value.
+    /// The rule state.limits changed since the batch opened, each with its final value.
     func drainLimits() -> [(key: LimitKey, value: Int64?)] {
-        guard !dirtyLimits.isEmpty else { return [] }
+        guard !state.dirtyLimits.isEmpty else { return [] }
         var seen = Set<LimitKey>()
         var rows: [(key: LimitKey, value: Int64?)] = []
-        for key in dirtyLimits where seen.insert(key).inserted { rows.append((key, limits[key])) }
-        dirtyLimits.removeAll(keepingCapacity: true)
+        for key in state.dirtyLimits where seen.insert(key).inserted { rows.append((key, state.limits[key])) }
+        state.dirtyLimits.removeAll(keepingCapacity: true)
         return rows
     }
 
-    /// Forgets windowed limits whose window started before `seconds`.
+    /// Forgets windowed state.limits whose window started before `seconds`.
     func expireLimits(before seconds: Int64) {
-        limits = limits.filter { !$0.key.kind.isWindowed || $0.key.key >= seconds }
+        state.limits = state.limits.filter { !$0.key.kind.isWindowed || $0.key.key >= seconds }
     }
 }

@@ -26,7 +26,7 @@ extension PluginContext {
     /// Grants `amount` in the shadow ledger, with the same idempotency as
     /// ``grant(amount:tag:rule:)``: a pack in `mode: shadow` is tried on live traffic
     /// without changing anyone's XP, level or announcements. What it would have done is
-    /// kept apart (shadow ledger, totals and milestones) for `bothost rules diff`.
+    /// kept apart (shadow ledger, totals and milestones) for `bothost state.rules diff`.
     public func shadowGrant(amount: Int, tag: UInt8 = 0, rule: RuleRef) {
         keyedGrant(shadowKey(currentKey), amount: Int32(clamping: amount), tag: tag, rule: rule, shadow: true)
     }
@@ -37,14 +37,14 @@ extension PluginContext {
     }
 
     /// The shadow grant of a record named by author, collection and key (`grantOf` in a
-    /// shadow pack reads the shadow's own grants).
+    /// shadow pack reads the shadow's own state.grants).
     public func shadowGrant(did: UnsafeRawBufferPointer, collection: UInt16, rkey: UnsafeRawBufferPointer) -> Grant? {
-        guard let author = dids.find(did), let key = recordKey(rkey, intern: false) else { return nil }
+        guard let author = state.dids.find(did), let key = state.recordKey(rkey, intern: false) else { return nil }
         return loadGrant(GrantKey(account: UInt32(author), collection: collection | Self.shadowFlag, rkey: key))
     }
 
     /// The current account's shadow totals.
-    public var shadowTotals: ShadowTotals { shadow[account] ?? ShadowTotals() }
+    public var shadowTotals: ShadowTotals { state.shadow[account] ?? ShadowTotals() }
 
     func appendShadowLedger(_ key: GrantKey, _ kind: LedgerEntry.Kind, _ amount: Int32, _ rule: RuleRef) {
         open.open.shadowLedger.append(LedgerEntry(account: key.account, collection: key.collection, kind: kind,
@@ -52,7 +52,7 @@ extension PluginContext {
     }
 
     func addShadowXP(_ delta: Int64) {
-        var totals = shadow[account] ?? ShadowTotals()
+        var totals = state.shadow[account] ?? ShadowTotals()
         totals.xp = max(0, totals.xp + delta)
         totals.level = Int32(clamping: progression.curve.level(forXP: totals.xp))
         if totals.level > totals.maxLevel {
@@ -62,15 +62,15 @@ extension PluginContext {
             }
             totals.maxLevel = totals.level
         }
-        shadow[account] = totals
-        dirtyShadow.append(account)
+        state.shadow[account] = totals
+        state.dirtyShadow.append(account)
     }
 
     /// The shadow totals changed since the batch opened.
     func drainShadowTotals() -> [(account: UInt32, totals: ShadowTotals?)] {
-        guard !dirtyShadow.isEmpty else { return [] }
-        let ids = Set(dirtyShadow).sorted()
-        dirtyShadow.removeAll(keepingCapacity: true)
-        return ids.map { ($0, shadow[$0]) }
+        guard !state.dirtyShadow.isEmpty else { return [] }
+        let ids = Set(state.dirtyShadow).sorted()
+        state.dirtyShadow.removeAll(keepingCapacity: true)
+        return ids.map { ($0, state.shadow[$0]) }
     }
 }

@@ -4,7 +4,7 @@ import XRPCClient
 /// The host's in-memory state and the effects of the current batch: the only way a
 /// plugin changes anything.
 ///
-/// State lives in flat tables keyed by interned integers (accounts, collections,
+/// State lives in flat tables keyed by interned integers (state.accounts, state.collections,
 /// record keys), so applying an event costs a few hash probes and no allocation. The
 /// store is written from ``closeBatch()`` snapshots, one transaction per batch, together
 /// with the cursor; the memory state is rebuilt from the store at start-up.
@@ -15,17 +15,8 @@ public final class PluginContext {
     /// between two events).
     public var progression: Progression
 
-    package var dids = InternTable(capacity: 1 << 14)
-    package var collections = InternTable(capacity: 64)
-    package var rkeys = InternTable(capacity: 64)
-    package var accounts: [AccountState] = []
-    package var handles: [String?] = []
-    package var nonTIDRevs: [UInt32: [UInt8]] = [:]
-    package var statusNames: [String] = ["active"]
-    package var grants = GrantTable()
-    package var rules: [RuleInfo] = []
-    package var counterNames: [String] = []
-    package var newCounterNames: [(Int, String)] = []
+    /// The host's tables: interned ids, account states, state.grants, state.limits, shadow totals.
+    public let state = HostState()
     /// Per counter index: the counter it rolls up into, and that counter's bucket size.
     var rollups: [(UInt16, Int64)?] = []
 
@@ -47,8 +38,6 @@ public final class PluginContext {
     /// an announcement replies to the post that triggered it.
     var currentCID: JSONValue?
     var currentRecord: JSONValue?
-    /// Account id of the bot's own DID, once known: its commits never reach plugins.
-    public internal(set) var botAccount: UInt32?
     /// Account id of the current event's DID.
     public private(set) var account: UInt32 = 0
     var currentKey = GrantKey(account: 0, collection: 0, rkey: 0)
@@ -56,25 +45,19 @@ public final class PluginContext {
     var currentTimeUS: Int64 = 0
 
     // The open batch.
-    package var epoch: UInt32 = 1
-    package var firstNewAccount = 0
-    var dirtyAccounts: [UInt32] = []
     /// The rows of the open batch, in event order.
     var open = BatchBuilder()
-    /// The operations after the first applied at an account's last rev (a commit with
-    /// several operations); the first is `AccountState.lastOp`.
-    package var moreOps: [UInt32: [UInt64]] = [:]
     /// Grants of records older than this TID value may be in the store only (evicted).
     package var coldBelowTID: UInt64 = 0
-    /// Reads evicted grants; nil keeps every grant in memory (no store, or tests).
+    /// Reads evicted state.grants; nil keeps every grant in memory (no store, or tests).
     public var coldGrants: (any ColdGrantSource)?
-    /// The accounts this host owns when several hosts share a database (nil: all).
-    /// Every host still applies every event, so what one account's rules read of another
+    /// The state.accounts this host owns when several hosts share a database (nil: all).
+    /// Every host still applies every event, so what one account's state.rules read of another
     /// (a reposted post's class, the rankings) is exact; only the owner writes the rows.
     public var partition: Partition?
-    /// Bit per account id: set for accounts of other partitions.
+    /// Bit per account id: set for state.accounts of other partitions.
     var foreignAccounts: [UInt64] = []
-    /// Whether other partitions' grants stay in memory (a replay: the store has them only
+    /// Whether other partitions' state.grants stay in memory (a replay: the store has them only
     /// as far as their owner has got, which may be behind) or leave it after the hot
     /// window like this host's and are read back from their owner's rows (a live host:
     /// every partition follows the stream within seconds).
@@ -86,21 +69,13 @@ public final class PluginContext {
     public var historyStartUS: Int64 { Int64(foreignHistoryStartTID >> 10) }
     /// The stored cursor a partitioned host started from (0: none).
     public var catchUpUntilUS: Int64 = 0
-    /// The stream time at which each batch (by 16-bit epoch) closed, for partitioned hosts:
+    /// The stream time at which each batch (by 16-bit state.epoch) closed, for partitioned hosts:
     /// another partition's grant leaves memory only a hot window after its last change.
     var epochTimes: [Int64] = []
     /// Record keys older than this much stream time leave memory once committed
     /// (`store.hot_grants_minutes`; 0 keeps them all).
     public var hotGrantHorizonUS: Int64 = 30 * 60 * 1_000_000
     var lastEvictionEpoch: UInt32 = 0
-    /// Accounts purged in the last batches: their store rows may still be on the way out.
-    var recentPurges: [UInt32: UInt32] = [:]
-    /// Rule limits (caps, cooldowns, once-per keys) and the ones changed in this batch.
-    package var limits: [LimitKey: Int64] = [:]
-    var dirtyLimits: [LimitKey] = []
-    /// A shadow pack's totals per account, its ledger and milestones of the open batch.
-    package var shadow: [UInt32: ShadowTotals] = [:]
-    var dirtyShadow: [UInt32] = []
     /// The milestones a shadow pack announces (nil: the live ones).
     public var shadowMilestoneLevels: [Int]?
     /// Ranking-change events with hysteresis; nil when switched off.
@@ -108,12 +83,8 @@ public final class PluginContext {
     /// Templates of ranking announcements: `{handle}`, `{n}`, `{window}`, `{rank}`.
     public var rankAnnouncement = "{handle} entered the top {n} of the {window}!"
     public var rankFirstAnnouncement = "{handle} is the new #1 of the {window}!"
-    package var newCollections: [(Int, String)] = []
-    package var newRules: [(Int, RuleInfo)] = []
     /// Events applied since the batch opened.
     public var batchEvents: Int { open.events }
-    /// Id the next ledger row gets.
-    package var nextLedgerID: Int64 = 1
     /// Highest event time applied, stored as the cursor.
     public package(set) var cursorUS: Int64 = 0
 
@@ -124,7 +95,7 @@ public final class PluginContext {
     public struct Totals: Sendable {
         public var events = 0
         public var duplicates = 0
-        /// Commits of collections no plugin reads (dropped, as a live subscription would).
+        /// Commits of state.collections no plugin reads (dropped, as a live subscription would).
         public var filtered = 0
         public var xpGranted: Int64 = 0
         public var xpRevoked: Int64 = 0
@@ -137,10 +108,6 @@ public final class PluginContext {
     /// How long a deleted account's rows are kept before they are purged, measured on
     /// the event stream's clock (so replays purge exactly as the live run did).
     public let retentionUS: Int64
-    /// Deleted accounts waiting for their retention period to pass.
-    package var pendingPurges: [UInt32] = []
-    /// The stream time at which the next pending purge falls due (`.min`: not known yet).
-    var nextPurgeDueUS = Int64.min
     /// Days that daily and hourly analytics counters are kept, on the stream's clock.
     public var analyticsRetentionDays = 90
     public var hourlyRetentionDays = 7
@@ -162,18 +129,18 @@ public final class PluginContext {
     /// Registers (or finds) a rule so ledger entries can name it.
     public func registerRule(plugin: String, rule: String, version: String) -> RuleRef {
         let info = RuleInfo(plugin: plugin, rule: rule, version: version)
-        if let index = rules.firstIndex(of: info) { return RuleRef(index: UInt16(index)) }
-        rules.append(info)
-        newRules.append((rules.count - 1, info))
-        return RuleRef(index: UInt16(rules.count - 1))
+        if let index = state.rules.firstIndex(of: info) { return RuleRef(index: UInt16(index)) }
+        state.rules.append(info)
+        state.newRules.append((state.rules.count - 1, info))
+        return RuleRef(index: UInt16(state.rules.count - 1))
     }
 
     /// Registers (or finds) a counter by name.
     public func registerCounter(_ name: String) -> CounterRef {
-        if let index = counterNames.firstIndex(of: name) { return CounterRef(index: UInt16(index)) }
-        counterNames.append(name)
-        newCounterNames.append((counterNames.count - 1, name))
-        return CounterRef(index: UInt16(counterNames.count - 1))
+        if let index = state.counterNames.firstIndex(of: name) { return CounterRef(index: UInt16(index)) }
+        state.counterNames.append(name)
+        state.newCounterNames.append((state.counterNames.count - 1, name))
+        return CounterRef(index: UInt16(state.counterNames.count - 1))
     }
 
     /// Makes every increment of `counter` also count, at batch close, in `target`'s bucket
@@ -201,16 +168,9 @@ public final class PluginContext {
     /// The interned id of a collection NSID.
     public func collectionID(_ nsid: String) -> UInt16 {
         var nsid = nsid
-        return UInt16(nsid.withUTF8 { internCollection(UnsafeRawBufferPointer($0)) })
+        return UInt16(nsid.withUTF8 { state.internCollection(UnsafeRawBufferPointer($0)) })
     }
 
-    /// Interns a collection NSID, queueing new ones for the store.
-    @inline(__always)
-    func internCollection(_ bytes: UnsafeRawBufferPointer) -> Int {
-        let (id, isNew) = collections.intern(bytes)
-        if isNew { newCollections.append((id, collections.string(id))) }
-        return id
-    }
 
     // MARK: - Effects
 
@@ -289,10 +249,10 @@ public final class PluginContext {
     /// account of another partition is marked foreign.
     @inline(__always)
     package func internAccount(_ did: UnsafeRawBufferPointer) -> (id: Int, isNew: Bool) {
-        let (id, isNew) = dids.intern(did)
+        let (id, isNew) = state.dids.intern(did)
         if isNew {
-            accounts.append(AccountState())
-            handles.append(nil)
+            state.accounts.append(AccountState())
+            state.handles.append(nil)
             if let partition, partition.isPartial, !partition.owns(did: did) { markForeign(UInt32(id)) }
         }
         return (id, isNew)
@@ -303,17 +263,10 @@ public final class PluginContext {
         return did.withUTF8 { internAccount(UnsafeRawBufferPointer($0)) }
     }
 
-    /// The index of an account status name in `statusNames` (added when new; 254 once full).
-    package func statusCode(_ name: String) -> UInt8 {
-        if let index = statusNames.firstIndex(of: name) { return UInt8(index) }
-        guard statusNames.count < 255 else { return 254 }
-        statusNames.append(name)
-        return UInt8(statusNames.count - 1)
-    }
 
     public func liveGrant(did: UnsafeRawBufferPointer, collection: UInt16, rkey: UnsafeRawBufferPointer) -> Grant? {
-        guard let key = recordKey(rkey, intern: false) else { return nil }
-        var found = dids.find(did)
+        guard let key = state.recordKey(rkey, intern: false) else { return nil }
+        var found = state.dids.find(did)
         if found == nil, let partition, partition.isPartial, !partition.owns(did: did) {
             // Another partition's author this host has not met in this run: its records are
             // its owner's to tell (loadGrant asks the store for records older than the run).
@@ -334,9 +287,9 @@ public final class PluginContext {
     /// Records the current account's consent and where it came from (e.g. the URI of the
     /// command post); opting out cancels queued announcements.
     public func setConsent(_ consent: Consent, source: String = "plugin") {
-        guard accounts[Int(account)].consent != consent else { return }
-        accounts[Int(account)].consent = consent
-        markProfileDirty(account)
+        guard state.accounts[Int(account)].consent != consent else { return }
+        state.accounts[Int(account)].consent = consent
+        state.markProfileDirty(account)
         open.open.consentChanges.append(ConsentChange(account: account, consent: consent, source: source, timeUS: currentTimeUS))
         if consent == .optedOut { addBarrier(.cancelAnnouncements(account: account)) }
     }
@@ -346,25 +299,25 @@ public final class PluginContext {
     public func setRanked(_ ranked: Bool, source: String) {
         open.open.rankingChanges.append((account, ranked))
         if ranked { rankTracker?.unranked.remove(account) } else { rankTracker?.unranked.insert(account) }
-        open.open.consentChanges.append(ConsentChange(account: account, consent: accounts[Int(account)].consent,
+        open.open.consentChanges.append(ConsentChange(account: account, consent: state.accounts[Int(account)].consent,
                                             source: (ranked ? "rank me: " : "no rank: ") + source, timeUS: currentTimeUS))
     }
 
     /// The AT URI of the current commit's record.
     public var currentRecordURI: String {
-        "at://\(dids.string(Int(account)))/\(collections.string(Int(currentKey.collection)))/\(rkeyString(currentKey.rkey))"
+        "at://\(state.dids.string(Int(account)))/\(state.collections.string(Int(currentKey.collection)))/\(state.rkeyString(currentKey.rkey))"
     }
 
     /// Queues a short reply to the current post (a consent command's confirmation), once
-    /// per post: keyed by the post's URI. The dispatcher rate-limits these per account.
+    /// per post: keyed by the post's URI. The dispatcher rate-state.limits these per account.
     public func queueReply(kind: String, text: String) {
         guard let parent = currentStrongRef() else { return }
-        let did = dids.string(Int(account))
+        let did = state.dids.string(Int(account))
         let json = JSONWriter()
         json.object {
             json.field("type", kind)
             json.field("did", did)
-            json.field("handle", handles[Int(account)] ?? "")
+            json.field("handle", state.handles[Int(account)] ?? "")
             json.field("text", text)
             writeReplyFields(json, parent: parent)
         }
@@ -375,7 +328,7 @@ public final class PluginContext {
     /// The current record as a strong reference, when it is a post with a CID.
     private func currentStrongRef() -> (uri: String, cid: String, rootURI: String?, rootCID: String?)? {
         guard currentOperation != .delete, let cid = currentCID?.string, let record = currentRecord,
-              collections.string(Int(currentKey.collection)) == "app.bsky.feed.post" else { return nil }
+              state.collections.string(Int(currentKey.collection)) == "app.bsky.feed.post" else { return nil }
         let root = record["reply"]["root"]
         return (currentRecordURI, cid, root["uri"].string, root["cid"].string)
     }
@@ -392,16 +345,16 @@ public final class PluginContext {
     public var currentCollection: UInt16 { currentKey.collection }
 
     /// The current account's DID (allocates: for rare paths such as consent).
-    public var currentDID: String { dids.string(Int(account)) }
+    public var currentDID: String { state.dids.string(Int(account)) }
 
     /// The current account's consent.
-    public var consent: Consent { accounts[Int(account)].consent }
+    public var consent: Consent { state.accounts[Int(account)].consent }
 
     /// The current account's XP.
-    public var xp: Int64 { accounts[Int(account)].xp }
+    public var xp: Int64 { state.accounts[Int(account)].xp }
 
     /// The current account's level.
-    public var level: Int { Int(accounts[Int(account)].level) }
+    public var level: Int { Int(state.accounts[Int(account)].level) }
 
     // MARK: - Internals
 
@@ -415,15 +368,15 @@ public final class PluginContext {
     /// milestone reached for the first time.
     func addXP(_ delta: Int64) {
         let index = Int(account)
-        let before = accounts[index].xp
+        let before = state.accounts[index].xp
         let after = max(0, before + delta)
-        accounts[index].xp = after
+        state.accounts[index].xp = after
         if after > before { totals.xpGranted += after - before } else { totals.xpRevoked += before - after }
         let level = Int32(clamping: progression.curve.level(forXP: after))
-        accounts[index].level = level
-        let reached = accounts[index].maxLevel
+        state.accounts[index].level = level
+        let reached = state.accounts[index].maxLevel
         guard level > reached else { return }
-        accounts[index].maxLevel = level
+        state.accounts[index].maxLevel = level
         for milestone in progression.milestones where milestone > Int(reached) && milestone <= Int(level) {
             reachMilestone(milestone, xp: after)
         }
@@ -432,10 +385,10 @@ public final class PluginContext {
     private func reachMilestone(_ level: Int, xp: Int64) {
         open.open.milestones.append(MilestoneRow(account: account, level: Int32(level), timeUS: currentTimeUS))
         totals.milestones += 1
-        let state = accounts[Int(account)]
-        guard state.consent.allowsAnnouncements, state.status == 0 else { return }
-        let did = dids.string(Int(account))
-        let handle = handles[Int(account)] ?? ""
+        let held = state.accounts[Int(account)]
+        guard held.consent.allowsAnnouncements, held.status == 0 else { return }
+        let did = state.dids.string(Int(account))
+        let handle = state.handles[Int(account)] ?? ""
         let text = progression.renderAnnouncement(handle: handle, did: did, level: level, xp: xp)
         let json = JSONWriter()
         json.object {
@@ -445,7 +398,7 @@ public final class PluginContext {
             json.field("level", level)
             json.field("xp", Int(xp))
             json.field("text", text)
-            json.field("mention", state.consent == .optedIn)
+            json.field("mention", held.consent == .optedIn)
             json.field("subject", currentSubjectURI(did: did))
             if let parent = currentStrongRef() { writeReplyFields(json, parent: parent) }
         }
@@ -455,37 +408,13 @@ public final class PluginContext {
     }
 
     private func currentSubjectURI(did: String) -> String {
-        let collection = collections.string(Int(currentKey.collection))
-        return "at://\(did)/\(collection)/\(rkeyString(currentKey.rkey))"
+        let collection = state.collections.string(Int(currentKey.collection))
+        return "at://\(did)/\(collection)/\(state.rkeyString(currentKey.rkey))"
     }
 
-    /// The text of an encoded record key.
-    func rkeyString(_ rkey: UInt64) -> String {
-        if rkey & RecordKey.nonTIDFlag != 0 { return rkeys.string(Int(rkey & ~RecordKey.nonTIDFlag)) }
-        return TID(rawValue: rkey)?.description ?? String(rkey)
-    }
 
-    /// Encodes a record key: its TID value, or an interned id with the non-TID flag.
-    @inline(__always)
-    func recordKey(_ bytes: UnsafeRawBufferPointer, intern: Bool) -> UInt64? {
-        if let tid = TID.parse(bytes) { return tid }
-        if intern { return UInt64(rkeys.intern(bytes).id) | RecordKey.nonTIDFlag }
-        return rkeys.find(bytes).map { UInt64($0) | RecordKey.nonTIDFlag }
-    }
 
-    @inline(__always)
-    func markDirty(_ id: UInt32) {
-        if accounts[Int(id)].dirtyEpoch != epoch {
-            accounts[Int(id)].dirtyEpoch = epoch
-            dirtyAccounts.append(id)
-        }
-    }
 
-    /// Marks the handle, status or consent of an account changed in this batch.
-    @inline(__always)
-    func markProfileDirty(_ id: UInt32) {
-        accounts[Int(id)].profileEpoch = epoch
-    }
 
     /// Selects the account that the following effects apply to.
     @inline(__always)
@@ -560,23 +489,23 @@ extension PluginContext {
         let rule = registerRule(plugin: "moderation", rule: "adjust", version: "1")
         let collection = collectionID(Self.moderationCollection)
         for command in commands {
-            guard let id = dids.find(command.did) else {
+            guard let id = state.dids.find(command.did) else {
                 open.commandsApplied.append((command.id, "unknown account"))
                 continue
             }
             let account = UInt32(id)
-            markDirty(account)
+            state.markDirty(account)
             switch command.kind {
             case .adjust:
                 select(account: account, timeUS: max(cursorUS, 0))
                 var key = Array("cmd-\(command.id)".utf8)
-                let rkey = key.withUnsafeMutableBytes { recordKey(UnsafeRawBufferPointer($0), intern: true)! }
+                let rkey = key.withUnsafeMutableBytes { state.recordKey(UnsafeRawBufferPointer($0), intern: true)! }
                 selectRecord(GrantKey(account: account, collection: collection, rkey: rkey), operation: .create)
-                let before = accounts[id].xp
+                let before = state.accounts[id].xp
                 appendLedger(LedgerEntry(account: account, collection: collection, kind: .adjust, rule: rule.index,
                                           rkey: rkey, amount: Int32(clamping: command.amount), timeUS: currentTimeUS))
                 addXP(command.amount)
-                let result = "xp \(before) → \(accounts[id].xp), level \(accounts[id].level)"
+                let result = "xp \(before) → \(state.accounts[id].xp), level \(state.accounts[id].level)"
                 open.commandsApplied.append((command.id, result))
                 open.audits.append((command.actor, "adjust", command.did, "\(command.amount > 0 ? "+" : "")\(command.amount): \(command.reason) (\(result))"))
             case .purge:
