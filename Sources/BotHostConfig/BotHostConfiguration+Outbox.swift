@@ -16,3 +16,25 @@ extension BotHostConfiguration {
         return options
     }
 }
+
+extension BotHostConfiguration {
+    /// The engine a host runs, built the same way for `run` and `replay`: a context with
+    /// this configuration, `partition`'s state loaded from `store`, the plugins of
+    /// `packs` (or `plugins`), and the bot's own account named (its commits never reach
+    /// plugins).
+    ///
+    /// - Parameter live: a live partitioned host lets other partitions' grants leave
+    ///   memory after the hot window (partitions follow the stream within seconds of each
+    ///   other); a replay keeps them.
+    /// - Throws: the store's error, described.
+    public func makeEngine(store: any StateStore, packs: PackSelection, partition: Partition = .whole, live: Bool,
+                           plugins: [any Plugin]? = nil) throws -> HostEngine {
+        let context = makeContext()
+        context.partition = partition
+        if live { context.keepForeignGrants = false }
+        do { try store.load(into: context) } catch { throw store.describe(error) }
+        let engine = HostEngine(context: context, plugins: plugins ?? makePlugins(packs: packs))
+        if let did = bot.did { engine.setBot(did: did) }
+        return engine
+    }
+}

@@ -87,12 +87,13 @@ struct ReplayCommand: AsyncParsableCommand {
         }
         let frozen = configuration
         let outcome: Result<Replayer.Summary, CLIError> = await runOnThread {
-            let context = frozen.makeContext()
-            do { try store.load(into: context) } catch {
-                return .failure(CLIError(store.describe(error).description))
+            let engine: HostEngine
+            do {
+                engine = try frozen.makeEngine(store: store, packs: packs, partition: partition, live: false,
+                                               plugins: frozen.makePlugins(packs: packs, swiftLeveling: swiftLeveling))
+            } catch {
+                return .failure(CLIError("\(error)"))
             }
-            let engine = HostEngine(context: context, plugins: frozen.makePlugins(packs: packs, swiftLeveling: swiftLeveling))
-            if let did = frozen.bot.did { engine.setBot(did: did) }
             var shown = 0
             engine.onMalformed = { line, error in
                 shown += 1

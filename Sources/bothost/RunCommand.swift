@@ -78,15 +78,12 @@ struct RunCommand: AsyncParsableCommand {
         let dryRun = self.dryRun || configuration.bot.dryRun
         let delivery = dryRun ? nil : try await BotDeliverySetUp.setUp(&configuration, store: try location.openOutbox(store, partition: partition),
                                                                   log: { logger.notice("\($0)") })
-        let context = configuration.makeContext()
-        context.partition = partition
-        // Live partitions follow the stream within seconds of each other: other partitions'
-        // grants leave memory after the hot window and are read from their owner's rows.
-        context.keepForeignGrants = false
-        do { try store.load(into: context) } catch { throw CLIError(store.describe(error).description) }
         let plugins = configuration.makePlugins(packs: packs)
-        let engine = HostEngine(context: context, plugins: plugins)
-        if let did = configuration.bot.did { engine.setBot(did: did) }
+        let engine: HostEngine
+        do { engine = try configuration.makeEngine(store: store, packs: packs, partition: partition, live: true, plugins: plugins) } catch {
+            throw CLIError("\(error)")
+        }
+        let context = engine.context
         var shown = 0
         engine.onMalformed = { line, error in
             shown += 1
