@@ -205,6 +205,36 @@ import Testing
         }
     }
 
+    /// Any prefix of the capture replayed first (a host stopped there, between two
+    /// operations of one commit or anywhere else), then the whole capture from the start
+    /// (a rewind far back), ends in the state of one replay.
+    @Test(arguments: StoreBackendTests.backends)
+    func anyPrefixReplayedAgainChangesNothing(_ backend: Backend) throws {
+        let lines = try String(contentsOfFile: Self.capturePath, encoding: .utf8).split(separator: "\n").map(String.init)
+        // Cut points inside multi-operation commits (the next line has the same rev), and others.
+        let sameRev = lines.indices.dropLast().filter { index in
+            guard let a = lines[index].firstRange(of: "\"rev\":\""), let b = lines[index + 1].firstRange(of: "\"rev\":\"") else { return false }
+            return lines[index][a.upperBound...].prefix(13) == lines[index + 1][b.upperBound...].prefix(13)
+        }
+        #expect(sameRev.count > 20)
+        let cuts = [sameRev[3] + 1, sameRev[sameRev.count / 2] + 1, lines.count / 3, lines.count - 5]
+        for cut in backend == .sqlite ? cuts : Array(cuts.prefix(2)) {
+            let (store, location) = try StoreBackendTests.makeStore(backend)
+            let prefix = makeTemporaryDirectory().appendingPathComponent("prefix.jsonl").path
+            try (lines.prefix(cut).joined(separator: "\n") + "\n").write(toFile: prefix, atomically: true, encoding: .utf8)
+            for path in [prefix, Self.capturePath] {
+                let reopened = path == prefix ? store : try StoreBackendTests.reopen(backend, location)
+                let context = Self.configuration.makeContext()
+                try reopened.load(into: context)
+                let engine = HostEngine(context: context, plugins: Self.configuration.makePlugins(packs: nil))
+                engine.setBot(did: Self.bot)
+                _ = try Replayer(engine: engine, store: reopened, options: .init(batchSize: 50)).run(try openCapture(path))
+            }
+            let got = try Self.outcome(try StoreBackendTests.reopen(backend, location))
+            #expect(got == Self.reference, "prefix of \(cut) lines, then the whole capture, \(backend)")
+        }
+    }
+
     /// The batching bug of the real-stream issue, by hand: suspended, reactivated, then a
     /// milestone, all inside one batch: the announcement is queued, not cancelled.
     @Test(arguments: StoreBackendTests.backends)
