@@ -124,8 +124,11 @@ def main():
             sent_uris = {m["uri"] for m in sent}
             check("every sent message is on the server", all(u in by_uri for u in sent_uris),
                   [u for u in sent_uris if u not in by_uri][:3])
+            by_rkey = {m["rkey"]: m for m in messages if m.get("rkey")}
+            unrecorded = [(u, by_rkey.get(u.rsplit("/", 1)[-1], {})) for u in set(by_uri) - sent_uris]
             check("every post on the server was recorded once (no duplicates)", set(by_uri) == sent_uris,
-                  f"{len(by_uri)} posts, {len(sent_uris)} recorded")
+                  f"{len(by_uri)} posts, {len(sent_uris)} recorded; not recorded as sent: "
+                  + "; ".join(f"{u} (row {m.get('id')}: {m.get('kind')} {m.get('state')}, {m.get('last_error')})" for u, m in unrecorded[:3]))
             milestones = [m for m in messages if m["kind"] == "milestone"]
             pairs = [(m["did"], m["level"]) for m in milestones]
             check("one outbox message per (account, milestone)", len(pairs) == len(set(pairs)))

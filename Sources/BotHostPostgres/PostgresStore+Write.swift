@@ -522,10 +522,12 @@ extension PostgresStore {
         switch barrier {
         case let .cancelAnnouncements(account):
             guard let id = owned(account, accountMap) else { return }
-            // Announcements only: a confirmation of the opt-out itself still goes out.
+            // Announcements only: a confirmation of the opt-out itself still goes out. A
+            // message with an attempt begun may have landed: the dispatcher resolves it
+            // (looks it up under its record key; cancels it unless it is found).
             send("""
                 UPDATE outbox SET state = 'cancelled', last_error = 'account opted out or inactive'
-                WHERE account_id = \(id) AND state = 'pending' AND kind IN ('milestone', 'rank')
+                WHERE account_id = \(id) AND state = 'pending' AND attempts = 0 AND kind IN ('milestone', 'rank')
                 """)
         case let .purge(purge):
             // Removes a deleted account's rows; the account row stays as a tombstone.

@@ -90,10 +90,12 @@ extension Store {
     private static func applyBarrier(_ barrier: WriteBatch.Barrier, _ batch: WriteBatch, _ db: Database) throws {
         switch barrier {
         case let .cancelAnnouncements(account):
-            // Announcements only: a confirmation of the opt-out itself still goes out.
+            // Announcements only: a confirmation of the opt-out itself still goes out. A
+            // message with an attempt begun may have landed: the dispatcher resolves it
+            // (looks it up under its record key; cancels it unless it is found).
             let s = try RawStatement(db, """
                 UPDATE outbox SET state = 'cancelled', last_error = 'account opted out or inactive'
-                WHERE account_id = ? AND state = 'pending' AND kind IN ('milestone', 'rank')
+                WHERE account_id = ? AND state = 'pending' AND attempts = 0 AND kind IN ('milestone', 'rank')
                 """)
             s.bind(1, Int64(account))
             try s.run(db)

@@ -144,6 +144,39 @@ import XRPCClient
         #expect(row.uri == "at://\(pds.botDID)/app.bsky.feed.post/\(rkey)")
     }
 
+    /// A post that landed before the host died stays recorded even when the account
+    /// deactivates (or opts out) before the dispatcher runs again: the stream's cancel does
+    /// not touch a message whose attempt began; the dispatcher finds the post under its key.
+    @Test func aCancelAfterAnAttemptBeganLeavesItToTheLookup() async throws {
+        let pds = try TestPDS()
+        let host = try host(pds)
+        try host.feed([E.identity(alice, handle: "alice.test", time: 1), command(alice, pds, rev: 2, text: "@bot opt in"),
+                       E.identity(bob, handle: "bob.test", time: 3), command(bob, pds, rev: 4, text: "@bot opt in")])
+        let first = try dispatcher(host, pds) { $0.mode = .post }
+        var keys: [String: String] = [:]
+        for message in try host.store.outboxMessages().filter({ $0.kind == "milestone" }) {
+            let rkey = try first.deterministicKey(for: message)
+            keys[message.did] = rkey
+            try host.store.prepareOutbox(lead: message.id, members: [message.id], rkey: rkey,
+                                         request: #"{"via":"post","post":{"$type":"app.bsky.feed.post","text":"\#(message.did) reached level 5!","createdAt":"2026-11-25T00:00:00.000Z"}}"#,
+                                         nowUS: WallClock.nowUS())
+            try host.store.beginAttempt(message.id, points: 3, nowUS: WallClock.nowUS())
+        }
+        // Alice's attempt landed; Bob's did not. Then both deactivate.
+        _ = try await pds.client().createRecord(collection: "app.bsky.feed.post", rkey: try #require(keys[alice]),
+                                                record: PostRecord(text: "\(alice) reached level 5!", createdAt: "2026-11-25T00:00:00.000Z"))
+        try host.feed([E.account(alice, active: false, status: "deactivated", time: 50), E.account(bob, active: false, status: "deactivated", time: 51)])
+        #expect(try states(host) == ["pending", "pending"])
+        await try dispatcher(host, pds).drain()
+        let rows = try host.store.outboxMessages().filter { $0.kind == "milestone" }
+        #expect(rows.first { $0.did == alice }?.state == "sent")
+        #expect(rows.first { $0.did == alice }?.uri == "at://\(pds.botDID)/app.bsky.feed.post/\(keys[alice]!)")
+        #expect(rows.first { $0.did == bob }?.state == "cancelled")
+        #expect(rows.first { $0.did == bob }?.lastError == "account is opted_out")
+        // Exactly the one post that landed is on the server.
+        #expect(try await pds.botPosts().filter { (($0["value"] as? [String: Any])?["text"] as? String)?.contains("reached level 5") == true }.count == 1)
+    }
+
     @Test func whileTheServerIsDownTheOutboxKeepsEverythingAndDrainsWhenItReturns() async throws {
         var pds = try TestPDS()
         let port = pds.port

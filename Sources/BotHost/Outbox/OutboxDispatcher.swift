@@ -134,17 +134,10 @@ public final class OutboxDispatcher: Sendable {
         // 1. Send-time checks (only before the first attempt: a message that may have
         //    landed is always resolved by looking it up).
         if lead.request == nil {
-            if lead.kind == "milestone" || lead.kind == "confirm" || lead.kind == "rank" {
-                guard lead.consent == .optedIn || lead.consent == .noPing else {
-                    try store.finishOutbox(ids, state: "cancelled", reason: "account is \(lead.consent.name)", nowUS: now)
-                    pass.cancelled += group.count
-                    return
-                }
-                guard lead.status == "active" else {
-                    try store.finishOutbox(ids, state: "cancelled", reason: "account is \(lead.status)", nowUS: now)
-                    pass.cancelled += group.count
-                    return
-                }
+            if let reason = Self.noLongerAllowed(lead) {
+                try store.finishOutbox(ids, state: "cancelled", reason: reason, nowUS: now)
+                pass.cancelled += group.count
+                return
             }
             let newest = group.map(\.createdUS).max() ?? lead.createdUS
             if options.maxAgeUS > 0 && newest < now - options.maxAgeUS {
@@ -206,6 +199,13 @@ public final class OutboxDispatcher: Sendable {
                 guard let post = prepared.post else { throw XRPCError.badResponse(status: 0, detail: "prepared post missing") }
                 if preparedBefore, let existing = try await lookUp(rkey) {
                     result = (existing.uri, existing.cid)
+                } else if preparedBefore, let reason = Self.noLongerAllowed(lead) {
+                    // An earlier attempt did not land, and the account has opted out or become
+                    // inactive since: nothing is posted (the send-time checks, after the lookup).
+                    try store.finishOutbox(ids, state: "cancelled", reason: reason, nowUS: WallClock.nowUS())
+                    try? store.refundAttempt(lead.id)
+                    pass.cancelled += group.count
+                    return
                 } else {
                     result = try await createOrFind(rkey: rkey, post: post)
                 }
@@ -219,6 +219,15 @@ public final class OutboxDispatcher: Sendable {
             try? await saveRateLimit()
             try handleFailure(error, lead: lead, group: group, attempts: attempts, points: points, &pass)
         }
+    }
+
+    /// Why an announcement may no longer be posted (the account opted out or is not
+    /// active), or nil.
+    static func noLongerAllowed(_ message: OutboxMessage) -> String? {
+        guard message.kind == "milestone" || message.kind == "confirm" || message.kind == "rank" else { return nil }
+        if message.consent != .optedIn && message.consent != .noPing { return "account is \(message.consent.name)" }
+        if message.status != "active" { return "account is \(message.status)" }
+        return nil
     }
 
     /// Creates the post; when the server refuses it (perhaps because an earlier attempt
