@@ -58,16 +58,21 @@ public struct Event {
 /// The key of one operation of a repository commit, for the duplicate rule: one commit
 /// (one `rev`) carries several operations, each sent as its own event.
 ///
-/// A 64-bit FNV-1a hash of `collection`, `rkey` and the operation (never 0, which means
-/// "none"): stored with the account, so it must not depend on interned ids, and a
-/// collision only makes one of an account's own operations look applied twice.
+/// FNV-1a of the collection's NSID (computed once per collection), continued with the
+/// record key (a TID's 64-bit value, or the key's bytes) and the operation; never 0,
+/// which means "none". It is stored with the account, so it depends on no interned id;
+/// a collision only makes one of an account's own operations look applied twice.
 public enum CommitOp {
     @inline(__always)
-    public static func key(collection: JSONValue, rkey: JSONValue, operation: CommitOperation) -> UInt64 {
-        var h = FNV1a.offsetBasis
-        if let bytes = collection.unescapedBytes { h = FNV1a.hash(bytes, seed: h) }
-        h = (h ^ 0x1F) &* FNV1a.prime
-        if let bytes = rkey.unescapedBytes { h = FNV1a.hash(bytes, seed: h) }
+    public static func key(collectionHash: UInt64, tid: UInt64?, rkeyBytes: UnsafeRawBufferPointer?,
+                           operation: CommitOperation) -> UInt64 {
+        var h = (collectionHash ^ 0x1F) &* FNV1a.prime
+        if let tid {
+            h = (h ^ tid) &* FNV1a.prime
+            h = (h ^ (tid >> 32)) &* FNV1a.prime
+        } else if let rkeyBytes {
+            h = FNV1a.hash(rkeyBytes, seed: h)
+        }
         h = (h ^ 0x1F) &* FNV1a.prime
         h = (h ^ UInt64(operation.rawValue)) &* FNV1a.prime
         return h == 0 ? 1 : h

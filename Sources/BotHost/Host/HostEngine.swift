@@ -13,6 +13,8 @@ public final class HostEngine {
     private let decoder = EventDecoder()
     /// Per collection id: the plugins that read it (filled as collections appear).
     private var routes: [[Int]] = []
+    /// Per collection id: FNV-1a of its NSID, the start of its operations' keys (`CommitOp`).
+    private var collectionHashes: [UInt64] = []
     /// Malformed lines so far, by reason.
     public private(set) var malformed: [MalformedEvent.Reason: Int] = [:]
     /// The first malformed lines, with their line numbers, for the report.
@@ -167,7 +169,11 @@ public final class HostEngine {
         switch event.kind {
         case .commit:
             guard let commit = event.commit else { return }
-            let op = CommitOp.key(collection: commit.collection, rkey: commit.rkey, operation: commit.operation)
+            let rkeyBytes = commit.rkey.unescapedBytes
+            let rkey = rkeyBytes.flatMap { ctx.state.recordKey($0, intern: true) }
+            let tid = rkey.flatMap { $0 & RecordKey.nonTIDFlag == 0 ? $0 : nil }
+            let op = CommitOp.key(collectionHash: collectionHashes[collection], tid: tid, rkeyBytes: rkeyBytes,
+                                  operation: commit.operation)
             guard ctx.state.acceptCommit(rev: commit.rev, op: op, account: account) else {
                 ctx.totals.duplicates += 1
                 return
@@ -177,8 +183,7 @@ public final class HostEngine {
                 ctx.totals.ownEvents += 1
                 return
             }
-            guard let rkeyBytes = commit.rkey.unescapedBytes,
-                  let rkey = ctx.state.recordKey(rkeyBytes, intern: true) else { return }
+            guard let rkey else { return }
             let targets = routes[collection]
             ctx.selectRecord(GrantKey(account: account, collection: UInt16(truncatingIfNeeded: collection), rkey: rkey),
                              operation: commit.operation)
@@ -217,6 +222,7 @@ public final class HostEngine {
             targets.append(index)
         }
         routes.append(targets)
+        collectionHashes.append(FNV1a.hash(nsid.utf8))
     }
 
     /// Whether a collection matches a wanted pattern (exact NSID, `prefix.*`, or `*` for all).
