@@ -191,6 +191,18 @@ import Testing
         #expect(host.engine.context.totals.duplicates == 4)
     }
 
+    @Test func aCommitWithMoreOperationsThanRememberedIsAppliedAndBounded() throws {
+        let host = try TestHost()
+        // A hostile repository: 1,500 posts in one commit (applyWrites takes 200).
+        try host.feed((1...1_500).map { E.post(alice, rev: 9, rkey: E.tid($0)) })
+        #expect(try host.xp(alice) == 75_000)
+        #expect(host.engine.context.state.moreOps[0]?.count == 1_024)
+        // Sent again: the remembered ones are duplicates, the rest meet their live grants.
+        try host.feed((1...1_500).map { E.post(alice, rev: 9, rkey: E.tid($0)) })
+        #expect(try host.xp(alice) == 75_000)
+        #expect(host.engine.context.totals.duplicates == 1_025)
+    }
+
     @Test func operationsOfOneCommitSplitByARestartCountOnce() throws {
         let host = try TestHost()
         let thread = (1...3).map { E.post(alice, rev: 7, rkey: E.tid($0)) }

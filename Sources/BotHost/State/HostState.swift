@@ -49,6 +49,9 @@ public final class HostState {
 
     public init() {}
 
+    /// Operations of one commit remembered per account (beyond the first).
+    static let maxOpsPerRev = 1_024
+
     @inline(__always) package var epoch16: UInt16 { UInt16(truncatingIfNeeded: epoch) }
 
     /// The index of an account status name in `statusNames` (added when new; 254 once full).
@@ -134,7 +137,10 @@ public final class HostState {
         case .same:
             if accounts[index].lastOp == op { return false }
             if let more = moreOps[account], more.contains(op) { return false }
-            moreOps[account, default: []].append(op)
+            // Bounded: a commit carries at most a few hundred operations (applyWrites takes
+            // 200); a hostile repository's longer one is applied without remembering the
+            // rest, which keyed grants make harmless if it is sent again.
+            if (moreOps[account]?.count ?? 0) < Self.maxOpsPerRev { moreOps[account, default: []].append(op) }
             return true
         case .greater:
             if let newText {
