@@ -2,7 +2,7 @@ import BotHost
 import Plugins
 
 extension BotHostConfiguration {
-    /// The outbox dispatcher's options of this 
+    /// The outbox dispatcher's options of this configuration.
     public var dispatcherOptions: OutboxDispatcher.Options {
         var options = OutboxDispatcher.Options()
         options.mode = OutboxDispatcher.Options.Mode(rawValue: outbox.mode.rawValue) ?? .reply

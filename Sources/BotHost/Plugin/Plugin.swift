@@ -2,8 +2,8 @@
 /// (keyed XP grants, consent changes) through the ``PluginContext``.
 ///
 /// The host calls ``handle(_:in:)`` for every commit event of a collection the plugin
-/// asked for, after it has dropped duplicates (a `rev` not newer than the account's last
-/// one) and applied identity and account events itself. Everything a plugin does goes
+/// asked for, after it has dropped duplicates (a `rev` older than the account's last one,
+/// or an operation already applied at that rev) and applied identity and account events itself. Everything a plugin does goes
 /// through the context, so it lands in the same transaction as the cursor: a plugin keeps
 /// no state of its own and never does I/O.
 ///

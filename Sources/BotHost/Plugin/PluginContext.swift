@@ -243,8 +243,6 @@ public final class PluginContext {
         keyedRevoke(currentKey, rule: rule, shadow: false)
     }
 
-    /// The live grant of a record named by its author DID, collection and record key;
-    /// `nil` when the host has not seen it created, or saw it deleted.
     /// Interns an account by DID with an empty in-memory state; on a partitioned host an
     /// account of another partition is marked foreign.
     @inline(__always)
@@ -264,6 +262,8 @@ public final class PluginContext {
     }
 
 
+    /// The live grant of a record named by its author DID, collection and record key;
+    /// `nil` when the host has not seen it created, or saw it deleted.
     public func liveGrant(did: UnsafeRawBufferPointer, collection: UInt16, rkey: UnsafeRawBufferPointer) -> Grant? {
         guard let key = state.recordKey(rkey, intern: false) else { return nil }
         var found = state.dids.find(did)

@@ -6,16 +6,16 @@ package struct AccountState {
     /// Highest level ever reached: milestones up to it are recorded.
     package var maxLevel: Int32 = 1
     /// Last applied commit rev: a TID value, 0 for none, or `RecordKey.nonTIDFlag` with
-    /// the rev text kept in `PluginContext.nonTIDRevs`.
+    /// the rev text kept in `HostState.nonTIDRevs`.
     package var lastRev: UInt64 = 0
     /// The first operation applied at `lastRev` (``CommitOp`` hash; 0: none); the others
-    /// of a multi-operation commit are in `PluginContext.moreOps`.
+    /// of a multi-operation commit are in `HostState.moreOps`.
     package var lastOp: UInt64 = 0
     /// The relay `seq` of the last account or identity event applied (0: none seen).
     package var lastSeq: Int64 = 0
     package var handleTimeUS: Int64 = 0
     package var statusTimeUS: Int64 = 0
-    /// Index into `PluginContext.statusNames` (0 = "active").
+    /// Index into `HostState.statusNames` (0 = "active").
     package var status: UInt8 = 0
     package var consent: Consent = .none
     /// The batch that last marked the account dirty.

@@ -1,5 +1,5 @@
 /// Ranking-change events with hysteresis ("entered the top 10 of the day", "new #1 of the
-/// day"), decided at batch close from in-memory window scores.
+/// day"), decided at stream-time boundaries (`checkEvery`) from in-memory window scores.
 ///
 /// Scores are kept incrementally per hour of event time: each batch adds its net XP per
 /// (hour, account) and hours that leave the window are subtracted, so an evaluation costs

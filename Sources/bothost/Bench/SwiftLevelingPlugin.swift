@@ -88,7 +88,7 @@ final class LevelingPlugin: Plugin {
 
 extension BotHostConfiguration {
     /// The plugins of this configuration with the hand-written Swift leveling plugin in
-    /// the live pack's place (`replay --swift-leveling`, `bench-apply --swift`): kept in
+    /// the live pack's place (`replay --swift-leveling`, `bench-apply`): kept in
     /// the CLI only so `make bench` can measure the rule packs' overhead.
     func makePlugins(packs: PackSelection? = nil, swiftLeveling: Bool) -> [any Plugin] {
         var plugins = makePlugins(packs: packs)
