@@ -3,25 +3,28 @@ import PostgresNIO
 import Synchronization
 
 extension PostgresStore {
-    /// Fills a fresh context with the state of the accounts this partition owns, at its
-    /// cursor. Other partitions' accounts start empty in memory: a partitioned host
-    /// replays the stream from before their history (a capture from its start) to
-    /// rebuild them exactly, and never writes them.
-    public func load(into context: PluginContext) throws {
-        context.partition = partition
+    /// The state of the accounts this partition owns, at its cursor, in host ids (the
+    /// order of the database's ids; ``IDMap`` links the two). Other partitions' accounts
+    /// start empty in memory: a partitioned replay rebuilds them from the stream, and never
+    /// writes them.
+    public func storedState(for request: StoredState.Request) throws -> StoredState {
         do {
-            try lock.withLock { _ in try loadLocked(into: context) }
+            return try lock.withLock { _ in try storedStateLocked(request) }
         } catch {
             throw describe(error)
         }
-        if context.hotGrantHorizonUS > 0 {
-            let cold = try PostgresColdGrants(url: url, ids: ids)
-            // Another partition's account has no id here: its owner's rows are found by DID.
-            cold.didOf = { [weak context] account in context.map { $0.state.dids.string(Int(account)) } }
-            cold.eventTime = { [weak context] in context?.eventTimeUS ?? .max }
-            cold.runStartUS = { [weak context] in context.map { $0.historyStartUS } ?? 0 }
-            context.coldGrants = cold
-        }
+    }
+
+    /// Evicted grants (this partition's, and other partitions' records from before the
+    /// run) are read through a connection of their own.
+    public func attachReaders(to context: PluginContext) throws {
+        guard context.hotGrantHorizonUS > 0 else { return }
+        let cold = try PostgresColdGrants(url: url, ids: ids)
+        // Another partition's account has no id here: its owner's rows are found by DID.
+        cold.didOf = { [weak context] account in context.map { $0.state.dids.string(Int(account)) } }
+        cold.eventTime = { [weak context] in context?.eventTimeUS ?? .max }
+        cold.runStartUS = { [weak context] in context.map { $0.historyStartUS } ?? 0 }
+        context.coldGrants = cold
     }
 
     /// Where a live partition resumes: the start of the hour a hot window before its cursor.
@@ -30,28 +33,31 @@ extension PostgresStore {
         return start - start % 3_600_000_000
     }
 
-    private func loadLocked(into context: PluginContext) throws {
-        // Dictionaries: interned in database id order; the map links the two.
+    private func storedStateLocked(_ request: StoredState.Request) throws -> StoredState {
+        var stored = StoredState()
+        stored.partition = partition
+        // Dictionaries: host ids in database id order; the map links the two.
         var collectionsBack: [Int64: UInt16] = [:]
         for row in try session.query("SELECT id, nsid FROM collections ORDER BY id") {
             let (id, nsid) = try row.decode((Int64, String).self)
-            let local = context.state.collections.intern(nsid)
+            let local = stored.collections.count
+            stored.collections.append(nsid)
             collectionsBack[id] = UInt16(local)
             ids.state.withLock { IDMap.set(&$0.collections, local, id) }
         }
         var rulesBack: [Int64: UInt16] = [:]
         for row in try session.query("SELECT id, plugin, rule, version FROM rules ORDER BY id") {
             let (id, plugin, rule, version) = try row.decode((Int64, String, String, String).self)
-            let local = context.state.rules.count
-            context.state.rules.append(.init(plugin: plugin, rule: rule, version: version))
+            let local = stored.rules.count
+            stored.rules.append(.init(plugin: plugin, rule: rule, version: version))
             rulesBack[id] = UInt16(local)
             ids.state.withLock { IDMap.set(&$0.rules, local, id); $0.rulesBack[id] = UInt16(local) }
         }
         var countersBack: [Int64: UInt16] = [:]
         for row in try session.query("SELECT id, name FROM counter_names ORDER BY id") {
             let (id, name) = try row.decode((Int64, String).self)
-            let local = context.state.counterNames.count
-            context.state.counterNames.append(name)
+            let local = stored.counterNames.count
+            stored.counterNames.append(name)
             countersBack[id] = UInt16(local)
             ids.state.withLock { IDMap.set(&$0.counters, local, id) }
         }
@@ -68,55 +74,40 @@ extension PostgresStore {
             let (id, did, handle, handleTime, status, statusTime, consent, rev, revText, xp, level, maxLevel, purged, lastOp, moreOps, lastSeq) =
                 try row.decode((Int64, String, String?, Int64, String, Int64, String, Int64, String, Int64, Int32, Int32, Int64, Int64,
                                 String, Int64).self)
-            let local = context.state.dids.intern(did)
-            guard local == context.state.accounts.count else { continue }  // a DID twice cannot happen (UNIQUE)
+            let local = stored.accounts.count
             var state = AccountState()
             state.handleTimeUS = handleTime
-            state.status = context.state.statusCode(status)
             state.statusTimeUS = statusTime
             state.consent = Consent(name: consent) ?? .none
-            if !revText.isEmpty {
-                state.lastRev = RecordKey.nonTIDFlag
-                context.state.nonTIDRevs[UInt32(local)] = Array(revText.utf8)
-            } else {
-                state.lastRev = UInt64(rev)
-            }
+            if revText.isEmpty { state.lastRev = UInt64(rev) }
             state.xp = xp
             state.level = level
             state.maxLevel = maxLevel
             state.purged = purged != 0
             state.lastOp = UInt64(bitPattern: lastOp)
             state.lastSeq = lastSeq
-            if !moreOps.isEmpty {
-                context.state.moreOps[UInt32(local)] = moreOps.split(separator: ",").compactMap { Int64($0).map { UInt64(bitPattern: $0) } }
-            }
-            if status == "deleted" && !state.purged { context.state.pendingPurges.append(UInt32(local)) }
-            context.state.accounts.append(state)
-            context.state.handles.append(handle)
+            stored.accounts.append(.init(did: did, handle: handle, status: status, state: state,
+                                         nonTIDRev: revText.isEmpty ? nil : revText, moreOps: StoredState.parseOps(moreOps)))
             accountsBack[id] = UInt32(local)
             mapped.append((local, id))
         }
         ids.state.withLock { state in for (local, id) in mapped { IDMap.set(&state.accounts, local, id) } }
 
         let cursorUS = try session.query("SELECT time_us FROM cursor WHERE source = \(partition.cursorSource)").first?.decode(Int64.self) ?? 0
-        var floor: UInt64 = 0
-        if context.hotGrantHorizonUS > 0, cursorUS > context.hotGrantHorizonUS {
-            floor = UInt64(cursorUS - context.hotGrantHorizonUS) << 10
-        }
-        context.coldBelowTID = floor
+        stored.cursorUS = cursorUS
+        stored.coldBelowTID = StoredState.coldFloor(cursorUS: cursorUS, horizonUS: request.hotGrantHorizonUS)
         for row in try session.query(PostgresQuery(unsafeSQL: """
             SELECT g.rkey, g.rkey_text, g.account_id, g.collection_id, g.amount, g.tag, g.rule_id
             FROM grants g JOIN accounts a ON a.id = g.account_id WHERE (g.rkey >= $1 OR g.rkey < 0) AND \(ownedAccountsSQL)
-            """, binds: Self.binds(Int64(floor)))) {
+            """, binds: Self.binds(Int64(stored.coldBelowTID)))) {
             let (rkeyValue, rkeyText, accountID, collectionID, amount, tag, ruleID) =
                 try row.decode((Int64, String, Int64, Int64, Int32, Int16, Int64).self)
             guard let account = accountsBack[accountID] else { continue }
             let shadowFlag: UInt16 = collectionID >= 32_768 ? 0x8000 : 0
             guard let collection = collectionsBack[collectionID >= 32_768 ? collectionID - 32_768 : collectionID] else { continue }
-            let rkey = rkeyValue < 0 ? UInt64(context.state.rkeys.intern(rkeyText)) | RecordKey.nonTIDFlag : UInt64(rkeyValue)
-            context.state.grants.set(GrantKey(account: account, collection: collection | shadowFlag, rkey: rkey),
-                               Grant(amount: amount, tag: UInt8(truncatingIfNeeded: tag), rule: rulesBack[ruleID] ?? 0),
-                               epoch: context.state.epoch16 &- 1_000)
+            stored.grants.append(.init(account: account, collection: collection | shadowFlag, rkey: rkeyValue < 0 ? 0 : UInt64(rkeyValue),
+                                       rkeyText: rkeyValue < 0 ? rkeyText : nil,
+                                       grant: Grant(amount: amount, tag: UInt8(truncatingIfNeeded: tag), rule: rulesBack[ruleID] ?? 0)))
         }
         for row in try session.query(PostgresQuery(unsafeSQL: """
             SELECT r.account_id, r.slot, r.kind, r.key, r.value FROM rule_limits r JOIN accounts a ON a.id = r.account_id WHERE \(ownedAccountsSQL)
@@ -124,55 +115,51 @@ extension PostgresStore {
             let (accountID, slot, kind, key, value) = try row.decode((Int64, Int64, Int16, Int64, Int64).self)
             guard let account = accountsBack[accountID], let slot = countersBack[slot],
                   let kind = LimitKind(rawValue: UInt8(truncatingIfNeeded: kind)) else { continue }
-            context.state.limits[LimitKey(account: account, slot: slot, kind: kind, key: key)] = value
+            stored.limits.append((LimitKey(account: account, slot: slot, kind: kind, key: key), value))
         }
         for row in try session.query(PostgresQuery(unsafeSQL: """
             SELECT s.account_id, s.xp, s.level, s.max_level FROM shadow_totals s JOIN accounts a ON a.id = s.account_id WHERE \(ownedAccountsSQL)
             """)) {
             let (accountID, xp, level, maxLevel) = try row.decode((Int64, Int64, Int32, Int32).self)
             guard let account = accountsBack[accountID] else { continue }
-            context.state.shadow[account] = ShadowTotals(xp: xp, level: level, maxLevel: maxLevel)
+            stored.shadow.append((account, ShadowTotals(xp: xp, level: level, maxLevel: maxLevel)))
         }
-        context.cursorUS = cursorUS
-        if partition.isPartial { context.catchUpUntilUS = cursorUS }
-        if let tracker = context.rankTracker, cursorUS > 0 {
-            let first = RankTracker.hourOf(cursorUS) - tracker.options.windowSeconds + 3_600
+        if partition.isPartial { stored.catchUpUntilUS = cursorUS }
+        if let window = request.rankWindow, cursorUS > 0 {
+            var ranks = StoredState.Ranks()
+            let first = StoredState.firstRankHour(cursorUS: cursorUS, windowSeconds: window.seconds)
             for row in try session.query(PostgresQuery(unsafeSQL: """
                 SELECT h.bucket, h.account_id, h.xp FROM xp_hourly h JOIN accounts a ON a.id = h.account_id
                 WHERE h.bucket >= $1 AND \(ownedAccountsSQL) ORDER BY h.bucket
                 """, binds: Self.binds(first))) {
                 let (bucket, accountID, xp) = try row.decode((Int64, Int64, Int64).self)
                 guard let account = accountsBack[accountID] else { continue }
-                tracker.add(hour: bucket, account: account, amount: xp)
+                ranks.hourly.append((bucket, account, xp))
             }
             for row in try session.query("""
-                SELECT threshold, account_id, entered_us, out_since_us FROM rank_members WHERE window_name = \(tracker.options.window) AND part = \(partition.index)
+                SELECT threshold, account_id, entered_us, out_since_us FROM rank_members WHERE window_name = \(window.name) AND part = \(partition.index)
                 """) {
                 let (threshold, accountID, entered, outSince) = try row.decode((Int, Int64, Int64, Int64?).self)
-                guard tracker.members[threshold] != nil, let account = accountsBack[accountID] else { continue }
-                tracker.members[threshold]![account] = (entered, outSince)
+                guard let account = accountsBack[accountID] else { continue }
+                ranks.members.append((threshold, account, entered, outSince))
             }
             for row in try session.query(PostgresQuery(unsafeSQL: """
                 SELECT a.id FROM accounts a WHERE (a.unranked != 0 OR a.excluded != 0) AND \(ownedAccountsSQL)
                 """)) {
-                if let account = accountsBack[try row.decode(Int64.self)] { tracker.unranked.insert(account) }
+                if let account = accountsBack[try row.decode(Int64.self)] { ranks.unranked.append(account) }
             }
-            if partition.isPartial && !context.keepForeignGrants {
+            if partition.isPartial && !request.keepForeignGrants {
                 // A live partition resumes from the start of an hour a hot window back
                 // (warmUpStartUS); other partitions' XP before that hour comes from their
-                // owners' rows, so the rankings see every account's window.
-                let warm = Self.warmUpStartUS(cursorUS: cursorUS, horizonUS: context.hotGrantHorizonUS) / 1_000_000
+                // owners' rows, so the rankings see every account's window. They get the
+                // host ids after this partition's accounts, in order of first mention.
+                let warm = Self.warmUpStartUS(cursorUS: cursorUS, horizonUS: request.hotGrantHorizonUS) / 1_000_000
                 var foreign: [String: UInt32] = [:]
                 func local(_ did: String, _ status: String) -> UInt32 {
                     if let id = foreign[did] { return id }
-                    let (index, isNew) = context.internAccount(did)
-                    let id = UInt32(index)
-                    if isNew {
-                        // Its status decides whether it may rank; the rest of its state is
-                        // its owner's and is not needed here.
-                        context.state.accounts[index].status = context.state.statusCode(status)
-                        ids.state.withLock { IDMap.set(&$0.accounts, index, -1) }
-                    }
+                    let id = UInt32(stored.accounts.count + stored.otherPartitions.count)
+                    stored.otherPartitions.append((did, status))
+                    ids.state.withLock { IDMap.set(&$0.accounts, Int(id), -1) }
                     foreign[did] = id
                     return id
                 }
@@ -181,21 +168,18 @@ extension PostgresStore {
                     WHERE h.bucket >= $1 AND h.bucket < $2 AND NOT (\(ownedAccountsSQL)) ORDER BY h.bucket
                     """, binds: Self.binds(first, warm))) {
                     let (bucket, did, xp, status) = try row.decode((Int64, String, Int64, String).self)
-                    tracker.add(hour: bucket, account: local(did, status), amount: xp)
+                    ranks.hourly.append((bucket, local(did, status), xp))
                 }
                 for row in try session.query(PostgresQuery(unsafeSQL: """
                     SELECT a.did, a.status FROM accounts a WHERE (a.unranked != 0 OR a.excluded != 0) AND NOT (\(ownedAccountsSQL))
                     """)) {
                     let (did, status) = try row.decode((String, String).self)
-                    tracker.unranked.insert(local(did, status))
+                    ranks.unranked.append(local(did, status))
                 }
             }
-            tracker.lastCheckUS = cursorUS
+            stored.ranks = ranks
         }
-        context.state.firstNewAccount = context.state.accounts.count
-        context.state.newCollections.removeAll()
-        context.state.newRules.removeAll()
-        context.state.newCounterNames.removeAll()
+        return stored
     }
 }
 

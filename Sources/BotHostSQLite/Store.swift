@@ -113,28 +113,25 @@ public final class Store: Sendable {
 }
 
 extension Store {
-    /// Fills a fresh context with the stored state: accounts, collections, rules,
-    /// live grants and the cursor, so processing resumes exactly where the last
-    /// committed batch left it.
-    public func load(into context: PluginContext) throws {
+    /// The stored state in host ids (= this database's ids; a gap in the ids, left by a
+    /// rolled-back insert, becomes a placeholder).
+    public func storedState(for request: StoredState.Request) throws -> StoredState {
+        var stored = StoredState()
         try queue.read { db in
-            let collections = try Row.fetchAll(db, sql: "SELECT id, nsid FROM collections ORDER BY id")
-            for row in collections {
+            for row in try Row.fetchAll(db, sql: "SELECT id, nsid FROM collections ORDER BY id") {
                 let id: Int = row[0]
-                let nsid: String = row[1]
-                while context.state.collections.count < id { _ = context.state.collections.intern("(gap)\(context.state.collections.count)") }
-                _ = context.state.collections.intern(nsid)
+                while stored.collections.count < id { stored.collections.append("(gap)\(stored.collections.count)") }
+                stored.collections.append(row[1])
             }
-            let rules = try Row.fetchAll(db, sql: "SELECT id, plugin, rule, version FROM rules ORDER BY id")
-            for row in rules {
+            for row in try Row.fetchAll(db, sql: "SELECT id, plugin, rule, version FROM rules ORDER BY id") {
                 let id: Int = row[0]
-                while context.state.rules.count < id { context.state.rules.append(.init(plugin: "", rule: "", version: "")) }
-                context.state.rules.append(.init(plugin: row[1], rule: row[2], version: row[3]))
+                while stored.rules.count < id { stored.rules.append(.init(plugin: "", rule: "", version: "")) }
+                stored.rules.append(.init(plugin: row[1], rule: row[2], version: row[3]))
             }
             for row in try Row.fetchAll(db, sql: "SELECT id, name FROM counter_names ORDER BY id") {
                 let id: Int = row[0]
-                while context.state.counterNames.count < id { context.state.counterNames.append("(gap)\(context.state.counterNames.count)") }
-                context.state.counterNames.append(row[1])
+                while stored.counterNames.count < id { stored.counterNames.append("(gap)\(stored.counterNames.count)") }
+                stored.counterNames.append(row[1])
             }
             let statement = try db.makeStatement(sql: """
                 SELECT a.id, a.did, a.handle, a.handle_time_us, a.status, a.status_time_us, a.consent,
@@ -145,27 +142,19 @@ extension Store {
             let cursor = try Row.fetchCursor(statement)
             while let row = try cursor.next() {
                 let id: Int = row[0]
-                while context.state.dids.count < id {
-                    _ = context.state.dids.intern("(gap)\(context.state.dids.count)")
-                    context.state.accounts.append(AccountState())
-                    context.state.handles.append(nil)
+                while stored.accounts.count < id {
+                    stored.accounts.append(.init(did: "(gap)\(stored.accounts.count)", handle: nil, status: "active", state: AccountState()))
                 }
-                _ = context.state.dids.intern(row[1] as String)
                 var state = AccountState()
                 state.handleTimeUS = row[3]
-                let status: String = row[4]
-                state.status = context.state.statusCode(status)
                 state.statusTimeUS = row[5]
                 state.consent = Consent(name: row[6]) ?? .none
-                switch row[7] as DatabaseValue {
-                case let value where value.isNull: state.lastRev = 0
-                case let value:
-                    if let int = Int64.fromDatabaseValue(value), case .int64 = value.storage {
-                        state.lastRev = UInt64(int)
-                    } else if let text = String.fromDatabaseValue(value) {
-                        state.lastRev = RecordKey.nonTIDFlag
-                        context.state.nonTIDRevs[UInt32(id)] = Array(text.utf8)
-                    }
+                var nonTIDRev: String?
+                let rev: DatabaseValue = row[7]
+                if case .int64(let int) = rev.storage {
+                    state.lastRev = UInt64(int)
+                } else if let text = String.fromDatabaseValue(rev) {
+                    nonTIDRev = text
                 }
                 state.xp = row[8]
                 state.level = row[9]
@@ -173,73 +162,59 @@ extension Store {
                 state.lastLedgerID = row[11]
                 state.purged = (row[12] as Int64) != 0
                 state.lastOp = UInt64(bitPattern: row[13] as Int64)
-                if let more = row[14] as String?, !more.isEmpty {
-                    context.state.moreOps[UInt32(id)] = more.split(separator: ",").compactMap { Int64($0).map { UInt64(bitPattern: $0) } }
-                }
                 state.lastSeq = row[15]
-                if status == "deleted" && !state.purged { context.state.pendingPurges.append(UInt32(id)) }
-                context.state.accounts.append(state)
-                context.state.handles.append(row[2])
+                stored.accounts.append(.init(did: row[1], handle: row[2], status: row[4], state: state,
+                                             nonTIDRev: nonTIDRev, moreOps: StoredState.parseOps(row[14])))
             }
             // Only the hot window's grants come back into memory; older ones are read from
             // the store when an event needs them (PluginContext+Grants.swift).
             let cursorUS = try Int64.fetchOne(db, sql: "SELECT time_us FROM cursor WHERE source = 'jetstream'") ?? 0
-            var floor: UInt64 = 0
-            if context.hotGrantHorizonUS > 0, cursorUS > context.hotGrantHorizonUS {
-                floor = UInt64(cursorUS - context.hotGrantHorizonUS) << 10
-            }
-            context.coldBelowTID = floor
+            stored.cursorUS = cursorUS
+            stored.coldBelowTID = StoredState.coldFloor(cursorUS: cursorUS, horizonUS: request.hotGrantHorizonUS)
             let grants = try Row.fetchCursor(db, sql: "SELECT rkey, account_id, collection_id, amount, tag, rule_id FROM grants WHERE rkey >= ?",
-                                             arguments: [Int64(floor)])
+                                             arguments: [Int64(stored.coldBelowTID)])
             while let row = try grants.next() {
                 let rkeyValue: DatabaseValue = row[0]
-                let rkey: UInt64
-                if case let .int64(int) = rkeyValue.storage {
-                    rkey = UInt64(int)
-                } else {
-                    let text = String.fromDatabaseValue(rkeyValue) ?? ""
-                    rkey = UInt64(context.state.rkeys.intern(text)) | RecordKey.nonTIDFlag
-                }
-                let key = GrantKey(account: UInt32(row[1] as Int64), collection: UInt16(row[2] as Int64), rkey: rkey)
-                context.state.grants.set(key, Grant(amount: Int32(row[3] as Int64), tag: UInt8(row[4] as Int64), rule: UInt16(row[5] as Int64)),
-                                   epoch: context.state.epoch16 &- 1_000)
+                var rkey: UInt64 = 0
+                var rkeyText: String?
+                if case let .int64(int) = rkeyValue.storage { rkey = UInt64(int) } else { rkeyText = String.fromDatabaseValue(rkeyValue) ?? "" }
+                stored.grants.append(.init(account: UInt32(row[1] as Int64), collection: UInt16(row[2] as Int64), rkey: rkey, rkeyText: rkeyText,
+                                           grant: Grant(amount: Int32(row[3] as Int64), tag: UInt8(row[4] as Int64), rule: UInt16(row[5] as Int64))))
             }
             for row in try Row.fetchAll(db, sql: "SELECT account_id, slot, kind, key, value FROM rule_limits") {
                 guard let kind = LimitKind(rawValue: UInt8(row[2] as Int64)) else { continue }
-                context.state.limits[LimitKey(account: UInt32(row[0] as Int64), slot: UInt16(row[1] as Int64), kind: kind, key: row[3])] = row[4]
+                stored.limits.append((LimitKey(account: UInt32(row[0] as Int64), slot: UInt16(row[1] as Int64), kind: kind, key: row[3]), row[4]))
             }
             for row in try Row.fetchAll(db, sql: "SELECT account_id, xp, level, max_level FROM shadow_totals") {
-                context.state.shadow[UInt32(row[0] as Int64)] = ShadowTotals(xp: row[1], level: row[2], maxLevel: row[3])
+                stored.shadow.append((UInt32(row[0] as Int64), ShadowTotals(xp: row[1], level: row[2], maxLevel: row[3])))
             }
-            context.state.nextLedgerID = (try Int64.fetchOne(db, sql: "SELECT max(id) FROM ledger") ?? 0) + 1
-            context.cursorUS = try Int64.fetchOne(db, sql: "SELECT time_us FROM cursor WHERE source = 'jetstream'") ?? 0
-            if let tracker = context.rankTracker { try Self.loadRanks(tracker, cursorUS: context.cursorUS, db) }
+            stored.nextLedgerID = (try Int64.fetchOne(db, sql: "SELECT max(id) FROM ledger") ?? 0) + 1
+            if let window = request.rankWindow, cursorUS > 0 { stored.ranks = try Self.storedRanks(window, cursorUS: cursorUS, db) }
         }
+        return stored
+    }
+
+    /// Evicted grants are read back through a connection of their own.
+    public func attachReaders(to context: PluginContext) throws {
         if context.hotGrantHorizonUS > 0 { context.coldGrants = try ColdGrantReader(path: path) }
-        context.state.firstNewAccount = context.state.accounts.count
-        context.state.newCollections.removeAll()
-        context.state.newRules.removeAll()
-        context.state.newCounterNames.removeAll()
     }
 
     /// The rank tracker's state: the watched window's hour buckets, the members of each
     /// top N, and the accounts off the boards.
-    private static func loadRanks(_ tracker: RankTracker, cursorUS: Int64, _ db: Database) throws {
-        guard cursorUS > 0 else { return }
-        let first = RankTracker.hourOf(cursorUS) - tracker.options.windowSeconds + 3_600
+    private static func storedRanks(_ window: (name: String, seconds: Int64), cursorUS: Int64, _ db: Database) throws -> StoredState.Ranks {
+        var ranks = StoredState.Ranks()
+        let first = StoredState.firstRankHour(cursorUS: cursorUS, windowSeconds: window.seconds)
         for row in try Row.fetchAll(db, sql: "SELECT bucket, account_id, xp FROM xp_hourly WHERE bucket >= ? ORDER BY bucket",
                                     arguments: [first]) {
-            tracker.add(hour: row[0], account: UInt32(row[1] as Int64), amount: row[2])
+            ranks.hourly.append((row[0], UInt32(row[1] as Int64), row[2]))
         }
         for row in try Row.fetchAll(db, sql: "SELECT threshold, account_id, entered_us, out_since_us FROM rank_members WHERE window = ?",
-                                    arguments: [tracker.options.window]) {
-            let threshold: Int = row[0]
-            guard tracker.members[threshold] != nil else { continue }
-            tracker.members[threshold]![UInt32(row[1] as Int64)] = (row[2], row[3])
+                                    arguments: [window.name]) {
+            ranks.members.append((row[0], UInt32(row[1] as Int64), row[2], row[3]))
         }
         for id in try Int64.fetchAll(db, sql: "SELECT id FROM accounts WHERE unranked != 0 OR excluded != 0") {
-            tracker.unranked.insert(UInt32(id))
+            ranks.unranked.append(UInt32(id))
         }
-        tracker.lastCheckUS = cursorUS
+        return ranks
     }
 }

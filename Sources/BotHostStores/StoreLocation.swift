@@ -48,6 +48,33 @@ public enum StoreLocation: Sendable, Equatable {
         }
     }
 
+    /// Opens the store a host (replay, run) writes, held for it: the partition claimed on
+    /// PostgreSQL (a second host for the same K/N is refused), the host lock on SQLite (a
+    /// second process on the file is refused). Keep the result alive while the host runs.
+    public func openHost(partition: Partition) throws -> HeldStore {
+        let store = try open(partition: partition)
+        var lock: HostLock?
+        switch self {
+        case let .sqlite(path):
+            lock = HostLock(databasePath: path)
+            guard lock != nil else { throw StoreError("\(path) is in use by another bothost replay or run; stop it first") }
+        case .postgres:
+            try (store as? PostgresStore)?.claimPartition()
+        }
+        return HeldStore(store: store, lock: lock)
+    }
+
     /// The read side (HTTP API, export, user, top, rank-events, audit, explain, outbox list).
     public func openReader() throws -> any BotHostStore { try open(readOnly: true) }
+}
+
+/// A host's store and what holds it for this process (``StoreLocation/openHost(partition:)``).
+public final class HeldStore {
+    public let store: any BotHostStore
+    private let lock: HostLock?
+
+    init(store: any BotHostStore, lock: HostLock?) {
+        self.store = store
+        self.lock = lock
+    }
 }

@@ -32,7 +32,7 @@ struct MigrateCommand: ParsableCommand {
             throw CLIError("\(path) is in use by a running bothost replay or run; stop it before migrating")
         }
         defer { withExtendedLifetime(lock) {} }
-        let target = try StoreLocation.postgres(to).open() as! PostgresStore
+        let target = try PostgresStore(to, environment: ProcessInfo.processInfo.environment)
         let start = Date()
         let summary: SQLiteToPostgres.Summary
         do { summary = try SQLiteToPostgres.copy(from: source, to: target) } catch let error as StoreError { throw CLIError(error.description) }

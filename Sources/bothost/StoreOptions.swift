@@ -27,14 +27,9 @@ extension StoreOptions {
         let partition: Partition
         do { partition = try text.map { try Partition(parsing: $0) } ?? .whole } catch { throw CLIError("--partition: \(error)") }
         let location = location(configURL: configURL)
-        let store = try location.open(partition: partition)
-        do { try (store as? PostgresStore)?.claimPartition() } catch { throw CLIError("\(error)") }
-        var lock: HostLock?
-        if case let .sqlite(path) = location {
-            lock = HostLock(databasePath: path)
-            guard lock != nil else { throw CLIError("\(path) is in use by another bothost replay or run; stop it first") }
-        }
-        return HostStore(location: location, partition: partition, store: store, lock: lock)
+        let held: HeldStore
+        do { held = try location.openHost(partition: partition) } catch let error as StoreError { throw CLIError(error.description) }
+        return HostStore(location: location, partition: partition, held: held)
     }
 }
 
@@ -42,14 +37,13 @@ extension StoreOptions {
 final class HostStore {
     let location: StoreLocation
     let partition: Partition
-    let store: any BotHostStore
-    let lock: HostLock?
+    let held: HeldStore
+    var store: any BotHostStore { held.store }
 
-    init(location: StoreLocation, partition: Partition, store: any BotHostStore, lock: HostLock?) {
+    init(location: StoreLocation, partition: Partition, held: HeldStore) {
         self.location = location
         self.partition = partition
-        self.store = store
-        self.lock = lock
+        self.held = held
     }
 }
 

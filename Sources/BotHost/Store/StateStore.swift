@@ -11,8 +11,12 @@ public protocol StateStore: AnyObject, Sendable {
     var location: String { get }
     /// Commits one batch in one transaction, with the cursor.
     func commit(_ batch: WriteBatch) throws
-    /// Fills a fresh context with the stored state (the accounts this host owns).
-    func load(into context: PluginContext) throws
+    /// The state the last committed batch left (the accounts this host owns), for
+    /// ``PluginContext/restore(_:)``.
+    func storedState(for request: StoredState.Request) throws -> StoredState
+    /// Connects a restored context to what it reads from the store later (grants that
+    /// left memory); nothing by default.
+    func attachReaders(to context: PluginContext) throws
     /// The cursor this host stored with its last batch, in microseconds.
     func storedCursor() throws -> Int64?
     /// Moderator commands not yet applied, newer than `after` (advanced past them).
@@ -26,6 +30,13 @@ public protocol StateStore: AnyObject, Sendable {
 
 extension StateStore {
     public func finishWriting() {}
+    public func attachReaders(to context: PluginContext) throws {}
+
+    /// Fills a fresh context with the stored state: read once, restored once.
+    public func load(into context: PluginContext) throws {
+        context.restore(try storedState(for: context.storedStateRequest))
+        try attachReaders(to: context)
+    }
 }
 
 
