@@ -30,8 +30,8 @@ extension BotHostConfiguration {
     public func makeEngine(store: any StateStore, packs: PackSelection, partition: Partition = .whole, live: Bool,
                            plugins: [any Plugin]? = nil) throws -> HostEngine {
         let context = makeContext()
-        context.partition = partition
-        if live { context.keepForeignGrants = false }
+        context.residency.partition = partition
+        if live { context.residency.keepForeignGrants = false }
         do { try store.load(into: context) } catch { throw store.describe(error) }
         let engine = HostEngine(context: context, plugins: plugins ?? makePlugins(packs: packs))
         if let did = bot.did { engine.setBot(did: did) }

@@ -281,9 +281,9 @@ public struct BotHostConfiguration: Sendable, Equatable {
         let context = PluginContext(progression: leveling.progression, retentionDays: store.retentionDays, rankings: rankings)
         context.rankAnnouncement = rankAnnouncement
         context.rankFirstAnnouncement = rankFirstAnnouncement
-        context.analyticsRetentionDays = analytics.retentionDays
-        context.hourlyRetentionDays = analytics.hourlyRetentionDays
-        context.hotGrantHorizonUS = Int64(store.hotGrantsMinutes) * 60 * 1_000_000
+        context.retention.analyticsDays = analytics.retentionDays
+        context.retention.hourlyDays = analytics.hourlyRetentionDays
+        context.residency.hotGrantHorizonUS = Int64(store.hotGrantsMinutes) * 60 * 1_000_000
         return context
     }
 

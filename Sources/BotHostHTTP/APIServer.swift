@@ -1,6 +1,7 @@
 import BotHost
 import Hummingbird
 import Logging
+import XRPCClient
 import NIOCore
 import CoreMetrics
 import Metrics
@@ -243,9 +244,20 @@ public struct APIServer: Sendable {
         do {
             return try body()
         } catch {
-            return Self.error(.internalServerError, "InternalError", String(describing: error))
+            return internalError(error)
         }
     }
+
+    /// A failure inside the server: the client learns only that it happened and when (to
+    /// quote to the operator); the error itself, which may name paths, queries or
+    /// credentials, goes to the log, redacted.
+    static func internalError(_ error: any Error) -> Response {
+        let reference = String(UInt32.random(in: 0...UInt32.max), radix: 16)
+        errorLogger.error("internal error answered as HTTP 500", metadata: ["reference": "\(reference)", "error": "\(Redact.secrets(in: String(describing: error)))"])
+        return Self.error(.internalServerError, "InternalError", "internal error (reference \(reference); see the server log)")
+    }
+
+    static let errorLogger = Logger(label: "bothost.http")
 
     static func html(_ body: String, status: HTTPResponse.Status = .ok) -> Response {
         var headers = HTTPFields()

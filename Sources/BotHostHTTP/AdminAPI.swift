@@ -20,9 +20,9 @@ struct AdminAPI: Sendable {
                 let did = context.parameters.get("did") ?? ""
                 let body = try await request.body.collect(upTo: 16_384)
                 guard let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any],
-                      let amount = (object["amount"] as? NSNumber)?.int64Value, amount != 0,
+                      let amount = (object["amount"] as? NSNumber)?.int64Value, amount != 0, ModeratorCommand.adjustRange.contains(amount),
                       let reason = object["reason"] as? String, reason.contains(where: { !$0.isWhitespace }) else {
-                    return APIServer.error(.badRequest, "InvalidRequest", "expected {\"amount\": non-zero integer, \"reason\": text}")
+                    return APIServer.error(.badRequest, "InvalidRequest", "expected {\"amount\": non-zero integer within ±1000000000, \"reason\": text}")
                 }
                 guard let account = try store.account(did) else { return APIServer.error(.notFound, "AccountNotFound", "no account \(did)") }
                 let id = try store.enqueue(.adjust, did: account.did, amount: amount, reason: reason, actor: "http-admin")
@@ -52,7 +52,7 @@ struct AdminAPI: Sendable {
         do {
             return try await body()
         } catch {
-            return APIServer.error(.internalServerError, "InternalError", String(describing: error))
+            return APIServer.internalError(error)
         }
     }
 

@@ -18,13 +18,13 @@ extension PostgresStore {
     /// Evicted grants (this partition's, and other partitions' records from before the
     /// run) are read through a connection of their own.
     public func attachReaders(to context: PluginContext) throws {
-        guard context.hotGrantHorizonUS > 0 else { return }
+        guard context.residency.hotGrantHorizonUS > 0 else { return }
         let cold = try PostgresColdGrants(url: url, ids: ids)
         // Another partition's account has no id here: its owner's rows are found by DID.
         cold.didOf = { [weak context] account in context.map { $0.state.dids.string(Int(account)) } }
         cold.eventTime = { [weak context] in context?.eventTimeUS ?? .max }
-        cold.runStartUS = { [weak context] in context.map { $0.historyStartUS } ?? 0 }
-        context.coldGrants = cold
+        cold.runStartUS = { [weak context] in context.map { $0.residency.historyStartUS } ?? 0 }
+        context.residency.coldGrants = cold
     }
 
     /// Where a live partition resumes: the start of the hour a hot window before its cursor.
@@ -41,6 +41,7 @@ extension PostgresStore {
         for row in try session.query("SELECT id, nsid FROM collections ORDER BY id") {
             let (id, nsid) = try row.decode((Int64, String).self)
             let local = stored.collections.count
+            guard local < 0x7FFF else { break }  // see PluginContext.restore
             stored.collections.append(nsid)
             collectionsBack[id] = UInt16(local)
             ids.state.withLock { IDMap.set(&$0.collections, local, id) }
@@ -50,15 +51,15 @@ extension PostgresStore {
             let (id, plugin, rule, version) = try row.decode((Int64, String, String, String).self)
             let local = stored.rules.count
             stored.rules.append(.init(plugin: plugin, rule: rule, version: version))
-            rulesBack[id] = UInt16(local)
-            ids.state.withLock { IDMap.set(&$0.rules, local, id); $0.rulesBack[id] = UInt16(local) }
+            rulesBack[id] = UInt16(truncatingIfNeeded: local)
+            ids.state.withLock { IDMap.set(&$0.rules, local, id); $0.rulesBack[id] = UInt16(truncatingIfNeeded: local) }
         }
         var countersBack: [Int64: UInt16] = [:]
         for row in try session.query("SELECT id, name FROM counter_names ORDER BY id") {
             let (id, name) = try row.decode((Int64, String).self)
             let local = stored.counterNames.count
             stored.counterNames.append(name)
-            countersBack[id] = UInt16(local)
+            countersBack[id] = UInt16(truncatingIfNeeded: local)
             ids.state.withLock { IDMap.set(&$0.counters, local, id) }
         }
         // Accounts this partition owns, with their totals.
@@ -144,9 +145,12 @@ extension PostgresStore {
                 ranks.members.append((threshold, account, entered, outSince))
             }
             for row in try session.query(PostgresQuery(unsafeSQL: """
-                SELECT a.id FROM accounts a WHERE (a.unranked != 0 OR a.excluded != 0) AND \(ownedAccountsSQL)
+                SELECT a.id, a.unranked, a.excluded FROM accounts a WHERE (a.unranked != 0 OR a.excluded != 0) AND \(ownedAccountsSQL)
                 """)) {
-                if let account = accountsBack[try row.decode(Int64.self)] { ranks.unranked.append(account) }
+                let (id, unranked, excluded) = try row.decode((Int64, Int, Int).self)
+                guard let account = accountsBack[id] else { continue }
+                if unranked != 0 { ranks.unranked.append(account) }
+                if excluded != 0 { ranks.excluded.append(account) }
             }
             if partition.isPartial && !request.keepForeignGrants {
                 // A live partition resumes from the start of an hour a hot window back
@@ -171,10 +175,11 @@ extension PostgresStore {
                     ranks.hourly.append((bucket, local(did, status), xp))
                 }
                 for row in try session.query(PostgresQuery(unsafeSQL: """
-                    SELECT a.did, a.status FROM accounts a WHERE (a.unranked != 0 OR a.excluded != 0) AND NOT (\(ownedAccountsSQL))
+                    SELECT a.did, a.status, a.unranked, a.excluded FROM accounts a WHERE (a.unranked != 0 OR a.excluded != 0) AND NOT (\(ownedAccountsSQL))
                     """)) {
-                    let (did, status) = try row.decode((String, String).self)
-                    ranks.unranked.append(local(did, status))
+                    let (did, status, unranked, excluded) = try row.decode((String, String, Int, Int).self)
+                    if unranked != 0 { ranks.unranked.append(local(did, status)) }
+                    if excluded != 0 { ranks.excluded.append(local(did, status)) }
                 }
             }
             stored.ranks = ranks

@@ -205,6 +205,11 @@ extension PostgresStore: StateReading, ModerationWriting {
                     INSERT INTO audit(time_us, actor, action, did, detail)
                     VALUES (\(Clock.nowMicroseconds()), \(actor), \(excluded ? "exclude" : "include"), \(account.did), \(reason))
                     """)
+                // The owning host takes it into its rank tracker at its next batch.
+                try session.query("""
+                    INSERT INTO commands(kind, did, amount, reason, actor, created_us)
+                    VALUES (\(excluded ? "exclude" : "include"), \(account.did), 0, \(reason), \(actor), \(Clock.nowMicroseconds()))
+                    """)
             }
         }
         return true

@@ -1,3 +1,4 @@
+import XRPCClient
 import BotHost
 import NIOSSL
 import PostgresNIO
@@ -49,6 +50,7 @@ public struct PostgresURL: Sendable, CustomStringConvertible {
             if let colon = userInfo.firstIndex(of: ":") {
                 user = Self.percentDecoded(String(userInfo[..<colon]))
                 password = Self.percentDecoded(String(userInfo[userInfo.index(after: colon)...]))
+                if let password { Redact.register(password) }
             } else {
                 user = Self.percentDecoded(userInfo)
             }

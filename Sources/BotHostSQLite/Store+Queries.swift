@@ -118,6 +118,9 @@ extension Store {
         try queue.write { db in
             try db.execute(sql: "UPDATE accounts SET excluded = ? WHERE id = ?", arguments: [excluded ? 1 : 0, account.id])
             try Self.audit(db, actor: actor, action: excluded ? "exclude" : "include", did: account.did, detail: reason)
+            // The running host takes it into its rank tracker at its next batch.
+            try db.execute(sql: "INSERT INTO commands(kind, did, amount, reason, actor, created_us) VALUES (?, ?, 0, ?, ?, ?)",
+                           arguments: [excluded ? "exclude" : "include", account.did, reason, actor, Clock.nowMicroseconds()])
         }
         return true
     }

@@ -178,7 +178,8 @@ extension Store {
                 var rkey: UInt64 = 0
                 var rkeyText: String?
                 if case let .int64(int) = rkeyValue.storage { rkey = UInt64(int) } else { rkeyText = String.fromDatabaseValue(rkeyValue) ?? "" }
-                stored.grants.append(.init(account: UInt32(row[1] as Int64), collection: UInt16(row[2] as Int64), rkey: rkey, rkeyText: rkeyText,
+                guard let collection = UInt16(exactly: row[2] as Int64) else { continue }
+                stored.grants.append(.init(account: UInt32(row[1] as Int64), collection: collection, rkey: rkey, rkeyText: rkeyText,
                                            grant: Grant(amount: Int32(row[3] as Int64), tag: UInt8(row[4] as Int64), rule: UInt16(row[5] as Int64))))
             }
             for row in try Row.fetchAll(db, sql: "SELECT account_id, slot, kind, key, value FROM rule_limits") {
@@ -196,7 +197,7 @@ extension Store {
 
     /// Evicted grants are read back through a connection of their own.
     public func attachReaders(to context: PluginContext) throws {
-        if context.hotGrantHorizonUS > 0 { context.coldGrants = try ColdGrantReader(path: path) }
+        if context.residency.hotGrantHorizonUS > 0 { context.residency.coldGrants = try ColdGrantReader(path: path) }
     }
 
     /// The rank tracker's state: the watched window's hour buckets, the members of each
@@ -212,8 +213,9 @@ extension Store {
                                     arguments: [window.name]) {
             ranks.members.append((row[0], UInt32(row[1] as Int64), row[2], row[3]))
         }
-        for id in try Int64.fetchAll(db, sql: "SELECT id FROM accounts WHERE unranked != 0 OR excluded != 0") {
-            ranks.unranked.append(UInt32(id))
+        for row in try Row.fetchAll(db, sql: "SELECT id, unranked, excluded FROM accounts WHERE unranked != 0 OR excluded != 0") {
+            if (row[1] as Int64) != 0 { ranks.unranked.append(UInt32(row[0] as Int64)) }
+            if (row[2] as Int64) != 0 { ranks.excluded.append(UInt32(row[0] as Int64)) }
         }
         return ranks
     }

@@ -29,21 +29,36 @@ public struct LevelCurve: Sendable, Equatable {
         return o2 || o3 || o4 ? .max : sum
     }
 
-    /// The level an account with `xp` XP is at.
+    /// The highest level this curve reports (levels are stored in 32 bits).
+    public static let maxLevel = Int(Int32.max) - 1
+
+    /// The level an account with `xp` XP is at: closed form, corrected against the exact
+    /// integer thresholds, in a bounded number of steps for any `xp` (a moderator's huge
+    /// adjustment included); saturates at ``maxLevel``.
     public func level(forXP xp: Int64) -> Int {
         guard xp > 0 else { return 1 }
-        // Solve step/2·n² + (base − step/2)·n − xp = 0 for n = L − 1, then correct the
-        // floating-point estimate against the exact integer thresholds.
-        var n: Int64
+        let top = Int64(Self.maxLevel - 1)
+        // n = L − 1: the largest n with xpToReach(n + 1) <= xp.
+        var estimate: Int64
         if step == 0 {
-            n = xp / base
+            estimate = xp / base
         } else {
+            // Solve step/2·n² + (base − step/2)·n − xp = 0 for n.
             let a = Double(step) / 2, b = Double(base) - Double(step) / 2
             let root = (-b + (b * b + 4 * a * Double(xp)).squareRoot()) / (2 * a)
-            n = Int64(max(0, min(root, 3e9)))
+            estimate = root.isFinite ? Int64(max(0, min(root, Double(top)))) : 0
         }
-        while n > 0 && xpToReach(level: Int(n) + 1) > xp { n -= 1 }
-        while xpToReach(level: Int(n) + 2) <= xp { n += 1 }
-        return Int(n) + 1
+        estimate = min(max(0, estimate), top)
+        func reaches(_ n: Int64) -> Bool { xpToReach(level: Int(n) + 1) <= xp }
+        // The estimate is off by at most a step or two; search only when it is not.
+        for n in [estimate, estimate - 1, estimate + 1, estimate - 2, estimate + 2] where n >= 0 && n <= top {
+            if reaches(n) && (n == top || !reaches(n + 1)) { return Int(n) + 1 }
+        }
+        var low: Int64 = 0, high = top  // reaches(low) holds (level 1 is at 0 XP)
+        while low < high {
+            let middle = low + (high - low + 1) / 2
+            if reaches(middle) { low = middle } else { high = middle - 1 }
+        }
+        return Int(low) + 1
     }
 }

@@ -1,3 +1,4 @@
+import XRPCClient
 import ArgumentParser
 import Foundation
 
@@ -5,8 +6,8 @@ import Foundation
 /// read (mode 0600). Never printed.
 enum AdminToken {
     static func load(file: String?) throws -> String? {
-        if let file { return try readOwnerOnlyFile(file, what: "admin token file") }
-        let token = ProcessInfo.processInfo.environment["BOTHOST_ADMIN_TOKEN"] ?? ""
+        let token = try file.map { try readOwnerOnlyFile($0, what: "admin token file") } ?? ProcessInfo.processInfo.environment["BOTHOST_ADMIN_TOKEN"] ?? ""
+        Redact.register(token)
         return token.isEmpty ? nil : token
     }
 }

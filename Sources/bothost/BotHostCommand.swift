@@ -1,4 +1,5 @@
 import ArgumentParser
+import XRPCClient
 
 @main
 struct BotHostCommand: AsyncParsableCommand {
@@ -19,7 +20,7 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
 /// Prints to standard error.
 func printError(_ text: String) {
     var stderr = StandardError()
-    print(text, to: &stderr)
+    print(Redact.secrets(in: text), to: &stderr)
 }
 
 struct StandardError: TextOutputStream {

@@ -222,6 +222,9 @@ struct AdjustCommand: ParsableCommand {
         guard let delta = Int64(amount.hasPrefix("+") ? String(amount.dropFirst()) : amount), delta != 0 else {
             throw CLIError("amount \(amount): expected a non-zero integer such as +100 or -50")
         }
+        guard ModeratorCommand.adjustRange.contains(delta) else {
+            throw CLIError("amount \(amount): expected at most \(ModeratorCommand.adjustRange.upperBound) either way")
+        }
         guard reason.contains(where: { !$0.isWhitespace }) else { throw CLIError("--reason must say why") }
         try ModeratorAction.run(.adjust, account: account, amount: delta, reason: reason, yes: yes, config: config,
                                 actor: actor, database: database, format: format)
@@ -264,7 +267,8 @@ enum ModeratorAction {
         let store = try location.open()
         guard let record = try store.account(account) else { throw CLIError("no account \(account) in \(location.display)") }
         let curve = configuration.leveling.progression.curve
-        let projected = max(0, record.xp + amount)
+        let (sum, overflow) = record.xp.addingReportingOverflow(amount)
+        let projected = overflow ? (amount > 0 ? Int64.max : 0) : max(0, sum)
         let plan = kind == .adjust
             ? "\(record.did): xp \(record.xp) → \(projected), level \(record.level) → \(curve.level(forXP: projected))"
             : "\(record.did): remove \(record.xp) XP of ledger, grants, milestones, outbox and activity rows"

@@ -13,6 +13,9 @@ struct RecordCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Jetstream URL (repeat for failover). Default: the public v1 hosts.")
     var jetstream: [String] = []
 
+    @Flag(name: .long, help: "Accept plain-text ws:// Jetstream URLs for hosts other than loopback (anyone on the path could feed events).")
+    var allowPlaintextJetstream = false
+
     @Option(name: .long, parsing: .upToNextOption, help: "Collections (NSIDs or prefix.*).")
     var collections: [String] = []
 
@@ -45,7 +48,7 @@ struct RecordCommand: AsyncParsableCommand {
         let logger = Logger(label: "bothost.record")
         let urls = jetstream.isEmpty ? JetstreamEndpoint.publicHosts : jetstream
         let endpoints: [JetstreamEndpoint]
-        do { endpoints = try urls.map { url throws(CaptureError) in try JetstreamEndpoint(url) } } catch { throw CLIError(error.description) }
+        do { endpoints = try urls.map { url throws(CaptureError) in try JetstreamEndpoint(url, allowPlaintext: allowPlaintextJetstream) } } catch { throw CLIError(error.description) }
         let writer: CaptureWriter
         do { writer = try CaptureWriter(path: out) } catch { throw CLIError(error.description) }
         var configuration = JetstreamConnector.Configuration(

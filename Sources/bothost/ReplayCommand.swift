@@ -1,4 +1,5 @@
 import ArgumentParser
+import XRPCClient
 import BotHost
 import BotHostConfig
 import BotHostStores
@@ -100,6 +101,9 @@ struct ReplayCommand: AsyncParsableCommand {
                 if shown <= 20 { printError("line \(line): skipped: \(error.reason.rawValue): \(error.detail)") }
                 if shown == 21 { printError("(more malformed lines are counted in the summary)") }
             }
+            engine.limits.onReport = { limit, count, detail in
+                printError("limit \(limit.rawValue) reached (\(count)×): \(limit.reason)\(detail.isEmpty ? "" : " [\(LogText.safe(detail))]")")
+            }
             let replayer = Replayer(engine: engine, store: store, options: options)
             do {
                 let reader = try openCapture(capture)
@@ -162,7 +166,7 @@ func openStore(_ path: String, readOnly: Bool = false) throws -> Store {
 
 func printError(_ text: String, terminator: String) {
     var stderr = StandardError()
-    print(text, terminator: terminator, to: &stderr)
+    print(Redact.secrets(in: text), terminator: terminator, to: &stderr)
 }
 enum ProgressLine {
     static func render(_ p: Replayer.Progress) -> String {

@@ -30,6 +30,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Jetstream URL (repeat for failover; ws:// allowed for loopback). Default: the public v1 hosts.")
     var jetstream: [String] = []
 
+    @Flag(name: .long, help: "Accept plain-text ws:// Jetstream URLs for hosts other than loopback (anyone on the path could feed events).")
+    var allowPlaintextJetstream = false
+
     @OptionGroup var database: StoreOptions
 
     @Option(name: .long, help: "K/N: with N hosts sharing one PostgreSQL store, this host writes the accounts whose DID hashes to K (counted from 0), with its own cursor; it resumes a hot window before it, so what its rules read of other partitions' accounts is rebuilt (docs/scaling.md).")
@@ -89,9 +92,13 @@ struct RunCommand: AsyncParsableCommand {
             shown += 1
             if shown <= 20 { logger.warning("malformed frame skipped", metadata: ["frame": "\(line)", "reason": "\(error.reason.rawValue)", "detail": "\(error.detail)"]) }
         }
+        engine.limits.onReport = { limit, count, detail in
+            logger.warning("limit reached", metadata: ["limit": "\(limit.rawValue)", "reason": "\(limit.reason)", "count": "\(count)",
+                                                       "detail": "\(LogText.safe(detail))"])
+        }
         let urls = !jetstream.isEmpty ? jetstream : (!configuration.jetstream.hosts.isEmpty ? configuration.jetstream.hosts : JetstreamEndpoint.publicHosts)
         let endpoints: [JetstreamEndpoint]
-        do { endpoints = try urls.map { url throws(CaptureError) in try JetstreamEndpoint(url) } } catch { throw CLIError(error.description) }
+        do { endpoints = try urls.map { url throws(CaptureError) in try JetstreamEndpoint(url, allowPlaintext: allowPlaintextJetstream) } } catch { throw CLIError(error.description) }
         let subscription = JetstreamSubscription(
             collections: configuration.wantedCollections(plugins), dids: configuration.jetstream.wantedDids,
             compress: configuration.jetstream.compress && !noCompress)
@@ -101,7 +108,7 @@ struct RunCommand: AsyncParsableCommand {
             // Resume a hot window back: this host's events there are duplicates (dropped by
             // rev); other partitions' rebuild what this host's rules read of them.
             connector.rewindUS = max(connector.rewindUS,
-                                     context.cursorUS - PostgresStore.warmUpStartUS(cursorUS: context.cursorUS, horizonUS: context.hotGrantHorizonUS))
+                                     context.cursorUS - PostgresStore.warmUpStartUS(cursorUS: context.cursorUS, horizonUS: context.residency.hotGrantHorizonUS))
         }
         connector.deadSocketTimeout = deadSocketTimeout
         var options = LiveHost.Options()
@@ -211,7 +218,7 @@ enum Log {
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = parsed
-            return handler
+            return RedactingLogHandler(handler)
         }
     }
 }

@@ -176,7 +176,7 @@ extension HTTPAPITests {
                 #expect(response.status == .ok)
             }
         }
-        let pending = try host.store.pendingCommands()
+        let pending = try host.store.pendingCommands().filter { $0.kind == .adjust }
         #expect(pending.map(\.amount) == [500] && pending.first?.did == E.alice && pending.first?.actor == "http-admin")
         #expect(try host.store.isExcluded(E.bob))
         // Without a token the API stays read-only: no admin routes at all.

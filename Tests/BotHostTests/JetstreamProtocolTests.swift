@@ -193,7 +193,10 @@ struct JetstreamUnitTests {
         #expect(v2.wire == .v2)
         #expect(v2.url(for: subscription, cursor: nil) ==
             "ws://127.0.0.1:9/xrpc/network.bsky.jetstream.subscribeEvents?collections=app.bsky.feed.post&collections=app.bsky.graph.*&dids=did:plc:a&zstdDictionary=20260811")
-        #expect(try JetstreamEndpoint("ws://host").wire == .v1)
+        #expect(try JetstreamEndpoint("ws://host", allowPlaintext: true).wire == .v1)
+        #expect(throws: CaptureError.self) { try JetstreamEndpoint("ws://jetstream.example.com/subscribe") }
+        #expect(try JetstreamEndpoint("ws://localhost:6008/subscribe").wire == .v1)
+        #expect(try JetstreamEndpoint("ws://[::1]:6008/subscribe").wire == .v1)
         #expect(throws: CaptureError.self) { try JetstreamEndpoint("https://host/subscribe") }
         #expect(throws: CaptureError.self) { try JetstreamEndpoint("wss://host/other") }
     }

@@ -70,7 +70,7 @@ import XRPCClient
     @Test func noPingIsAStandalonePostWithThePlainHandle() async throws {
         let pds = try TestPDS()
         let host = try host(pds)
-        try host.feed([E.identity(alice, handle: "alice.test", time: 1), command(alice, pds, rev: 2, text: "@bot opt in, no ping")])
+        try host.feed([E.identity(alice, handle: "alice.test", time: 1), command(alice, pds, rev: 2, text: "@bot no ping")])
         await try dispatcher(host, pds).drain()
         let announcement = try #require(try await announcements(pds).first?["value"] as? [String: Any])
         #expect(announcement["text"] as? String == "alice.test reached level 5!")

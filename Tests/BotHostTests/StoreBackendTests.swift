@@ -46,7 +46,7 @@ import Testing
         var store = initial
         func start() throws -> HostEngine {
             let context = configuration.makeContext()
-            context.partition = partition
+            context.residency.partition = partition
             try store.load(into: context)
             let engine = HostEngine(context: context, plugins: configuration.makePlugins(packs: packs))
             if let bot = configuration.bot.did { engine.setBot(did: bot) }

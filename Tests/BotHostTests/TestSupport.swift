@@ -27,6 +27,7 @@ final class TestHost {
     let packs: PackSelection?
     private(set) var store: Store
     private(set) var engine: HostEngine
+    private(set) var boundary: BatchBoundary
 
     init(configuration: BotHostConfiguration = BotHostConfiguration(), packs: PackSelection? = nil,
          directory: URL = makeTemporaryDirectory()) throws {
@@ -38,6 +39,7 @@ final class TestHost {
         let context = configuration.makeContext()
         try store.load(into: context)
         engine = HostEngine(context: context, plugins: configuration.makePlugins(packs: packs))
+        boundary = BatchBoundary(store: store)
     }
 
     deinit { try? FileManager.default.removeItem(at: directory) }
@@ -51,12 +53,23 @@ final class TestHost {
         try store.write(engine.context.closeBatch())
     }
 
+    /// Applies lines and closes the batch the way the live host does (``BatchBoundary``):
+    /// moderator commands queued in the store are applied first.
+    func feedThroughBoundary(_ lines: [String]) throws {
+        for (index, line) in lines.enumerated() {
+            var bytes = Array(line.utf8)
+            bytes.withUnsafeMutableBytes { engine.apply(line: UnsafeRawBufferPointer($0), number: index + 1) }
+        }
+        try store.write(try boundary.close(engine.context))
+    }
+
     /// Drops the in-memory state and reloads it from the database, as a restart does.
     func restart() throws {
         store = try Store(path: dbPath)
         let context = configuration.makeContext()
         try store.load(into: context)
         engine = HostEngine(context: context, plugins: configuration.makePlugins(packs: packs))
+        boundary = BatchBoundary(store: store)
     }
 
     /// Replays a capture file through the real reader and replayer.

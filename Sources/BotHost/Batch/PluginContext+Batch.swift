@@ -118,8 +118,8 @@ extension PluginContext {
         state.newRules.removeAll()
         state.dirtyAccounts.removeAll(keepingCapacity: true)
         state.firstNewAccount = state.accounts.count
-        evictColdGrants()
-        if !foreignAccounts.isEmpty { epochTimes[Int(state.epoch16)] = cursorUS }
+        residency.evict(state, cursorUS: cursorUS)
+        residency.batchClosed(epoch16: state.epoch16, cursorUS: cursorUS)
         state.epoch &+= 1
         return batch
     }
@@ -164,14 +164,14 @@ extension PluginContext {
         // Caps count per hour, day or week: a window that started 8 days ago is over.
         let limitsBefore = dayStart - 8 * 86_400
         expireLimits(before: limitsBefore)
-        addBarrier(.retention(daily: dayStart - Int64(analyticsRetentionDays) * 86_400,
-                              hourly: dayStart - Int64(hourlyRetentionDays) * 86_400, limitsBefore: limitsBefore))
+        let kept = retention.keptFrom(dayStart: dayStart)
+        addBarrier(.retention(daily: kept.daily, hourly: kept.hourly, limitsBefore: limitsBefore))
     }
 
     /// Queues a deleted account for its purge once the retention period has passed.
     func schedulePurge(_ account: UInt32) {
         state.pendingPurges.append(account)
-        state.nextPurgeDueUS = min(state.nextPurgeDueUS, state.accounts[Int(account)].statusTimeUS + retentionUS)
+        state.nextPurgeDueUS = min(state.nextPurgeDueUS, state.accounts[Int(account)].statusTimeUS + retention.deletedAccountUS)
     }
 
     /// Purges the deleted state.accounts whose retention period has passed on the stream's
@@ -186,7 +186,7 @@ extension PluginContext {
         for id in Set(state.pendingPurges) {
             let held = state.accounts[Int(id)]
             guard !held.purged, state.statusNames[Int(held.status)] == "deleted" else { continue }
-            let dueUS = held.statusTimeUS + retentionUS
+            let dueUS = held.statusTimeUS + retention.deletedAccountUS
             if dueUS <= cursorUS {
                 due.append(id)
             } else {

@@ -17,7 +17,7 @@ public struct BatchBoundary {
     public mutating func close(_ context: PluginContext) throws -> WriteBatch {
         context.apply(try store.pendingCommandsOnce(after: &appliedCommands))
         let batch = context.closeBatch()
-        if let failure = context.coldGrantFailure { throw failure }
+        if let failure = context.residency.coldGrantFailure { throw failure }
         return batch
     }
 }

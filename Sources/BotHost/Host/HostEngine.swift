@@ -23,6 +23,10 @@ public final class HostEngine {
     public var maxSamples = 20
     /// Called for every malformed line (e.g. to log it).
     public var onMalformed: ((Int, MalformedEvent) -> Void)?
+    /// Limits hit while applying events (not thread-safe: the applying thread's).
+    public let limits = LimitLog()
+    /// The collections-over-cap count already reported.
+    private var reportedOverCap = 0
 
     private enum Keys {
         static let handle: JSONKey = "handle"
@@ -99,7 +103,10 @@ public final class HostEngine {
             reportMalformed(line: number, error)
             return nil
         }
-        guard let event else { return nil }
+        guard let event, isDatedSanely(event.timeUS) else {
+            if let event { rejectFuture(event, line: number) }
+            return nil
+        }
         apply(event)
         return event.timeUS
     }
@@ -115,6 +122,10 @@ public final class HostEngine {
         }
         switch message {
         case let .event(event, seq):
+            guard isDatedSanely(event.timeUS) else {
+                rejectFuture(event, line: number)
+                return .malformed
+            }
             apply(event)
             return .event(timeUS: event.timeUS, seq: seq)
         case let .info(name, text): return .info(name: name, message: text)
@@ -131,9 +142,35 @@ public final class HostEngine {
         case skipped, malformed
     }
 
+    /// How far past the wall clock an event may be dated: Jetstream stamps events when it
+    /// receives them, so only a skewed or hostile server sends later ones.
+    public var futureToleranceUS: Int64 = 10 * 60 * 1_000_000
+    /// Wall clock + tolerance, refreshed only when an event is dated past it.
+    private var latestAcceptedUS: Int64 = 0
+
+    /// Whether an event's time is acceptable (not past now + tolerance). One compare per
+    /// event; the clock is read only when an event is past the cached bound.
+    @inline(__always)
+    private func isDatedSanely(_ timeUS: Int64) -> Bool {
+        if timeUS <= latestAcceptedUS { return true }
+        latestAcceptedUS = WallClock.nowUS() &+ futureToleranceUS
+        return timeUS <= latestAcceptedUS
+    }
+
+    /// Counts and skips an event dated past now + the tolerance.
+    private func rejectFuture(_ event: Event, line: Int) {
+        limits.hit(.futureEvent, "time_us \(event.timeUS)")
+        reportMalformed(line: line, MalformedEvent(.badValue, "time_us \(event.timeUS) is more than \(futureToleranceUS / 60_000_000) minutes in the future"))
+    }
+
     /// Applies one decoded event.
     public func apply(_ event: Event) {
         let ctx = context
+        // An event dated in the future would carry the cursor past every real event.
+        guard isDatedSanely(event.timeUS) else {
+            rejectFuture(event, line: 0)
+            return
+        }
         guard let didBytes = event.did.unescapedBytes, !didBytes.isEmpty else {
             reportMalformed(line: 0, MalformedEvent(.badValue, "did is empty or escaped"))
             return
@@ -148,6 +185,10 @@ public final class HostEngine {
                 return
             }
             collection = ctx.state.internCollection(collectionBytes)
+            if ctx.state.collectionsOverCap != reportedOverCap {
+                reportedOverCap = ctx.state.collectionsOverCap
+                limits.hit(.collections, String(decoding: collectionBytes.prefix(100), as: UTF8.self))
+            }
             while routes.count <= collection { addRoute(routes.count) }
             guard !routes[collection].isEmpty else {
                 ctx.totals.filtered += 1
@@ -156,9 +197,7 @@ public final class HostEngine {
         }
         let id = ctx.internAccount(didBytes).id
         let account = UInt32(id)
-        if ctx.foreignHistoryStartTID == 0, !ctx.foreignAccounts.isEmpty, event.timeUS > 0 {
-            ctx.foreignHistoryStartTID = UInt64(event.timeUS) << 10
-        }
+        ctx.residency.noteEvent(timeUS: event.timeUS)
         ctx.advanceRanks(to: event.timeUS)
         ctx.totals.events += 1
         ctx.open.events += 1
@@ -193,7 +232,12 @@ public final class HostEngine {
             ctx.currentCID = nil
             ctx.currentRecord = nil
         case .identity:
-            guard ctx.state.applyIdentity(account: account, handle: event.body[Keys.handle].string, seq: event.body[Keys.seq].int64,
+            var handle: String?
+            if let text = event.body[Keys.handle].string {
+                handle = Handle.normalized(text)
+                if handle == nil && text != "handle.invalid" { limits.hit(.invalidHandle, text) }
+            }
+            guard ctx.state.applyIdentity(account: account, handle: handle, seq: event.body[Keys.seq].int64,
                                           timeUS: event.timeUS) else {
                 ctx.totals.duplicates += 1
                 return

@@ -82,7 +82,7 @@ public final class Replayer {
         let context = engine.context
         let accountsBefore = context.state.accounts.count
         let totalsBefore = context.totals
-        let coldBefore = context.coldGrantLookups
+        let coldBefore = context.residency.coldGrantLookups
         var lastProgress = start
         var lines = 0
         var batches = 0
@@ -180,7 +180,7 @@ public final class Replayer {
         summary.writerWaitSeconds = writerWait
         summary.applySeconds = summary.seconds
         summary.workers = max(1, options.workers)
-        summary.coldGrantLookups = context.coldGrantLookups - coldBefore
+        summary.coldGrantLookups = context.residency.coldGrantLookups - coldBefore
         summary.cursorUS = context.cursorUS
         return summary
     }

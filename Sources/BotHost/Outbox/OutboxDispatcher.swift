@@ -1,3 +1,4 @@
+import CoreMetrics
 import XRPCClient
 
 /// Posts what the outbox holds, exactly once, within the bot account's limits.
@@ -254,6 +255,10 @@ public final class OutboxDispatcher: Sendable {
 
     private func saveRateLimit() async throws {
         guard let limit = await client.lastRateLimit else { return }
+        if limit.clamped {
+            HostLimit.rateLimitHeader.counter.increment()
+            log("outbox: \(HostLimit.rateLimitHeader.reason) (remaining \(limit.remaining.map(String.init) ?? "-"), reset \(limit.reset.map(String.init) ?? "-"))")
+        }
         try store.saveServerRateLimit(remaining: limit.remaining, limit: limit.limit, reset: limit.reset)
     }
 

@@ -1,3 +1,5 @@
+import XRPCClient
+
 /// One row of the outbox as the dispatcher and the CLI see it.
 public struct OutboxMessage: Sendable, Equatable {
     public var id: Int64
@@ -62,9 +64,13 @@ public struct WriteBudgetState: Sendable, Equatable {
                   hourWrites: hour, dayWrites: day)
         let parts = text?.split(separator: ",", omittingEmptySubsequences: false).map { Int64($0) } ?? []
         if parts.count == 3 {
-            serverRemaining = parts[0].map(Int.init)
-            serverLimit = parts[1].map(Int.init)
-            serverReset = parts[2]
+            // What was stored came from a server: validated again, so a value saved by an
+            // older version cannot trap the dispatcher on every start.
+            func count(_ value: Int64?) -> Int? { value.map { Int(min(max(0, $0), Int64(RateLimit.maxCount))) } }
+            serverRemaining = count(parts[0])
+            serverLimit = count(parts[1])
+            let nowS = nowUS / 1_000_000
+            serverReset = parts[2].map { min(max(0, $0), nowS + RateLimit.maxResetAhead) }
         }
     }
 

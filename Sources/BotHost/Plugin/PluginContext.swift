@@ -47,35 +47,8 @@ public final class PluginContext {
     // The open batch.
     /// The rows of the open batch, in event order.
     var open = BatchBuilder()
-    /// Grants of records older than this TID value may be in the store only (evicted).
-    package var coldBelowTID: UInt64 = 0
-    /// Reads evicted state.grants; nil keeps every grant in memory (no store, or tests).
-    public var coldGrants: (any ColdGrantSource)?
-    /// The state.accounts this host owns when several hosts share a database (nil: all).
-    /// Every host still applies every event, so what one account's state.rules read of another
-    /// (a reposted post's class, the rankings) is exact; only the owner writes the rows.
-    public var partition: Partition?
-    /// Bit per account id: set for state.accounts of other partitions.
-    var foreignAccounts: [UInt64] = []
-    /// Whether other partitions' state.grants stay in memory (a replay: the store has them only
-    /// as far as their owner has got, which may be behind) or leave it after the hot
-    /// window like this host's and are read back from their owner's rows (a live host:
-    /// every partition follows the stream within seconds).
-    public var keepForeignGrants = true
-    /// The TID of the first event this host applied in this run (partitioned hosts): other
-    /// partitions' records older than it were never in memory here.
-    var foreignHistoryStartTID: UInt64 = 0
-    /// The time of the first event this partitioned host applied in this run (0: none yet).
-    public var historyStartUS: Int64 { Int64(foreignHistoryStartTID >> 10) }
-    /// The stored cursor a partitioned host started from (0: none).
-    public var catchUpUntilUS: Int64 = 0
-    /// The stream time at which each batch (by 16-bit state.epoch) closed, for partitioned hosts:
-    /// another partition's grant leaves memory only a hot window after its last change.
-    var epochTimes: [Int64] = []
-    /// Record keys older than this much stream time leave memory once committed
-    /// (`store.hot_grants_minutes`; 0 keeps them all).
-    public var hotGrantHorizonUS: Int64 = 30 * 60 * 1_000_000
-    var lastEvictionEpoch: UInt32 = 0
+    /// Which grants stay in memory and who answers for the rest (hot window, partitions).
+    public let residency = GrantResidency()
     /// The milestones a shadow pack announces (nil: the live ones).
     public var shadowMilestoneLevels: [Int]?
     /// Ranking-change events with hysteresis; nil when switched off.
@@ -105,12 +78,8 @@ public final class PluginContext {
         public var ownEvents = 0
     }
 
-    /// How long a deleted account's rows are kept before they are purged, measured on
-    /// the event stream's clock (so replays purge exactly as the live run did).
-    public let retentionUS: Int64
-    /// Days that daily and hourly analytics counters are kept, on the stream's clock.
-    public var analyticsRetentionDays = 90
-    public var hourlyRetentionDays = 7
+    /// How long deleted accounts' rows and analytics counters are kept.
+    public var retention: RetentionPolicy
     /// The stream day of the last retention pass.
     var retentionDay: Int64 = -1
 
@@ -120,7 +89,7 @@ public final class PluginContext {
     ///   - rankings: ranking-change events (nil: none).
     public init(progression: Progression, retentionDays: Int = 30, rankings: RankingOptions? = RankingOptions()) {
         self.progression = progression
-        self.retentionUS = Int64(max(0, retentionDays)) * 86_400 * 1_000_000
+        self.retention = RetentionPolicy(deletedAccountDays: retentionDays)
         if let rankings, rankings.enabled, !rankings.thresholds.isEmpty { rankTracker = RankTracker(options: rankings) }
     }
 
@@ -130,6 +99,7 @@ public final class PluginContext {
     public func registerRule(plugin: String, rule: String, version: String) -> RuleRef {
         let info = RuleInfo(plugin: plugin, rule: rule, version: version)
         if let index = state.rules.firstIndex(of: info) { return RuleRef(index: UInt16(index)) }
+        guard state.rules.count < Int(UInt16.max) else { return RuleRef(index: UInt16.max - 1) }
         state.rules.append(info)
         state.newRules.append((state.rules.count - 1, info))
         return RuleRef(index: UInt16(state.rules.count - 1))
@@ -138,6 +108,9 @@ public final class PluginContext {
     /// Registers (or finds) a counter by name.
     public func registerCounter(_ name: String) -> CounterRef {
         if let index = state.counterNames.firstIndex(of: name) { return CounterRef(index: UInt16(index)) }
+        // Counters come from packs and from collections (capped): the table never fills,
+        // but a full one shares its last counter rather than trap.
+        guard state.counterNames.count < Int(UInt16.max) else { return CounterRef(index: UInt16.max - 1) }
         state.counterNames.append(name)
         state.newCounterNames.append((state.counterNames.count - 1, name))
         return CounterRef(index: UInt16(state.counterNames.count - 1))
@@ -165,10 +138,19 @@ public final class PluginContext {
     /// The current commit's operation.
     public var operation: CommitOperation { currentOperation }
 
-    /// The interned id of a collection NSID.
+    /// The id a collection named in a record (a like's subject) has, without interning
+    /// it: nil when the host never saw a record of it, so it can hold no grant. A
+    /// collection seen past the cap answers the shared "other" id.
+    public func knownCollectionID(_ nsid: UnsafeRawBufferPointer) -> UInt16? {
+        if let id = state.collections.find(nsid) { return UInt16(id) }
+        return state.collections.find(HostState.otherCollectionName).map { UInt16($0) }
+    }
+
+    /// The interned id of a collection NSID a plugin reads (registration time: bounded
+    /// by the loaded packs, not by the stream).
     public func collectionID(_ nsid: String) -> UInt16 {
         var nsid = nsid
-        return UInt16(nsid.withUTF8 { state.internCollection(UnsafeRawBufferPointer($0)) })
+        return UInt16(nsid.withUTF8 { state.internNamedCollection(UnsafeRawBufferPointer($0)) })
     }
 
 
@@ -251,7 +233,7 @@ public final class PluginContext {
         if isNew {
             state.accounts.append(AccountState())
             state.handles.append(nil)
-            if let partition, partition.isPartial, !partition.owns(did: did) { markForeign(UInt32(id)) }
+            if residency.isOthers(did: did) { residency.markForeign(UInt32(id)) }
         }
         return (id, isNew)
     }
@@ -267,7 +249,7 @@ public final class PluginContext {
     public func liveGrant(did: UnsafeRawBufferPointer, collection: UInt16, rkey: UnsafeRawBufferPointer) -> Grant? {
         guard let key = state.recordKey(rkey, intern: false) else { return nil }
         var found = state.dids.find(did)
-        if found == nil, let partition, partition.isPartial, !partition.owns(did: did) {
+        if found == nil, residency.isOthers(did: did) {
             // Another partition's author this host has not met in this run: its records are
             // its owner's to tell (loadGrant asks the store for records older than the run).
             found = internAccount(did).id
@@ -277,8 +259,8 @@ public final class PluginContext {
         // A partitioned host re-applying another partition's events from before its stored
         // cursor (to rebuild their state) holds its own records as of that cursor: what one
         // of those events reads of them is asked of the ledger as of the event's time.
-        if currentTimeUS <= catchUpUntilUS, isForeign(account), !isForeign(UInt32(author)),
-           let answer = coldGrants?.grant(grantKey, before: currentTimeUS) {
+        if currentTimeUS <= residency.catchUpUntilUS, residency.isForeign(account), !residency.isForeign(UInt32(author)),
+           let answer = residency.coldGrants?.grant(grantKey, before: currentTimeUS) {
             return answer
         }
         return loadGrant(grantKey)
@@ -298,7 +280,7 @@ public final class PluginContext {
     /// the account's own choice, apart from a moderator's `exclude`.
     public func setRanked(_ ranked: Bool, source: String) {
         open.open.rankingChanges.append((account, ranked))
-        if ranked { rankTracker?.unranked.remove(account) } else { rankTracker?.unranked.insert(account) }
+        rankTracker?.setRanked(account, ranked)
         open.open.consentChanges.append(ConsentChange(account: account, consent: state.accounts[Int(account)].consent,
                                             source: (ranked ? "rank me: " : "no rank: ") + source, timeUS: currentTimeUS))
     }
@@ -369,9 +351,15 @@ public final class PluginContext {
     func addXP(_ delta: Int64) {
         let index = Int(account)
         let before = state.accounts[index].xp
-        let after = max(0, before + delta)
+        // Saturating: XP is never negative and never wraps, whatever a moderator or a pack asks.
+        let (sum, overflow) = before.addingReportingOverflow(delta)
+        let after = overflow ? (delta > 0 ? .max : 0) : max(0, sum)
         state.accounts[index].xp = after
-        if after > before { totals.xpGranted += after - before } else { totals.xpRevoked += before - after }
+        if after > before {
+            totals.xpGranted = totals.xpGranted.addingReportingOverflow(after - before).overflow ? .max : totals.xpGranted + (after - before)
+        } else {
+            totals.xpRevoked = totals.xpRevoked.addingReportingOverflow(before - after).overflow ? .max : totals.xpRevoked + (before - after)
+        }
         let level = Int32(clamping: progression.curve.level(forXP: after))
         state.accounts[index].level = level
         let reached = state.accounts[index].maxLevel
@@ -461,7 +449,16 @@ public struct ConsentChange: Sendable {
 /// A moderator's request, queued in the `commands` table and applied by the host that
 /// owns the database (in its next batch), or by the CLI when no host runs.
 public struct ModeratorCommand: Sendable, Equatable {
-    public enum Kind: String, Sendable { case adjust, purge }
+    public enum Kind: String, Sendable {
+        case adjust, purge
+        /// A moderator's exclusion from the rankings, already written and audited by the
+        /// store: the running host takes it into its rank tracker at the next batch.
+        case exclude, include
+    }
+    /// The amounts an adjustment may have: enough for any correction, small enough that
+    /// a ledger entry holds it exactly and no sum of them wraps.
+    public static let adjustRange: ClosedRange<Int64> = -1_000_000_000...1_000_000_000
+
     public var id: Int64
     public var kind: Kind
     public var did: String
@@ -497,6 +494,10 @@ extension PluginContext {
             state.markDirty(account)
             switch command.kind {
             case .adjust:
+                guard ModeratorCommand.adjustRange.contains(command.amount) else {
+                    open.commandsApplied.append((command.id, "refused: amount outside ±\(ModeratorCommand.adjustRange.upperBound)"))
+                    continue
+                }
                 select(account: account, timeUS: max(cursorUS, 0))
                 var key = Array("cmd-\(command.id)".utf8)
                 let rkey = key.withUnsafeMutableBytes { state.recordKey(UnsafeRawBufferPointer($0), intern: true)! }
@@ -508,6 +509,9 @@ extension PluginContext {
                 let result = "xp \(before) → \(state.accounts[id].xp), level \(state.accounts[id].level)"
                 open.commandsApplied.append((command.id, result))
                 open.audits.append((command.actor, "adjust", command.did, "\(command.amount > 0 ? "+" : "")\(command.amount): \(command.reason) (\(result))"))
+            case .exclude, .include:
+                rankTracker?.setExcluded(account, command.kind == .exclude)
+                open.commandsApplied.append((command.id, command.kind == .exclude ? "excluded" : "included"))
             case .purge:
                 purge([account])
                 open.commandsApplied.append((command.id, "purged"))

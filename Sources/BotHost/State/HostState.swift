@@ -62,11 +62,44 @@ public final class HostState {
         return UInt8(statusNames.count - 1)
     }
 
-    /// Interns a collection NSID, queueing new ones for the store.
+    /// Collections the host tells apart. Anyone can write records in any collection, and
+    /// likes can name invented ones in their subjects: past this many, every further
+    /// collection seen on the stream shares one id, ``otherCollectionName``. Plugins and
+    /// packs name theirs at registration, before the stream can fill the table. Well
+    /// below the shadow flag of ``GrantKey/collection`` (bit 15).
+    package static let maxCollections = 4_096
+    /// The collection every collection past ``maxCollections`` counts as.
+    public static let otherCollectionName = "(other)"
+    /// Collections seen past the cap (for the run summary and metrics).
+    package var collectionsOverCap = 0
+
+    /// Interns a collection NSID from the stream, queueing new ones for the store; past
+    /// ``maxCollections`` the answer is the shared "other" id.
     @inline(__always)
     func internCollection(_ bytes: UnsafeRawBufferPointer) -> Int {
+        if let id = collections.find(bytes) { return id }
+        guard collections.count < Self.maxCollections - 1 else {
+            collectionsOverCap += 1
+            return otherCollection()
+        }
+        return internNamedCollection(bytes)
+    }
+
+    /// Interns a collection a plugin names (bounded by the packs, not by the stream);
+    /// never past the shadow flag.
+    func internNamedCollection(_ bytes: UnsafeRawBufferPointer) -> Int {
+        if let id = collections.find(bytes) { return id }
+        guard collections.count < 0x7FFF else { return otherCollection() }
         let (id, isNew) = collections.intern(bytes)
         if isNew { newCollections.append((id, collections.string(id))) }
+        return id
+    }
+
+    /// The shared id of the collections past the cap.
+    private func otherCollection() -> Int {
+        if let id = collections.find(Self.otherCollectionName) { return id }
+        let id = collections.intern(Self.otherCollectionName)
+        newCollections.append((id, Self.otherCollectionName))
         return id
     }
 

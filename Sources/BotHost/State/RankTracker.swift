@@ -48,9 +48,34 @@ package final class RankTracker {
     /// Per threshold: members and since when they have been out of range.
     package var members: [Int: [UInt32: (enteredUS: Int64, outSinceUS: Int64?)]] = [:]
     package var lastCheckUS: Int64 = .min
-    /// Accounts off the boards by their own choice or a moderator's (loaded at start;
-    /// `no rank` commands update it).
-    package var unranked = Set<UInt32>()
+    /// Accounts off the boards by their own choice or a moderator's: what the checks read.
+    package private(set) var unranked = Set<UInt32>()
+    /// Off by their own choice (`no rank`; `rank me` undoes it).
+    private var selfUnranked = Set<UInt32>()
+    /// Off by a moderator's exclusion, which no self-service command undoes.
+    private var excluded = Set<UInt32>()
+
+    /// An account's own choice (`no rank` / `rank me`): a moderator's exclusion still wins.
+    package func setRanked(_ account: UInt32, _ ranked: Bool) {
+        if ranked {
+            selfUnranked.remove(account)
+            if !excluded.contains(account) { unranked.remove(account) }
+        } else {
+            selfUnranked.insert(account)
+            unranked.insert(account)
+        }
+    }
+
+    /// A moderator's exclusion (or its end).
+    package func setExcluded(_ account: UInt32, _ isExcluded: Bool) {
+        if isExcluded {
+            excluded.insert(account)
+            unranked.insert(account)
+        } else {
+            excluded.remove(account)
+            if !selfUnranked.contains(account) { unranked.remove(account) }
+        }
+    }
 
     init(options: RankingOptions) {
         self.options = options

@@ -57,7 +57,10 @@ public struct StoredState {
     public struct Ranks {
         package var hourly: [(hour: Int64, account: UInt32, xp: Int64)] = []
         package var members: [(threshold: Int, account: UInt32, enteredUS: Int64, outSinceUS: Int64?)] = []
+        /// Off the boards by their own choice (`no rank`).
         package var unranked: [UInt32] = []
+        /// Off the boards by a moderator.
+        package var excluded: [UInt32] = []
         package init() {}
     }
 
@@ -105,17 +108,19 @@ public struct StoredState {
 extension PluginContext {
     /// What this context needs its store to read.
     public var storedStateRequest: StoredState.Request {
-        StoredState.Request(hotGrantHorizonUS: hotGrantHorizonUS,
+        StoredState.Request(hotGrantHorizonUS: residency.hotGrantHorizonUS,
                             rankWindow: rankTracker.map { ($0.options.window, $0.options.windowSeconds) },
-                            keepForeignGrants: keepForeignGrants)
+                            keepForeignGrants: residency.keepForeignGrants)
     }
 
     /// Takes in a store's state: the one place a fresh context is rebuilt from storage.
     /// Call once, on a fresh context.
     public func restore(_ stored: StoredState) {
-        if let owned = stored.partition { partition = owned }
+        if let owned = stored.partition { residency.partition = owned }
         let state = self.state
-        for name in stored.collections { _ = state.collections.intern(name) }
+        // A database filled by an older host with invented collections keeps only the ids
+        // below the shadow flag; grants of the others are dropped with them.
+        for name in stored.collections.prefix(0x7FFF) { _ = state.collections.intern(name) }
         state.rules = stored.rules
         state.counterNames = stored.counterNames
         state.accounts.reserveCapacity(stored.accounts.count + stored.otherPartitions.count)
@@ -138,8 +143,8 @@ extension PluginContext {
             // Its status decides whether it may rank; the rest is its owner's.
             if isNew { state.accounts[index].status = state.statusCode(other.status) }
         }
-        coldBelowTID = stored.coldBelowTID
-        for stored in stored.grants {
+        residency.coldBelowTID = stored.coldBelowTID
+        for stored in stored.grants where Int(stored.collection & 0x7FFF) < state.collections.count {
             let rkey = stored.rkeyText.map { UInt64(state.rkeys.intern($0)) | RecordKey.nonTIDFlag } ?? stored.rkey
             state.grants.set(GrantKey(account: stored.account, collection: stored.collection, rkey: rkey), stored.grant,
                              epoch: state.epoch16 &- 1_000)
@@ -148,13 +153,14 @@ extension PluginContext {
         for (account, totals) in stored.shadow { state.shadow[account] = totals }
         state.nextLedgerID = stored.nextLedgerID
         cursorUS = stored.cursorUS
-        catchUpUntilUS = stored.catchUpUntilUS
+        residency.catchUpUntilUS = stored.catchUpUntilUS
         if let tracker = rankTracker, let ranks = stored.ranks {
             for row in ranks.hourly { tracker.add(hour: row.hour, account: row.account, amount: row.xp) }
             for row in ranks.members where tracker.members[row.threshold] != nil {
                 tracker.members[row.threshold]![row.account] = (row.enteredUS, row.outSinceUS)
             }
-            tracker.unranked.formUnion(ranks.unranked)
+            for account in ranks.unranked { tracker.setRanked(account, false) }
+            for account in ranks.excluded { tracker.setExcluded(account, true) }
             tracker.lastCheckUS = stored.cursorUS
         }
         state.firstNewAccount = state.accounts.count

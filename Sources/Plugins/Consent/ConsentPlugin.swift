@@ -24,12 +24,9 @@ public final class ConsentPlugin: Plugin {
         static let text: JSONKey = "text"
         static let subject: JSONKey = "subject"
         static let mention: JSONKey = "app.bsky.richtext.facet#mention"
-    }
-
-    /// A command found in a post.
-    enum Command: Equatable {
-        case set(Consent)
-        case status
+        static let index: JSONKey = "index"
+        static let byteStart: JSONKey = "byteStart"
+        static let byteEnd: JSONKey = "byteEnd"
     }
 
     public init(bot: BotAccountConfiguration, options: ConsentConfiguration) {
@@ -54,10 +51,11 @@ public final class ConsentPlugin: Plugin {
                 context.setConsent(.optedIn, source: "follow:" + context.currentRecordURI)
             }
         } else if collection == post {
-            guard mentionsBot(record, botDID), let text = record[Keys.text].string else { return }
-            if let ranked = Self.rankCommand(in: text) { context.setRanked(ranked, source: context.currentRecordURI) }
-            guard let command = Self.command(in: text) else { return }
+            guard let mentions = botMentions(record, botDID), let text = record[Keys.text].string,
+                  let command = ConsentCommand.parse(Array(text.utf8), removing: mentions) else { return }
             switch command {
+            case .ranked(let ranked):
+                context.setRanked(ranked, source: context.currentRecordURI)
             case .set(let consent):
                 context.setConsent(consent, source: context.currentRecordURI)
                 confirm(Self.confirmation(for: consent), context)
@@ -95,38 +93,19 @@ public final class ConsentPlugin: Plugin {
         return "You're \(state). Level \(level), \(xp) XP."
     }
 
-    private func mentionsBot(_ record: JSONValue, _ bot: JSONKey) -> Bool {
+    /// The byte ranges of the post's mentions of the bot; nil when it does not mention it.
+    private func botMentions(_ record: JSONValue, _ bot: JSONKey) -> [(start: Int, end: Int)]? {
+        var ranges: [(start: Int, end: Int)] = []
         for facet in record[Keys.facets].elements {
             for feature in facet[Keys.features].elements
             where feature[Keys.type].stringEquals(Keys.mention) && feature[Keys.did].stringEquals(bot) {
-                return true
+                let index = facet[Keys.index]
+                // A missing or absurd index gives an empty range, which the parser refuses.
+                let start = index[Keys.byteStart].int64.map { Int(clamping: $0) } ?? -1
+                let end = index[Keys.byteEnd].int64.map { Int(clamping: $0) } ?? -1
+                ranges.append((start, end))
             }
         }
-        return false
-    }
-
-    /// Lowercased, with every run of whitespace as one space: how commands are matched.
-    static func normalized(_ text: String) -> String {
-        text.lowercased().split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
-    }
-
-    /// A leaderboard preference: `no rank` leaves the leaderboards, `rank me` rejoins
-    /// (`no rank` wins when both appear).
-    static func rankCommand(in text: String) -> Bool? {
-        let words = normalized(text)
-        if words.contains("no rank") { return false }
-        if words.contains("rank me") { return true }
-        return nil
-    }
-
-    /// The command a post's text carries; `opt out` wins over `no ping`, which wins over
-    /// `opt in`, so an ambiguous post never widens consent; `status` only asks.
-    static func command(in text: String) -> Command? {
-        let words = normalized(text)
-        if words.contains("opt out") { return .set(.optedOut) }
-        if words.contains("no ping") { return .set(.noPing) }
-        if words.contains("opt in") { return .set(.optedIn) }
-        if words.contains("status") { return .status }
-        return nil
+        return ranges.isEmpty ? nil : ranges
     }
 }

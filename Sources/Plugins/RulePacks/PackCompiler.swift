@@ -256,8 +256,10 @@ struct PackCompiler {
                 guard case .json(let uri) = compiled[0](env) else { return .null }
                 let grant = RecordURI.withBytes(of: uri) { bytes -> Grant? in
                     guard let parts = RecordURI(bytes) else { return nil }
-                    let collection = parts.collectionEquals("app.bsky.feed.post")
-                        ? env.postCollection : env.context.collectionID(String(decoding: parts.collection, as: UTF8.self))
+                    // A subject names any collection it likes: only one the host has seen
+                    // records of can hold a grant, and nothing is interned from here.
+                    let known = parts.collectionEquals("app.bsky.feed.post") ? env.postCollection : env.context.knownCollectionID(parts.collection)
+                    guard let collection = known else { return nil }
                     return env.shadow ? env.context.shadowGrant(did: parts.authority, collection: collection, rkey: parts.rkey)
                         : env.context.liveGrant(did: parts.authority, collection: collection, rkey: parts.rkey)
                 }

@@ -22,6 +22,13 @@ public struct HTTPResponse: Sendable {
     /// Whether the transfer opened a new connection (false when one was reused).
     public var newConnection: Bool
 
+    public init(status: Int, headers: [(name: String, value: String)], body: [UInt8], newConnection: Bool = true) {
+        self.status = status
+        self.headers = headers.map { (name: $0.name.lowercased(), value: $0.value) }
+        self.body = body
+        self.newConnection = newConnection
+    }
+
     /// The first value of a header, by case-insensitive name.
     public func header(_ name: String) -> String? {
         let name = name.lowercased()

@@ -3,7 +3,12 @@
 /// `--format json` output can carry it by accident.
 public struct Secret: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     private let value: String
-    public init(_ value: String) { self.value = value }
+    /// Also registers the value with ``Redact``: wherever it shows up later (an error body
+    /// echoing it, a URL), it is replaced before it is logged or shown.
+    public init(_ value: String) {
+        self.value = value
+        Redact.register(value)
+    }
     /// The secret itself, for the one place that sends it.
     public func reveal() -> String { value }
     public var description: String { "<redacted>" }

@@ -195,8 +195,10 @@ public actor XRPCClient {
             if response.status == 429 {
                 // Nothing was applied: always safe to repeat once the window resets.
                 let now = WallClock.nowUS() / 1_000_000
-                let reset = rateLimit?.reset ?? response.header("retry-after").flatMap { Int64($0) }.map { now + $0 } ?? now + 1
-                let wait = max(0, reset - now)
+                var clamped = false
+                let retryAfter = response.header("retry-after").flatMap { Int64($0.filter { $0 != " " }) }
+                let reset = rateLimit?.reset ?? retryAfter.map { RateLimit.clampReset(min(max(0, $0), RateLimit.maxResetAhead), nowSeconds: now, clamped: &clamped) } ?? now + 1
+                let wait = min(max(0, reset - now), RateLimit.maxResetAhead)
                 guard wait <= retry.maxRateLimitWaitSeconds, attempt < retry.maxAttempts * 2 else { throw failure }
                 stats.rateLimitWaits += 1
                 try await sleep(ms: Int(wait) * 1_000 + 250)

@@ -1,3 +1,4 @@
+import Foundation
 /// What went wrong with an XRPC call, typed so callers can decide: refresh the session,
 /// wait out a rate limit, retry later, or give up on this message.
 public enum XRPCError: Error, Sendable, CustomStringConvertible {
@@ -44,7 +45,10 @@ public enum XRPCError: Error, Sendable, CustomStringConvertible {
     /// Whether the access token has expired (the PDS answers 400 `ExpiredToken`).
     public var isExpiredToken: Bool { errorName == "ExpiredToken" }
 
-    public var description: String {
+    /// Redacted (``Redact``): a server's message may echo a token.
+    public var description: String { Redact.secrets(in: rawDescription) }
+
+    private var rawDescription: String {
         switch self {
         case .server(let status, let error, let message, _):
             return "XRPC \(status) \(error)" + (message.map { ": \($0)" } ?? "")
@@ -62,15 +66,50 @@ public struct RateLimit: Sendable, Equatable {
     /// Unix seconds when the window resets.
     public var reset: Int64?
     public var policy: String?
+    /// Whether a header was out of range and clamped (a broken or hostile server or proxy).
+    public var clamped = false
 
-    /// Reads the headers; `nil` when the response carried none.
-    public init?(_ response: HTTPResponse) {
-        let limit = response.header("ratelimit-limit").flatMap { Int($0) }
-        let remaining = response.header("ratelimit-remaining").flatMap { Int($0) }
-        let reset = response.header("ratelimit-reset").flatMap { Int64($0) }
-        let policy = response.header("ratelimit-policy")
+    /// The largest count believed (no real budget is near it).
+    public static let maxCount = 1_000_000_000
+    /// The furthest reset believed, in seconds from now: Bluesky's longest window is a day.
+    public static let maxResetAhead: Int64 = 86_400
+
+    /// Reads the headers; `nil` when the response carried none. Every value is parsed
+    /// defensively and clamped (counts to 0…``maxCount``, the reset to at most
+    /// ``maxResetAhead`` from `nowSeconds`), so no header can make later arithmetic trap
+    /// or park the dispatcher for years. A reset below 10⁹ is read as seconds from now
+    /// (the IETF draft's form) rather than as a date in 2001.
+    public init?(_ response: HTTPResponse, nowSeconds: Int64 = Int64(Date().timeIntervalSince1970)) {
+        var clamped = false
+        func count(_ name: String) -> Int? {
+            guard let text = response.header(name)?.trimmingCharacters(in: .whitespaces), !text.isEmpty else { return nil }
+            guard let value = Int64(text) else {
+                clamped = true
+                return text.first == "-" ? 0 : (text.allSatisfy(\.isNumber) ? Self.maxCount : nil)
+            }
+            let bounded = min(max(0, value), Int64(Self.maxCount))
+            if bounded != value { clamped = true }
+            return Int(bounded)
+        }
+        let limit = count("ratelimit-limit")
+        let remaining = count("ratelimit-remaining")
+        var reset: Int64?
+        if let text = response.header("ratelimit-reset")?.trimmingCharacters(in: .whitespaces), !text.isEmpty {
+            let value = Int64(text) ?? (text.allSatisfy(\.isNumber) ? .max : -1)
+            reset = Self.clampReset(value, nowSeconds: nowSeconds, clamped: &clamped)
+        }
+        let policy = response.header("ratelimit-policy").map { String($0.prefix(200)) }
         guard limit != nil || remaining != nil || reset != nil else { return nil }
         self.init(limit: limit, remaining: remaining, reset: reset, policy: policy)
+        self.clamped = clamped
+    }
+
+    /// A reset as unix seconds within `now … now + maxResetAhead`.
+    public static func clampReset(_ value: Int64, nowSeconds: Int64, clamped: inout Bool) -> Int64 {
+        let absolute = value >= 0 && value < 1_000_000_000 ? nowSeconds + value : value
+        let bounded = min(max(absolute, nowSeconds), nowSeconds + maxResetAhead)
+        if bounded != absolute { clamped = true }
+        return bounded
     }
 
     public init(limit: Int?, remaining: Int?, reset: Int64?, policy: String?) {

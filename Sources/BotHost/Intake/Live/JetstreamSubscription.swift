@@ -39,14 +39,21 @@ public struct JetstreamEndpoint: Sendable, Equatable, CustomStringConvertible {
     public static let v2Path = "/xrpc/network.bsky.jetstream.subscribeEvents"
 
     /// Parses `wss://host`, `wss://host/subscribe` (v1) or `wss://host/xrpc/network.bsky.jetstream.subscribeEvents` (v2).
-    /// - Throws: `CaptureError` for other schemes or paths.
-    public init(_ url: String) throws(CaptureError) {
+    ///
+    /// Plain-text `ws://` is accepted for a loopback host only (a replay server, a local
+    /// relay), or anywhere with `allowPlaintext` (`--allow-plaintext-jetstream`): over the
+    /// network, anyone on the path could otherwise feed the host events.
+    /// - Throws: `CaptureError` for other schemes or paths, and for `ws://` elsewhere.
+    public init(_ url: String, allowPlaintext: Bool = false) throws(CaptureError) {
         guard url.hasPrefix("ws://") || url.hasPrefix("wss://") else {
             throw CaptureError("Jetstream URL must start with ws:// or wss://: \(url)")
         }
         let rest = url.drop(while: { $0 != ":" }).dropFirst(3)
         let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
         guard authorityEnd > rest.startIndex else { throw CaptureError("Jetstream URL has no host: \(url)") }
+        if url.hasPrefix("ws://"), !allowPlaintext, !Self.isLoopback(authority: rest[rest.startIndex..<authorityEnd]) {
+            throw CaptureError("plain-text ws:// is accepted for loopback hosts only: use wss:// for \(url), or --allow-plaintext-jetstream")
+        }
         origin = String(url[url.startIndex..<authorityEnd])
         let path = String(rest[authorityEnd...].prefix(while: { $0 != "?" }))
         switch path {
@@ -54,6 +61,19 @@ public struct JetstreamEndpoint: Sendable, Equatable, CustomStringConvertible {
         case Self.v2Path: wire = .v2
         default: throw CaptureError("unknown Jetstream path \(path) in \(url): use /subscribe (v1) or \(Self.v2Path) (v2)")
         }
+    }
+
+    /// Whether `host[:port]` names this machine.
+    static func isLoopback(authority: Substring) -> Bool {
+        var host = authority
+        if host.hasPrefix("[") {
+            host = host.dropFirst().prefix { $0 != "]" }
+            return host == "::1"
+        }
+        host = host.prefix { $0 != ":" }
+        if host.lowercased() == "localhost" { return true }
+        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
     }
 
     /// The four public v1 instances.
