@@ -1,4 +1,4 @@
-import BotHost
+@testable import BotHost
 import BotHostConfig
 import BotHostSQLite
 import Foundation
@@ -211,5 +211,85 @@ import XRPCClient
         #expect(host.engine.limits.count(.invalidHandle) == 8)
         #expect(Handle.normalized("xn--bcher-kva.example") == "xn--bcher-kva.example")
     }
-}
 
+    // MARK: 5. Memory bounded by bytes
+
+    /// Runs `zstd` (the CLI) with `arguments` on `input`.
+    private func zstdCLI(_ arguments: [String], _ input: [UInt8]) throws -> [UInt8] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["zstd"] + arguments
+        let stdin = Pipe(), stdout = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let writer = Thread { stdin.fileHandleForWriting.write(Data(input)); try? stdin.fileHandleForWriting.close() }
+        writer.start()
+        let output = stdout.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return [UInt8](output)
+    }
+
+    @Test func zstdFramesOfEveryShapeDecodeExactlyAsTheCLIMadeThem() throws {
+        var generator = SystemRandomNumberGenerator()
+        let decoder = ZstdFrameDecoder(dictionary: nil)
+        // Streamed from stdin, the frames carry no content size: the decoder must grow its
+        // buffer as it goes, keeping what it has produced.
+        for round in 0..<60 {
+            let size = [0, 1, 4_095, 4_096, 4_097, 70_000, 300_000][round % 7] + Int.random(in: 0..<2_000, using: &generator)
+            var input = [UInt8](repeating: 0, count: size)
+            for index in input.indices {
+                input[index] = round % 3 == 0 ? UInt8.random(in: 0...255, using: &generator) : UInt8(truncatingIfNeeded: index / (1 + round % 5))
+            }
+            let frame = try zstdCLI(["-q", "-c", "-\(1 + round % 19)"], input)
+            let decoded = try frame.withUnsafeBytes { try decoder.decompress($0).map { Array($0) } }
+            let same = decoded == input  // (not in the expectation: a failure would print both arrays)
+            #expect(same, "round \(round): \(size) bytes, decoded \(decoded?.count ?? -1)")
+        }
+    }
+
+    @Test func zstdBombsAndHugeWindowsAreRefusedWithoutAllocating() throws {
+        let decoder = ZstdFrameDecoder(dictionary: nil, maxOutput: 1 << 20)
+        // 64 MiB of zeros compress to a few KiB.
+        let bomb = try zstdCLI(["-q", "-c", "-19"], [UInt8](repeating: 0, count: 64 << 20))
+        #expect(bomb.count < 64 << 10)
+        #expect(throws: CaptureError.self) { try bomb.withUnsafeBytes { _ = try decoder.decompress($0) } }
+        // A frame asking for a 1 GiB window (--long=30, size unknown) is refused up front.
+        let wide = try zstdCLI(["-q", "-c", "--long=30", "--zstd=wlog=30"], [UInt8](repeating: 7, count: 10_000_000))
+        #expect(throws: CaptureError.self) { try wide.withUnsafeBytes { _ = try ZstdFrameDecoder(dictionary: nil).decompress($0) } }
+        // The decoder still works afterwards.
+        let fine = try zstdCLI(["-q", "-c"], Array("hello".utf8))
+        #expect(try fine.withUnsafeBytes { try decoder.decompress($0).map { Array($0) } } == Array("hello".utf8))
+    }
+
+    @Test func theFrameQueueWaitsOnBytesNotOnlyOnCount() async throws {
+        let queue = FrameQueue<[UInt8]>(capacity: 1_000, maxBytes: 1_000) { $0.count }
+        #expect(await queue.push([UInt8](repeating: 1, count: 600)))
+        #expect(queue.bytes == 600)
+        let second = Task { await queue.push([UInt8](repeating: 2, count: 600)) }
+        // The second push is over the budget: it waits until the consumer takes frames.
+        while queue.byteBudgetWaits == 0 { await Task.yield() }
+        #expect(queue.depth == 2 && queue.bytes == 1_200)
+        let taken = await queue.next(timeout: 1)
+        #expect(taken.map(\.count) == [600, 600])
+        #expect(await second.value)
+        #expect(queue.bytes == 0)
+    }
+
+    // MARK: 6. Latency bookkeeping
+
+    @Test func latenciesAreAFixedSizeHistogram() {
+        var histogram = LatencyHistogram()
+        for value in 1...100_000 { histogram.record(Int64(value)) }
+        histogram.record(-5)
+        histogram.record(.max)
+        #expect(histogram.count == 100_002)
+        let median = histogram.value(atQuantile: 0.5)
+        #expect(abs(median - 50_000) <= 50_000 / 60)
+        let p99 = histogram.value(atQuantile: 0.99)
+        #expect(abs(p99 - 99_000) <= 99_000 / 60)
+        #expect(histogram.value(atQuantile: 1) == .max)
+        #expect(LatencyHistogram.index(UInt64(Int64.max)) < (64 - 6 + 1) * 64)
+    }
+}

@@ -34,7 +34,8 @@ public final class LiveHost: Service, @unchecked Sendable {
     private let options: Options
     private let logger: Logger
     public let progress = IngestProgress()
-    private let commitLatencies = LockedBox<[Double]>([])
+    /// Event→commit latencies (µs), in fixed memory.
+    private let commitLatencies = LatencyRecorder()
     /// The connector, once running (for `updateCollections`).
     private let connector = Mutex<JetstreamConnector?>(nil)
 
@@ -76,8 +77,8 @@ public final class LiveHost: Service, @unchecked Sendable {
         connector.withLock { $0 }?.updateCollections(collections)
     }
 
-    /// Event→commit latencies (seconds) of the committed batches, for benchmarks.
-    public var latencies: [Double] { commitLatencies.value }
+    /// Event→commit latencies (µs) of the committed batches, for benchmarks.
+    public var latencies: LatencyHistogram { commitLatencies.snapshot }
 
     public func run() async throws {
         _ = try await runUntilDone()
@@ -85,7 +86,7 @@ public final class LiveHost: Service, @unchecked Sendable {
 
     /// Runs until idle exit, graceful shutdown or cancellation; returns what happened.
     public func runUntilDone() async throws -> Summary {
-        let queue = FrameQueue<LiveFrame>(capacity: 4096)
+        let queue = LiveFrame.queue()
         let context = engine.context
         let storedCursor = context.cursorUS > 0 ? context.cursorUS : nil
         progress.seed(maxTimeUS: context.cursorUS)
@@ -98,7 +99,7 @@ public final class LiveHost: Service, @unchecked Sendable {
             // Event→commit latency: from the oldest frame of the batch to the commit.
             if batch.oldestReceivedAt.isFinite {
                 let latency = Clock.monotonicSeconds() - batch.oldestReceivedAt
-                latencies.value.append(latency)
+                latencies.record(Int64(latency * 1_000_000))
             }
         }
         let shutdown = Mutex(false)
@@ -167,10 +168,10 @@ public final class LiveHost: Service, @unchecked Sendable {
         summary.reconnects = progress.reconnects
         summary.cursorUS = context.cursorUS
         if let first = processor.firstEventAt, let last = processor.lastEventAt { summary.activeSeconds = last - first }
-        let sorted = commitLatencies.value.sorted()
-        if !sorted.isEmpty {
-            summary.latencyP50 = sorted[sorted.count / 2]
-            summary.latencyP99 = sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.99))]
+        let histogram = commitLatencies.snapshot
+        if histogram.count > 0 {
+            summary.latencyP50 = Double(histogram.value(atQuantile: 0.5)) / 1_000_000
+            summary.latencyP99 = Double(histogram.value(atQuantile: 0.99)) / 1_000_000
         }
         logStatus(context: context, processor: processor, queue: queue)
         return summary
@@ -181,6 +182,7 @@ public final class LiveHost: Service, @unchecked Sendable {
         logger.info("status", metadata: [
             "events": "\(context.totals.events)", "duplicates": "\(context.totals.duplicates)",
             "malformed": "\(engine.malformedCount)", "lag_seconds": "\(lag)", "queue": "\(queue.depth)",
+            "queue_bytes": "\(queue.bytes)", "queue_byte_waits": "\(queue.byteBudgetWaits)",
             "reconnects": "\(progress.reconnects)", "cursor_us": "\(context.cursorUS)",
         ])
     }

@@ -54,9 +54,13 @@ public final class ZstdFrameDecoder {
     public private(set) var output: [UInt8] = []
     /// Frames larger than this when decompressed are refused (a zip bomb on the wire).
     public let maxOutput: Int
+    /// The largest window (log2 bytes) a frame may ask for: zstd allocates the window a
+    /// frame header declares, so without a bound one frame could make it take 2 GiB.
+    public static let windowLogMax: Int32 = 23
 
-    public init(dictionary: ZstdDictionary?, maxOutput: Int = 16 << 20) {
+    public init(dictionary: ZstdDictionary?, maxOutput: Int = 8 << 20) {
         context = ZSTD_createDCtx()
+        ZSTD_DCtx_setParameter(context, ZSTD_d_windowLogMax, Self.windowLogMax)
         self.dictionary = dictionary
         self.maxOutput = maxOutput
         output.reserveCapacity(1 << 16)
@@ -69,7 +73,7 @@ public final class ZstdFrameDecoder {
     public func decompress(_ input: UnsafeRawBufferPointer) throws(CaptureError) -> UnsafeRawBufferPointer? {
         ZSTD_DCtx_reset(context, ZSTD_reset_session_only)
         if let dictionary { ZSTD_DCtx_refDDict(context, dictionary.ddict) }
-        var capacity = max(output.capacity, 4096)
+        var capacity = max(output.count, 4096)
         let declared = ZSTD_getFrameContentSize(input.baseAddress, input.count)
         if declared != ZSTD_CONTENTSIZE_UNKNOWN && declared != ZSTD_CONTENTSIZE_ERROR {
             guard declared <= UInt64(maxOutput) else { throw CaptureError("zstd frame declares \(declared) bytes, over the limit") }
@@ -78,7 +82,8 @@ public final class ZstdFrameDecoder {
         var produced = 0
         var inBuffer = ZSTD_inBuffer(src: input.baseAddress, size: input.count, pos: 0)
         while true {
-            if output.count < capacity { output = [UInt8](repeating: 0, count: capacity) }
+            // Grown in place: the bytes already produced stay (replacing the buffer lost them).
+            if output.count < capacity { output.append(contentsOf: repeatElement(0, count: capacity - output.count)) }
             let result = output.withUnsafeMutableBytes { out -> Int in
                 var outBuffer = ZSTD_outBuffer(dst: out.baseAddress! + produced, size: out.count - produced, pos: 0)
                 let code = ZSTD_decompressStream(context, &outBuffer, &inBuffer)

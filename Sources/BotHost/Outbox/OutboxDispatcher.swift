@@ -56,8 +56,8 @@ public final class OutboxDispatcher: Sendable {
     private let handles = LockedBox<[String: String]>([:])
     /// Totals since start, for the summary and metrics.
     public let totals = LockedBox(Pass())
-    /// Event→post latencies (µs) of sent announcements, for the benchmark.
-    public let latenciesUS = LockedBox<[Int64]>([])
+    /// Event→post latencies (µs) of sent announcements, in fixed memory.
+    public let latenciesUS = LatencyRecorder()
 
     public init(store: any OutboxStore, client: XRPCClient, botDID: String, progression: Progression, options: Options,
                 log: @escaping @Sendable (String) -> Void = { _ in }) {
@@ -215,7 +215,7 @@ public final class OutboxDispatcher: Sendable {
             try store.markSent(lead.id, uri: result.uri, cid: result.cid, nowUS: done)
             try await saveRateLimit()
             pass.sent += group.count
-            latenciesUS.value.append(contentsOf: group.map { done - $0.createdUS })
+            for message in group { latenciesUS.record(done - message.createdUS) }
         } catch {
             try? await saveRateLimit()
             try handleFailure(error, lead: lead, group: group, attempts: attempts, points: points, &pass)

@@ -2,21 +2,37 @@ import Synchronization
 
 /// A bounded hand-off of frames from the connection to the processing task.
 ///
-/// `push` suspends while `capacity` frames wait, which stops reading the socket and
+/// `push` suspends while `capacity` frames, or `maxBytes` bytes of them, wait (one frame
+/// is always let in, so a frame larger than the budget cannot wedge the queue), which stops reading the socket and
 /// lets TCP push back on the server instead of growing memory; `next` hands out every
 /// waiting frame at once, or an empty array after `timeout` so the consumer can close
 /// batches by time.
 final class FrameQueue<Frame: Sendable>: Sendable {
     private struct State {
         var frames: [Frame] = []
+        var bytes = 0
         var consumer: CheckedContinuation<Void, Never>?
         var producers: [CheckedContinuation<Void, Never>] = []
         var closed = false
     }
     private let state = Mutex(State())
     let capacity: Int
+    /// The byte budget of the waiting frames, and how a frame's bytes are counted.
+    let maxBytes: Int
+    private let size: @Sendable (Frame) -> Int
+    /// Times a push waited for the byte budget (not the count).
+    private let byteWaits = Mutex(0)
 
-    init(capacity: Int) { self.capacity = max(1, capacity) }
+    init(capacity: Int, maxBytes: Int = .max, size: @escaping @Sendable (Frame) -> Int = { _ in 0 }) {
+        self.capacity = max(1, capacity)
+        self.maxBytes = max(1, maxBytes)
+        self.size = size
+    }
+
+    /// Bytes of the waiting frames (a gauge).
+    var bytes: Int { state.withLock { $0.bytes } }
+    /// Pushes that waited for the byte budget.
+    var byteBudgetWaits: Int { byteWaits.withLock { $0 } }
 
     /// Number of frames waiting (a gauge).
     var depth: Int { state.withLock { $0.frames.count } }
@@ -24,19 +40,22 @@ final class FrameQueue<Frame: Sendable>: Sendable {
     /// Adds a frame; suspends while the queue is full. Returns false once closed.
     @discardableResult
     func push(_ frame: Frame) async -> Bool {
+        let frameBytes = size(frame)
         let (accepted, consumer, mustWait) = state.withLock { s -> (Bool, CheckedContinuation<Void, Never>?, Bool) in
             guard !s.closed else { return (false, nil, false) }
             s.frames.append(frame)
+            s.bytes += frameBytes
             let consumer = s.consumer
             s.consumer = nil
-            return (true, consumer, s.frames.count >= capacity)
+            return (true, consumer, s.frames.count >= capacity || s.bytes >= maxBytes)
         }
         consumer?.resume()
         guard accepted else { return false }
         if mustWait {
+            if frameBytes > 0, depth < capacity { byteWaits.withLock { $0 += 1 } }
             await withCheckedContinuation { continuation in
                 let resumeNow = state.withLock { s -> Bool in
-                    if s.closed || s.frames.count < capacity { return true }
+                    if s.closed || (s.frames.count < capacity && s.bytes < maxBytes) { return true }
                     s.producers.append(continuation)
                     return false
                 }
@@ -71,6 +90,7 @@ final class FrameQueue<Frame: Sendable>: Sendable {
             guard !s.frames.isEmpty else { return ([], []) }
             let frames = s.frames
             s.frames = []
+            s.bytes = 0
             let producers = s.producers
             s.producers = []
             return (frames, producers)

@@ -14,6 +14,21 @@ public struct LiveFrame: Sendable {
     public var session: Int
     /// Monotonic receive time, for event→commit latency.
     public var receivedAt: Double
+
+    /// The bytes the frame holds (the queue's budget counts these).
+    public var byteCount: Int {
+        switch message {
+        case .text(let text): text.utf8.count
+        case .binary(let buffer): buffer.readableBytes
+        }
+    }
+
+    /// A queue of frames bounded by count and by bytes: 4,096 frames or 64 MiB, whichever
+    /// comes first (a hostile endpoint sending maximal frames cannot make the host hold
+    /// gigabytes while the applier catches up).
+    static func queue(capacity: Int = 4_096, maxBytes: Int = 64 << 20) -> FrameQueue<LiveFrame> {
+        FrameQueue(capacity: capacity, maxBytes: maxBytes) { $0.byteCount }
+    }
 }
 
 /// What the processing side reports back to the connection loop: progress for the

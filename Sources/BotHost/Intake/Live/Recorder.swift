@@ -19,7 +19,7 @@ public final class JetstreamRecorder: Sendable {
 
     /// Records until `count` events, `duration` seconds, `exitIdle` quiet seconds, or cancellation.
     public func record(into writer: CaptureWriter, cursor: Int64?, count: Int?, duration: Double?, exitIdle: Double?) async throws -> Result {
-        let queue = FrameQueue<LiveFrame>(capacity: 4096)
+        let queue = LiveFrame.queue()
         let progress = IngestProgress()
         var adjusted = self.configuration
         adjusted.rewindUS = 0
