@@ -28,13 +28,18 @@ public struct APIServer: Sendable {
     /// Rendered leaderboard pages by ETag (the ETag names the "as of" time, so a new
     /// commit makes new keys and old pages age out).
     let cache = LeaderboardCache()
+    /// Per-client rate limit and the bounded pool the database reads run on.
+    let limiter: ClientRateLimiter
+    let reads: ReadPool
 
     /// - Parameters:
     ///   - adminToken: enables the admin endpoints (bearer token); nil keeps the API read-only.
     ///   - adminStore: a writable store for the admin endpoints (the read store may be read-only).
     public init(store: any StateReading, curve: LevelCurve = .default, registry: PrometheusCollectorRegistry? = nil,
-                adminToken: String? = nil, adminStore: (any ModerationWriting)? = nil) {
+                adminToken: String? = nil, adminStore: (any ModerationWriting)? = nil, limits: APILimits = APILimits()) {
         self.store = store
+        limiter = ClientRateLimiter(limits: limits)
+        reads = ReadPool(threads: limits.readThreads, maxWaiting: limits.maxWaitingReads)
         self.curve = curve
         self.registry = registry
         if let adminToken, !adminToken.isEmpty, let writer = adminStore ?? (store as? any ModerationWriting) { admin = AdminAPI(store: writer, token: adminToken) } else { admin = nil }
@@ -51,24 +56,26 @@ public struct APIServer: Sendable {
     }
 
     /// The routes, for an `Application` or for tests.
-    public func router() -> Router<BasicRequestContext> {
-        let router = Router()
+    public func router() -> Router<APIRequestContext> {
+        let router = Router(context: APIRequestContext.self)
         router.add(middleware: GetOnlyMiddleware())
+        router.add(middleware: RateLimitMiddleware(limiter: limiter))
         admin?.register(on: router)
         router.get("/") { _, _ -> Response in
-            Self.guarded {
+            await reads.run { Self.guarded {
                 let asOf = try store.readCursor() ?? Clock.nowMicroseconds()
                 let boards = try RankingWindow.allCases.map { ($0, try store.leaderboard(window: $0, asOf: asOf, limit: 10)) }
                 return Self.html(WebPages.leaderboards(boards, asOf: asOf))
-            }
+            } }
         }
         router.get("/accounts/:account") { _, context -> Response in
-            Self.guarded {
-                let key = context.parameters.get("account") ?? ""
+            let key = context.parameters.get("account") ?? ""
+            return await reads.run { Self.guarded {
                 guard let account = try store.account(key) else {
                     return Self.html(WebPages.page(title: "Not found", body: "<h1>No account \(WebPages.escape(key))</h1>"), status: .notFound)
                 }
-                let ledger = try store.ledger(account: account.id, limit: 100_000)
+                // The page charts at most the newest 5,000 entries: one request reads a bounded amount.
+                let ledger = try store.ledger(account: account.id, limit: 5_000)
                 var total: Int64 = 0
                 let series = ledger.reversed().map { entry -> (timeUS: Int64, xp: Int64) in
                     total = max(0, total + entry.amount)
@@ -76,15 +83,17 @@ public struct APIServer: Sendable {
                 }
                 return Self.html(WebPages.account(account, curve: curve, series: series,
                                                   counts: try store.activityTotals(did: account.did), ledger: ledger))
-            }
+            } }
         }
         router.get("/healthz") { _, _ in Self.json(.ok, #"{"status":"ok"}"#) }
         router.get("/readyz") { _, _ -> Response in
-            do {
-                _ = try store.status()
-                return Self.json(.ok, #"{"status":"ready"}"#)
-            } catch {
-                return Self.error(.serviceUnavailable, "NotReady", "the database cannot be read: \(error)")
+            await reads.run {
+                do {
+                    _ = try store.status()
+                    return Self.json(.ok, #"{"status":"ready"}"#)
+                } catch {
+                    return Self.error(.serviceUnavailable, "NotReady", "the database cannot be read")
+                }
             }
         }
         router.get("/metrics") { _, _ -> Response in
@@ -94,15 +103,17 @@ public struct APIServer: Sendable {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
         }
         router.get("/v1/characters/:account") { _, context -> Response in
-            Self.guarded { try character(context.parameters.get("account") ?? "") }
+            let key = context.parameters.get("account") ?? ""
+            return await reads.run { Self.guarded { try character(key) } }
         }
         router.get("/v1/leaderboards/:window") { request, context -> Response in
-            Self.guarded { try leaderboard(request, window: context.parameters.get("window") ?? "") }
+            let window = context.parameters.get("window") ?? ""
+            return await reads.run { Self.guarded { try leaderboard(request, window: window) } }
         }
         router.get("/v1/accounts/:did/activity") { request, context -> Response in
-            Self.guarded {
-                try activity(context.parameters.get("did") ?? "", bucket: request.uri.queryParameters.get("bucket") ?? "day")
-            }
+            let did = context.parameters.get("did") ?? ""
+            let bucket = request.uri.queryParameters.get("bucket") ?? "day"
+            return await reads.run { Self.guarded { try activity(did, bucket: bucket) } }
         }
         return router
     }
@@ -195,7 +206,10 @@ public struct APIServer: Sendable {
 
     /// The JSON of one leaderboard page.
     func renderLeaderboard(_ window: RankingWindow, asOf: Int64, offset: Int, limit: Int) throws -> ByteBuffer {
-        let all = try store.leaderboard(window: window, asOf: asOf, limit: min(1000, offset + limit))
+        // The whole top 1,000 is read once per window and "as of" time, whatever page or
+        // page size is asked: varying `limit` or `cursor` cannot make the server re-read.
+        let board = try cache.board("\(window.rawValue)-\(asOf)") { try store.leaderboard(window: window, asOf: asOf, limit: 1000) }
+        let all = board.prefix(offset + limit)
         let page = all.dropFirst(offset)
         let json = JSONWriter()
         json.object {
@@ -302,6 +316,7 @@ final class LeaderboardCache: Sendable {
         var asOf: Int64 = 0
         var asOfReadAt = -1.0
         var pages: [String: ByteBuffer] = [:]
+        var boards: [String: [RankedAccount]] = [:]
     }
     private let state = Mutex(State())
 
@@ -310,11 +325,25 @@ final class LeaderboardCache: Sendable {
         if let cached = state.withLock({ now - $0.asOfReadAt < 0.1 ? $0.asOf : nil }) { return cached }
         let value = try read()
         state.withLock { s in
-            if value != s.asOf { s.pages.removeAll() }
+            if value != s.asOf {
+                s.pages.removeAll()
+                s.boards.removeAll()
+            }
             s.asOf = value
             s.asOfReadAt = now
         }
         return value
+    }
+
+    /// A window's top 1,000 at one "as of" time.
+    func board(_ key: String, _ read: () throws -> [RankedAccount]) throws -> [RankedAccount] {
+        if let cached = state.withLock({ $0.boards[key] }) { return cached }
+        let rows = try read()
+        state.withLock { s in
+            if s.boards.count > 16 { s.boards.removeAll() }
+            s.boards[key] = rows
+        }
+        return rows
     }
 
     func body(for key: String, _ render: () throws -> ByteBuffer) throws -> ByteBuffer {

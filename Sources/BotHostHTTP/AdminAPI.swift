@@ -13,7 +13,7 @@ struct AdminAPI: Sendable {
     let store: any ModerationWriting
     let token: String
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<APIRequestContext>) {
         let group = router.group("/v1/admin/accounts/:did")
         group.post("adjust") { request, context -> Response in
             try await authorized(request) {

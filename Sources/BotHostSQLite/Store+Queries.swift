@@ -26,10 +26,11 @@ extension Store {
     /// Finds an account by DID, or by handle (with or without a leading `@`).
     public func account(_ didOrHandle: String) throws -> AccountRecord? {
         try queue.read { db in
-            let key = didOrHandle.hasPrefix("@") ? String(didOrHandle.dropFirst()) : didOrHandle
+            var key = didOrHandle.hasPrefix("@") ? String(didOrHandle.dropFirst()) : didOrHandle
+            if !key.hasPrefix("did:") { key = key.lowercased() }  // stored lowercased (v10): an index probe
             let sql = key.hasPrefix("did:")
                 ? "SELECT \(Self.accountColumns) FROM accounts a JOIN totals t ON t.account_id = a.id WHERE a.did = ?"
-                : "SELECT \(Self.accountColumns) FROM accounts a JOIN totals t ON t.account_id = a.id WHERE a.handle = ? COLLATE NOCASE ORDER BY a.handle_time_us DESC LIMIT 1"
+                : "SELECT \(Self.accountColumns) FROM accounts a JOIN totals t ON t.account_id = a.id WHERE a.handle = ? ORDER BY a.handle_time_us DESC LIMIT 1"
             return try Row.fetchOne(db, sql: sql, arguments: [key]).map(Self.account)
         }
     }

@@ -257,6 +257,12 @@ enum StoreMigrations {
                 ALTER TABLE accounts ADD COLUMN last_seq INTEGER NOT NULL DEFAULT 0;
                 """)
         }
+        migrator.registerMigration("v10-lowercase-handles") { db in
+            // Handles are case-insensitive and the host now stores them lowercased (after
+            // checking their syntax), so a lookup by handle is an index probe on
+            // accounts(handle), not a COLLATE NOCASE scan of every account.
+            try db.execute(sql: "UPDATE accounts SET handle = lower(handle) WHERE handle IS NOT NULL AND handle != lower(handle)")
+        }
         return migrator
     }
 }

@@ -18,7 +18,7 @@ import WSClient
         var logger = Logger(label: "test.record")
         logger.logLevel = .critical
         let recorder = JetstreamRecorder(configuration: .init(endpoints: [try JetstreamEndpoint(url)], subscription: subscription), logger: logger)
-        _ = try await recorder.record(into: writer, cursor: cursor, count: nil, duration: 20, exitIdle: 2)
+        _ = try await recorder.record(into: writer, cursor: cursor, count: nil, duration: 30, exitIdle: 5)
         try writer.finish()
         return try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map(String.init)
     }
