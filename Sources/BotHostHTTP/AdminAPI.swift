@@ -51,6 +51,9 @@ struct AdminAPI: Sendable {
         }
         do {
             return try await body()
+        } catch let error as HTTPError {
+            // The request's fault (e.g. a body over 16 KiB: 413), said as such.
+            return APIServer.error(error.status, "InvalidRequest", error.body ?? error.status.reasonPhrase)
         } catch {
             return APIServer.internalError(error)
         }
