@@ -29,13 +29,13 @@ extension PostgresStore: OutboxModeration {
                 var count = 0
                 if allFailed {
                     count += try session.query("""
-                        UPDATE outbox SET state = 'pending', attempts = 0, next_at_us = 0, updated_us = \(nowUS), claimed_until = 0
+                        UPDATE outbox SET state = 'pending', next_at_us = 0, updated_us = \(nowUS), claimed_until = 0
                         WHERE state = 'failed' RETURNING id
                         """).count
                 }
                 if !ids.isEmpty {
                     count += try session.query("""
-                        UPDATE outbox SET state = 'pending', attempts = 0, next_at_us = 0, updated_us = \(nowUS), claimed_until = 0
+                        UPDATE outbox SET state = 'pending', next_at_us = 0, updated_us = \(nowUS), claimed_until = 0
                         WHERE (id = ANY(\(ids)::bigint[]) OR group_id = ANY(\(ids)::bigint[])) AND state IN ('failed', 'cancelled', 'skipped')
                         RETURNING id
                         """).count

@@ -47,9 +47,10 @@ extension PostgresStore: OutboxStore {
                 let claimed = try session.query("""
                     WITH picked AS (
                         SELECT id FROM outbox
-                        WHERE state = 'pending' AND next_at_us <= \(nowUS) AND (claimed_until < \(nowUS) OR claimed_by = \(dispatcherID))
+                        WHERE ((state = 'pending' AND next_at_us <= \(nowUS) AND (claimed_until < \(nowUS) OR claimed_by = \(dispatcherID)))
+                               OR (state = 'sending' AND claimed_until < \(nowUS)))
                         ORDER BY id LIMIT \(limit) FOR UPDATE SKIP LOCKED)
-                    UPDATE outbox o SET claimed_by = \(dispatcherID), claimed_until = \(nowUS + Self.leaseUS)
+                    UPDATE outbox o SET claimed_by = \(dispatcherID), claimed_until = \(nowUS + Self.leaseUS), state = 'pending'
                     FROM picked WHERE o.id = picked.id RETURNING o.id
                     """).map { try $0.decode(Int64.self) }
                 guard !claimed.isEmpty else { return [] }
@@ -88,7 +89,8 @@ extension PostgresStore: OutboxStore {
         try write {
             try session.query("""
                 UPDATE outbox SET state = \(state), last_error = \(reason), updated_us = \(nowUS), claimed_until = 0
-                WHERE (id = ANY(\(ids)::bigint[]) OR group_id = ANY(\(ids)::bigint[])) AND state = 'pending'
+                WHERE (id = ANY(\(ids)::bigint[]) OR group_id = ANY(\(ids)::bigint[])) AND state IN ('pending', 'sending')
+                  AND (claimed_by = \(dispatcherID) OR claimed_by IS NULL OR claimed_until < \(nowUS))
                 """)
         }
     }
@@ -109,14 +111,46 @@ extension PostgresStore: OutboxStore {
         }
     }
 
-    public func beginAttempt(_ id: Int64, points: Int, nowUS: Int64) throws {
+    /// The fence: the row must be pending, claimed by this dispatcher, and its lease still
+    /// running; the account row is locked with it, so a consent change commits either
+    /// before (and is seen here) or after the message is `sending`.
+    public func beginAttempt(_ id: Int64, points: Int, nowUS: Int64, checks: SendChecks) throws -> AttemptStart {
+        var result = AttemptStart.notPending
         try write {
-            try session.query("UPDATE outbox SET attempts = attempts + 1, updated_us = \(nowUS) WHERE id = \(id)")
+            guard let row = try session.query("""
+                SELECT o.state, o.claimed_by, o.claimed_until, a.consent, a.status FROM outbox o JOIN accounts a ON a.id = o.account_id
+                WHERE o.id = \(id) FOR UPDATE OF o, a
+                """).first else { return }
+            let (state, claimedBy, claimedUntil, consent, status) = try row.decode((String, String?, Int64, String, String).self)
+            guard state == "pending", claimedBy == dispatcherID, claimedUntil >= nowUS else { return }
+            result = checks.decide(consent: consent, status: status)
+            guard result == .started else { return }
+            try session.query("""
+                UPDATE outbox SET state = 'sending', attempts = attempts + 1, updated_us = \(nowUS), claimed_until = \(nowUS + Self.leaseUS)
+                WHERE id = \(id)
+                """)
             if points > 0 {
                 try session.query("INSERT INTO writes(time_us, points, outbox_id) VALUES (\(nowUS), \(points), \(id))")
             }
         }
+        return result
     }
+
+    public func renewLease(_ id: Int64, nowUS: Int64) throws -> Bool {
+        var renewed = false
+        try write {
+            let rows = try session.query("""
+                UPDATE outbox SET claimed_until = \(nowUS + Self.leaseUS)
+                WHERE id = \(id) AND state = 'sending' AND claimed_by = \(dispatcherID) RETURNING id
+                """)
+            renewed = !rows.isEmpty
+        }
+        return renewed
+    }
+
+    /// Expired `sending` leases go back to pending when a dispatcher claims them
+    /// (``dueMessages(nowUS:limit:)``); nothing to do beforehand.
+    public func recoverSending(nowUS: Int64) throws -> Int { 0 }
 
     public func refundAttempt(_ id: Int64) throws {
         try write {
@@ -129,7 +163,7 @@ extension PostgresStore: OutboxStore {
             try session.query("""
                 UPDATE outbox SET state = 'sent', uri = \(uri), cid = \(cid), sent_us = \(nowUS), last_error = NULL, updated_us = \(nowUS),
                     claimed_until = 0
-                WHERE id = \(id) OR group_id = \(id)
+                WHERE (id = \(id) OR group_id = \(id)) AND state IN ('pending', 'sending')
                 """)
         }
     }
@@ -137,9 +171,9 @@ extension PostgresStore: OutboxStore {
     public func markRetry(_ id: Int64, error: String, nextAtUS: Int64, fail: Bool, nowUS: Int64) throws {
         try write {
             try session.query("""
-                UPDATE outbox SET state = CASE WHEN \(fail) THEN 'failed' ELSE state END, last_error = \(error), next_at_us = \(nextAtUS),
+                UPDATE outbox SET state = CASE WHEN \(fail) THEN 'failed' ELSE 'pending' END, last_error = \(error), next_at_us = \(nextAtUS),
                     updated_us = \(nowUS), claimed_until = 0
-                WHERE (id = \(id) OR group_id = \(id)) AND state = 'pending'
+                WHERE (id = \(id) OR group_id = \(id)) AND state IN ('pending', 'sending') AND claimed_by = \(dispatcherID)
                 """)
         }
     }

@@ -71,7 +71,7 @@ extension Store {
         guard !ids.isEmpty else { return }
         try queue.write { db in
             let statement = try db.cachedStatement(sql: """
-                UPDATE outbox SET state = ?, last_error = ?, updated_us = ? WHERE (id = ? OR group_id = ?) AND state = 'pending'
+                UPDATE outbox SET state = ?, last_error = ?, updated_us = ? WHERE (id = ? OR group_id = ?) AND state IN ('pending', 'sending')
                 """)
             for id in ids { try statement.execute(arguments: [state, reason, nowUS, id, id]) }
         }
@@ -98,12 +98,29 @@ extension Store {
 
     /// Counts an attempt before it is made (so a crash during it is known to have maybe
     /// landed) and records the points it may spend.
-    public func beginAttempt(_ id: Int64, points: Int, nowUS: Int64) throws {
+    public func beginAttempt(_ id: Int64, points: Int, nowUS: Int64, checks: SendChecks) throws -> AttemptStart {
         try queue.write { db in
-            try db.execute(sql: "UPDATE outbox SET attempts = attempts + 1, updated_us = ? WHERE id = ?", arguments: [nowUS, id])
+            guard let row = try Row.fetchOne(db, sql: """
+                SELECT o.state, a.consent, a.status FROM outbox o JOIN accounts a ON a.id = o.account_id WHERE o.id = ?
+                """, arguments: [id]), (row[0] as String) == "pending" else { return .notPending }
+            let decision = checks.decide(consent: row[1], status: row[2])
+            guard decision == .started else { return decision }
+            try db.execute(sql: "UPDATE outbox SET state = 'sending', attempts = attempts + 1, updated_us = ? WHERE id = ? AND state = 'pending'",
+                           arguments: [nowUS, id])
             if points > 0 {
                 try db.execute(sql: "INSERT INTO writes(time_us, points, outbox_id) VALUES (?, ?, ?)", arguments: [nowUS, points, id])
             }
+            return .started
+        }
+    }
+
+    /// One dispatcher per SQLite file (the host lock): a lease is always its own.
+    public func renewLease(_ id: Int64, nowUS: Int64) throws -> Bool { true }
+
+    public func recoverSending(nowUS: Int64) throws -> Int {
+        try queue.write { db in
+            try db.execute(sql: "UPDATE outbox SET state = 'pending', updated_us = ? WHERE state = 'sending'", arguments: [nowUS])
+            return db.changesCount
         }
     }
 
@@ -120,7 +137,7 @@ extension Store {
         try queue.write { db in
             try db.execute(sql: """
                 UPDATE outbox SET state = 'sent', uri = ?, cid = ?, sent_us = ?, last_error = NULL, updated_us = ?
-                WHERE id = ? OR group_id = ?
+                WHERE (id = ? OR group_id = ?) AND state IN ('pending', 'sending')
                 """, arguments: [uri, cid, nowUS, nowUS, id, id])
         }
     }
@@ -129,8 +146,8 @@ extension Store {
     public func markRetry(_ id: Int64, error: String, nextAtUS: Int64, fail: Bool, nowUS: Int64) throws {
         try queue.write { db in
             try db.execute(sql: """
-                UPDATE outbox SET state = CASE WHEN ? THEN 'failed' ELSE state END, last_error = ?, next_at_us = ?, updated_us = ?
-                WHERE (id = ? OR group_id = ?) AND state = 'pending'
+                UPDATE outbox SET state = CASE WHEN ? THEN 'failed' ELSE 'pending' END, last_error = ?, next_at_us = ?, updated_us = ?
+                WHERE (id = ? OR group_id = ?) AND state IN ('pending', 'sending')
                 """, arguments: [fail, error, nextAtUS, nowUS, id, id])
         }
     }
@@ -191,12 +208,12 @@ extension Store {
         try queue.write { db in
             var count = 0
             if allFailed {
-                try db.execute(sql: "UPDATE outbox SET state = 'pending', attempts = 0, next_at_us = 0, updated_us = ? WHERE state = 'failed'", arguments: [nowUS])
+                try db.execute(sql: "UPDATE outbox SET state = 'pending', next_at_us = 0, updated_us = ? WHERE state = 'failed'", arguments: [nowUS])
                 count += db.changesCount
             }
             for id in ids {
                 try db.execute(sql: """
-                    UPDATE outbox SET state = 'pending', attempts = 0, next_at_us = 0, updated_us = ?
+                    UPDATE outbox SET state = 'pending', next_at_us = 0, updated_us = ?
                     WHERE (id = ? OR group_id = ?) AND state IN ('failed', 'cancelled', 'skipped')
                     """, arguments: [nowUS, id, id])
                 count += db.changesCount

@@ -56,6 +56,8 @@ public final class OutboxDispatcher: Sendable {
     private let handles = LockedBox<[String: String]>([:])
     /// Totals since start, for the summary and metrics.
     public let totals = LockedBox(Pass())
+    /// Whether this dispatcher has recovered the messages a stopped one left `sending`.
+    private let recovered = LockedBox(false)
     /// Event→post latencies (µs) of sent announcements, in fixed memory.
     public let latenciesUS = LatencyRecorder()
 
@@ -95,6 +97,11 @@ public final class OutboxDispatcher: Sendable {
     public func dispatchDue() async -> Pass {
         var pass = Pass()
         let now = WallClock.nowUS()
+        if !recovered.value {
+            // Messages a dispatcher that died left `sending` (see OutboxStore.recoverSending).
+            recovered.value = true
+            if let count = try? store.recoverSending(nowUS: now), count > 0 { log("outbox: \(count) message(s) left sending by a stopped dispatcher are looked up again") }
+        }
         let due: [OutboxMessage]
         do { due = try store.dueMessages(nowUS: now, limit: 200) } catch {
             log("outbox: cannot read the outbox: \(error)")
@@ -134,7 +141,7 @@ public final class OutboxDispatcher: Sendable {
         let ids = group.map(\.id)
         // 1. Send-time checks (only before the first attempt: a message that may have
         //    landed is always resolved by looking it up).
-        if lead.request == nil {
+        if lead.request?.isEmpty != false {
             if let reason = Self.noLongerAllowed(lead) {
                 try store.finishOutbox(ids, state: "cancelled", reason: reason, nowUS: now)
                 pass.cancelled += group.count
@@ -159,7 +166,7 @@ public final class OutboxDispatcher: Sendable {
         // 2. Prepare once.
         let prepared: PreparedDelivery
         let rkey: String
-        let preparedBefore = lead.request != nil
+        let preparedBefore = lead.request?.isEmpty == false
         if let request = lead.request, let stored = PreparedDelivery.decode(request), let key = lead.rkey {
             prepared = stored
             rkey = key
@@ -180,36 +187,52 @@ public final class OutboxDispatcher: Sendable {
             pass.deferred += group.count
             return
         }
-        // 4. Send.
-        try store.beginAttempt(lead.id, points: points, nowUS: now)
-        let attempts = lead.attempts + 1
-        do {
-            let result: (uri: String, cid: String?)
+        // 4. An earlier attempt may have landed: a post is looked up under its key first
+        //    (then it was sent, whatever the account did since); a DM is never sent twice.
+        if preparedBefore && lead.attempts > 0 {
             if prepared.via == "dm" {
-                // Chat has no idempotency key: a DM whose earlier attempt may have landed is
-                // not sent again (at most once), unless that attempt surely failed.
-                if preparedBefore && lead.attempts > 0 && lead.lastError?.hasPrefix("sure:") != true {
+                if lead.lastError?.hasPrefix("sure:") != true {
                     try store.finishOutbox([lead.id], state: "failed", reason: "an earlier attempt may have been delivered; not resent (chat has no idempotency key)", nowUS: now)
                     pass.failed += group.count
                     return
                 }
+            } else if let existing = try await lookUp(rkey) {
+                try store.markSent(lead.id, uri: existing.uri, cid: existing.cid, nowUS: WallClock.nowUS())
+                pass.sent += group.count
+                return
+            }
+        }
+        // 5. pending → sending, with consent, block, no-ping and status checked again in the
+        //    same transaction: nothing is sent about an account that said no before this instant.
+        let mentions = Self.announcementKinds.contains(lead.kind) && lead.kind != "confirm" ? prepared.mentions : nil
+        let checks = SendChecks(announcement: Self.announcementKinds.contains(lead.kind), mentions: mentions)
+        switch try store.beginAttempt(lead.id, points: points, nowUS: WallClock.nowUS(), checks: checks) {
+        case .started: break
+        case .notPending:
+            return  // cancelled, sent or taken by another dispatcher meanwhile
+        case .notAllowed(let reason):
+            try store.finishOutbox(ids, state: "cancelled", reason: reason, nowUS: WallClock.nowUS())
+            pass.cancelled += group.count
+            return
+        case .consentChanged:
+            // Prepared with (or without) a mention that the account's setting no longer
+            // matches: prepared again on the next pass, under the same key.
+            try store.prepareOutbox(lead: lead.id, members: ids, rkey: rkey, request: "", nowUS: WallClock.nowUS())
+            pass.deferred += group.count
+            return
+        }
+        let attempts = lead.attempts + 1
+        let lease = keepLease(lead.id)
+        defer { lease.cancel() }
+        do {
+            let result: (uri: String, cid: String?)
+            if prepared.via == "dm" {
                 let convo = try await client.getConvoForMembers([prepared.recipient ?? lead.did])
                 let message = try await client.sendMessage(convoID: convo.id, text: prepared.text ?? "", facets: prepared.facets)
                 result = ("chat:\(convo.id)/\(message.id)", nil)
             } else {
                 guard let post = prepared.post else { throw XRPCError.badResponse(status: 0, detail: "prepared post missing") }
-                if preparedBefore, let existing = try await lookUp(rkey) {
-                    result = (existing.uri, existing.cid)
-                } else if preparedBefore, let reason = Self.noLongerAllowed(lead) {
-                    // An earlier attempt did not land, and the account has opted out or become
-                    // inactive since: nothing is posted (the send-time checks, after the lookup).
-                    try store.finishOutbox(ids, state: "cancelled", reason: reason, nowUS: WallClock.nowUS())
-                    try? store.refundAttempt(lead.id)
-                    pass.cancelled += group.count
-                    return
-                } else {
-                    result = try await createOrFind(rkey: rkey, post: post)
-                }
+                result = try await createOrFind(rkey: rkey, post: post)
             }
             let done = WallClock.nowUS()
             try store.markSent(lead.id, uri: result.uri, cid: result.cid, nowUS: done)
@@ -219,6 +242,22 @@ public final class OutboxDispatcher: Sendable {
         } catch {
             try? await saveRateLimit()
             try handleFailure(error, lead: lead, group: group, attempts: attempts, points: points, &pass)
+        }
+    }
+
+    /// The kinds that are about an account and need its consent at the instant of sending.
+    static let announcementKinds: Set<String> = ["milestone", "confirm", "rank"]
+
+    /// Renews the lease on a message while it is being sent (a slow send keeps it; a
+    /// dispatcher that died lets it run out, and another takes over).
+    private func keepLease(_ id: Int64) -> Task<Void, Never> {
+        let store = self.store
+        return Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(10))
+                if Task.isCancelled { return }
+                guard (try? store.renewLease(id, nowUS: WallClock.nowUS())) == true else { return }
+            }
         }
     }
 
@@ -326,9 +365,9 @@ public final class OutboxDispatcher: Sendable {
                                        did: lead.did, handle: handle, mention: mention,
                                        values: ["n": String(first.n ?? 0), "rank": String(first.rank ?? 0), "window": first.window ?? ""])
             if options.mode == .dm {
-                return PreparedDelivery(via: "dm", post: nil, recipient: lead.did, text: text.text, facets: text.facets)
+                return PreparedDelivery(via: "dm", post: nil, recipient: lead.did, text: text.text, facets: text.facets, mentions: mention)
             }
-            return PreparedDelivery(via: "post", post: PostRecord(text: text.text, facets: text.facets, createdAt: createdAt))
+            return PreparedDelivery(via: "post", post: PostRecord(text: text.text, facets: text.facets, createdAt: createdAt), mentions: mention)
         }
         if lead.kind != "milestone" {
             // A confirmation: a plain reply to the command post, never a mention.
@@ -347,7 +386,7 @@ public final class OutboxDispatcher: Sendable {
         let text = renderer.render(did: lead.did, handle: handle, levels: levels, xp: xp, mention: mention)
         switch options.mode {
         case .dm:
-            return PreparedDelivery(via: "dm", post: nil, recipient: lead.did, text: text.text, facets: text.facets)
+            return PreparedDelivery(via: "dm", post: nil, recipient: lead.did, text: text.text, facets: text.facets, mentions: mention)
         case .post, .reply:
             // The reply goes to the post that reached the highest milestone; `no ping`
             // accounts get a standalone post (a reply would notify them).
@@ -357,7 +396,7 @@ public final class OutboxDispatcher: Sendable {
                 ? payloads.max { ($0.level ?? 0) < ($1.level ?? 0) }?.replyRef : nil
             if let ref = reply, !ownThread(ref, of: lead.did) { reply = nil }
             return PreparedDelivery(via: "post", post: PostRecord(text: text.text, facets: text.facets, reply: reply,
-                                                                  createdAt: createdAt))
+                                                                  createdAt: createdAt), mentions: mention)
         }
     }
 

@@ -49,6 +49,9 @@ struct PreparedDelivery: Codable {
     var recipient: String?
     var text: String?
     var facets: [Facet]?
+    /// Whether the text mentions the account (it was opted in with pings when prepared);
+    /// nil in requests stored by older versions.
+    var mentions: Bool?
 
     func encoded() -> String {
         let encoder = JSONEncoder()
