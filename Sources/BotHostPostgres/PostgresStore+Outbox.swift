@@ -1,4 +1,5 @@
 import BotHost
+import XRPCClient
 import Foundation
 import PostgresNIO
 import Synchronization
@@ -134,6 +135,18 @@ extension PostgresStore: OutboxStore {
             }
         }
         return result
+    }
+
+    public func recordLive(did: String, collection: String, rkey: String) throws -> Bool? {
+        var key = rkey
+        let tid = key.withUTF8 { TID.parse(UnsafeRawBufferPointer($0)) }.map { Int64(bitPattern: $0) }
+        let (value, text) = tid.map { ($0, "") } ?? (Int64(-1), rkey)
+        return try lock.withLock { _ in
+            try session.query("""
+                SELECT EXISTS(SELECT 1 FROM grants g JOIN accounts a ON a.id = g.account_id JOIN collections c ON c.id = g.collection_id
+                              WHERE a.did = \(did) AND c.nsid = \(collection) AND g.rkey = \(value) AND g.rkey_text = \(text))
+                """).first?.decode(Bool.self)
+        }
     }
 
     public func renewLease(_ id: Int64, nowUS: Int64) throws -> Bool {

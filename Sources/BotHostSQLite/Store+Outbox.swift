@@ -1,4 +1,5 @@
 import BotHost
+import XRPCClient
 import GRDB
 
 /// The outbox as the dispatcher and the moderators' CLI use it. Each state change is
@@ -111,6 +112,17 @@ extension Store {
                 try db.execute(sql: "INSERT INTO writes(time_us, points, outbox_id) VALUES (?, ?, ?)", arguments: [nowUS, points, id])
             }
             return .started
+        }
+    }
+
+    public func recordLive(did: String, collection: String, rkey: String) throws -> Bool? {
+        var key = rkey
+        let value: any DatabaseValueConvertible = key.withUTF8 { TID.parse(UnsafeRawBufferPointer($0)) }.map { Int64(bitPattern: $0) } ?? rkey
+        return try queue.read { db in
+            try Bool.fetchOne(db, sql: """
+                SELECT EXISTS(SELECT 1 FROM grants g JOIN accounts a ON a.id = g.account_id JOIN collections c ON c.id = g.collection_id
+                              WHERE a.did = ? AND c.nsid = ? AND g.rkey = ?)
+                """, arguments: [did, collection, value])
         }
     }
 

@@ -115,3 +115,37 @@ import XRPCClient
         #expect(try milestone(host).state == "sent")
     }
 }
+
+extension OutboxStateMachineTests {
+    /// The post that reached the milestone is deleted before the announcement goes out:
+    /// the announcement is a top-level post, not a reply to a post that is gone.
+    @Test func aReplyWhoseParentWasDeletedBecomesATopLevelPost() async throws {
+        let pds = try TestPDS()
+        let host = try host(botDID: pds.botDID)
+        try host.feed([E.identity(alice, handle: "alice.test", time: 1), optIn(alice, bot: pds.botDID, rev: 2)])
+        let payload = try milestone(host).payload
+        #expect(payload.contains(E.postURI(alice, E.tid(2))))  // queued as a reply to that post
+        try host.feed([E.delete(alice, rev: 3, collection: "app.bsky.feed.post", rkey: E.tid(2))])
+        var options = OutboxDispatcher.Options()
+        options.maxAgeUS = 0
+        await OutboxDispatcher(store: host.store, client: try pds.client(), botDID: pds.botDID,
+                               progression: host.configuration.leveling.progression, options: options).drain()
+        let posts = try await pds.botPosts().compactMap { $0["value"] as? [String: Any] }.filter { ($0["text"] as? String)?.contains("reached level") == true }
+        #expect(posts.count == 1)
+        #expect(posts.first?["reply"] == nil)
+        #expect(try milestone(host).state == "sent")
+    }
+
+    @Test func aReplyToALivePostStaysAReply() async throws {
+        let pds = try TestPDS()
+        let host = try host(botDID: pds.botDID)
+        try host.feed([E.identity(alice, handle: "alice.test", time: 1), optIn(alice, bot: pds.botDID, rev: 2)])
+        var options = OutboxDispatcher.Options()
+        options.maxAgeUS = 0
+        await OutboxDispatcher(store: host.store, client: try pds.client(), botDID: pds.botDID,
+                               progression: host.configuration.leveling.progression, options: options).drain()
+        let posts = try await pds.botPosts().compactMap { $0["value"] as? [String: Any] }.filter { ($0["text"] as? String)?.contains("reached level") == true }
+        let parent = (posts.first?["reply"] as? [String: Any])?["parent"] as? [String: Any]
+        #expect(parent?["uri"] as? String == E.postURI(alice, E.tid(2)))
+    }
+}

@@ -374,7 +374,7 @@ public final class OutboxDispatcher: Sendable {
             var builder = RichTextBuilder()
             builder.text(first.text ?? "")
             let text = builder.build()
-            guard let reply = first.replyRef, ownThread(reply, of: lead.did) else { return nil }
+            guard let reply = first.replyRef, ownThread(reply, of: lead.did), await parentIsLive(reply, of: lead.did) else { return nil }
             return PreparedDelivery(via: "post", post: PostRecord(text: text.text, facets: nil, reply: reply,
                                                                   createdAt: createdAt))
         }
@@ -395,6 +395,8 @@ public final class OutboxDispatcher: Sendable {
             var reply = options.mode == .reply && mention
                 ? payloads.max { ($0.level ?? 0) < ($1.level ?? 0) }?.replyRef : nil
             if let ref = reply, !ownThread(ref, of: lead.did) { reply = nil }
+            // The parent too: the account's or the bot's, and still there; else a top-level post.
+            if let ref = reply, !(await parentIsLive(ref, of: lead.did)) { reply = nil }
             return PreparedDelivery(via: "post", post: PostRecord(text: text.text, facets: text.facets, reply: reply,
                                                                   createdAt: createdAt), mentions: mention)
         }
@@ -404,6 +406,20 @@ public final class OutboxDispatcher: Sendable {
     /// conversation rooted at another account, which never opted in.
     func ownThread(_ reply: ReplyRef, of did: String) -> Bool {
         reply.root.uri.hasPrefix("at://\(did)/") || reply.root.uri.hasPrefix("at://\(botDID)/")
+    }
+
+    /// Whether the post a reply answers is the account's or the bot's and has not been
+    /// deleted: the host's own view for the account's posts (whichever PDS keeps them),
+    /// the bot's PDS for the bot's.
+    func parentIsLive(_ reply: ReplyRef, of did: String) async -> Bool {
+        let parts = reply.parent.uri.dropFirst("at://".count).split(separator: "/", omittingEmptySubsequences: false)
+        guard reply.parent.uri.hasPrefix("at://"), parts.count == 3 else { return false }
+        let (author, collection, rkey) = (String(parts[0]), String(parts[1]), String(parts[2]))
+        if author == did {
+            return (try? store.recordLive(did: did, collection: collection, rkey: rkey)) == .some(true)
+        }
+        guard author == botDID else { return false }
+        return ((try? await client.getRecord(repo: botDID, collection: collection, rkey: rkey, as: JSONAny.self)) ?? nil) != nil
     }
 
     private func lookUpHandle(_ did: String) async -> String? {

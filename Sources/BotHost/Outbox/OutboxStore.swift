@@ -26,6 +26,10 @@ public protocol OutboxStore: Sendable {
     /// dispatcher; PostgreSQL: once their lease has run out). Their attempt stays counted,
     /// so the next one looks the post up first, and a DM is not sent again.
     func recoverSending(nowUS: Int64) throws -> Int
+    /// Whether the host holds `did`'s record as created and not deleted (it holds a live
+    /// grant for it); nil when it cannot tell. What a reply checks its parent against: the
+    /// host's own view of the stream, whichever PDS keeps the record.
+    func recordLive(did: String, collection: String, rkey: String) throws -> Bool?
     func refundAttempt(_ id: Int64) throws
     func markSent(_ id: Int64, uri: String, cid: String?, nowUS: Int64) throws
     func markRetry(_ id: Int64, error: String, nextAtUS: Int64, fail: Bool, nowUS: Int64) throws
