@@ -1,10 +1,11 @@
 // libFuzzer entry point for the live zstd path: any bytes (a frame from a hostile
 // Jetstream endpoint, huge window sizes included) decode or fail with an error, within
-// the output cap, never trap or allocate past the window bound.
+// the output cap, never trap or allocate past the window bound. (libFuzzer calls in one
+// thread: the decoders are reused, as a connection reuses its one.)
 import BotHost
 
-let plain = ZstdFrameDecoder(dictionary: nil, maxOutput: 1 << 20)
-let withDictionary = ZstdFrameDecoder(dictionary: .jetstreamV1, maxOutput: 1 << 20)
+nonisolated(unsafe) let plain = ZstdFrameDecoder(dictionary: nil, maxOutput: 1 << 20)
+nonisolated(unsafe) let withDictionary = ZstdFrameDecoder(dictionary: .jetstreamV1, maxOutput: 1 << 20)
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
