@@ -13,9 +13,6 @@ import Synchronization
 /// finds its attempt counted and its record key stored, looks the post up under that
 /// key before writing, and so never posts it twice.
 extension PostgresStore: OutboxStore {
-    /// How long a claim holds (µs); a delivery refreshes nothing, so it must finish within it
-    /// or be looked up by the next dispatcher (which is safe, only slower).
-    static let leaseUS: Int64 = 30_000_000
 
     static let outboxColumnList = """
         o.id, o.key, o.kind, a.did, a.handle, o.state, o.attempts, o.next_at_us, o.created_us, o.last_error,
@@ -51,7 +48,7 @@ extension PostgresStore: OutboxStore {
                         WHERE ((state = 'pending' AND next_at_us <= \(nowUS) AND (claimed_until < \(nowUS) OR claimed_by = \(dispatcherID)))
                                OR (state = 'sending' AND claimed_until < \(nowUS)))
                         ORDER BY id LIMIT \(limit) FOR UPDATE SKIP LOCKED)
-                    UPDATE outbox o SET claimed_by = \(dispatcherID), claimed_until = \(nowUS + Self.leaseUS), state = 'pending'
+                    UPDATE outbox o SET claimed_by = \(dispatcherID), claimed_until = \(nowUS + leaseUS), state = 'pending'
                     FROM picked WHERE o.id = picked.id RETURNING o.id
                     """).map { try $0.decode(Int64.self) }
                 guard !claimed.isEmpty else { return [] }
@@ -127,7 +124,7 @@ extension PostgresStore: OutboxStore {
             result = checks.decide(consent: consent, status: status)
             guard result == .started else { return }
             try session.query("""
-                UPDATE outbox SET state = 'sending', attempts = attempts + 1, updated_us = \(nowUS), claimed_until = \(nowUS + Self.leaseUS)
+                UPDATE outbox SET state = 'sending', attempts = attempts + 1, updated_us = \(nowUS), claimed_until = \(nowUS + leaseUS)
                 WHERE id = \(id)
                 """)
             if points > 0 {
@@ -153,7 +150,7 @@ extension PostgresStore: OutboxStore {
         var renewed = false
         try write {
             let rows = try session.query("""
-                UPDATE outbox SET claimed_until = \(nowUS + Self.leaseUS)
+                UPDATE outbox SET claimed_until = \(nowUS + leaseUS)
                 WHERE id = \(id) AND state = 'sending' AND claimed_by = \(dispatcherID) RETURNING id
                 """)
             renewed = !rows.isEmpty

@@ -39,17 +39,22 @@ public final class PostgresStore: StateStore, @unchecked Sendable {
     ///
     /// - Throws: `StoreError` when the server cannot be reached, the database is newer
     ///   than this binary, or a migration fails.
-    public init(url: PostgresURL, partition: Partition = .whole, readOnly: Bool = false) throws {
+    /// How long a dispatcher's claim on an outbox message holds (µs); renewed while a send is
+    /// in flight. Shorter only in tests of a lease running out mid-send.
+    public let leaseUS: Int64
+
+    public init(url: PostgresURL, partition: Partition = .whole, readOnly: Bool = false, leaseUS: Int64 = 30_000_000) throws {
         self.url = url
         self.partition = partition
+        self.leaseUS = leaseUS
         session = try PGSession(url)
         if !readOnly { try migrate() } else { try checkVersion() }
     }
 
     /// Opens `text` (`postgres://…`), reading the password from `PGPASSWORD` when the URL has none.
     public convenience init(_ text: String, partition: Partition = .whole, readOnly: Bool = false,
-                            environment: [String: String] = [:]) throws {
-        try self.init(url: PostgresURL(text, environment: environment), partition: partition, readOnly: readOnly)
+                            environment: [String: String] = [:], leaseUS: Int64 = 30_000_000) throws {
+        try self.init(url: PostgresURL(text, environment: environment), partition: partition, readOnly: readOnly, leaseUS: leaseUS)
     }
 
     /// Applies the schema steps not yet applied, under an advisory lock so hosts that start

@@ -1,10 +1,62 @@
 import BotHost
 import BotHostConfig
+import BotHostPostgres
 import BotHostSQLite
 import Foundation
 import Plugins
 import Testing
 import XRPCClient
+
+
+/// Where the model runs: a host's store, and the outbox connections dispatchers use.
+protocol ModelBackend {
+    func feed(_ lines: [String]) throws
+    func messages() throws -> [OutboxMessage]
+    /// A connection for one more dispatcher (SQLite: the host's store; PostgreSQL: its own,
+    /// with its own dispatcher id and lease).
+    func outbox() throws -> any OutboxStore
+    /// Whether several dispatchers run at once (a shared PostgreSQL outbox).
+    var shared: Bool { get }
+}
+
+/// The SQLite host of the tests.
+struct SQLiteModelBackend: ModelBackend {
+    let host: TestHost
+    func feed(_ lines: [String]) throws { try host.feed(lines) }
+    func messages() throws -> [OutboxMessage] { try host.store.outboxMessages() }
+    func outbox() throws -> any OutboxStore { host.store }
+    var shared: Bool { false }
+}
+
+/// A host on a fresh PostgreSQL database; dispatchers on connections of their own, with a
+/// 300 ms lease so that a lease runs out in the middle of a stalled send.
+final class PostgresModelBackend: ModelBackend {
+    let url: String
+    let store: PostgresStore
+    let engine: HostEngine
+    static let leaseUS: Int64 = 300_000
+
+    init(configuration: BotHostConfiguration) throws {
+        url = try PostgresAdmin.recreateDatabase(serverURL: StoreBackendTests.server!, name: "m_" + UUID().uuidString.prefix(8).lowercased())
+        store = try PostgresStore(url)
+        let context = configuration.makeContext()
+        try store.load(into: context)
+        engine = HostEngine(context: context, plugins: configuration.makePlugins())
+        if let bot = configuration.bot.did { engine.setBot(did: bot) }
+    }
+
+    func feed(_ lines: [String]) throws {
+        for (index, line) in lines.enumerated() {
+            var bytes = Array(line.utf8)
+            bytes.withUnsafeMutableBytes { engine.apply(line: UnsafeRawBufferPointer($0), number: index + 1) }
+        }
+        try store.commit(engine.context.closeBatch())
+    }
+
+    func messages() throws -> [OutboxMessage] { try store.outboxMessages(states: [], did: nil, limit: nil) }
+    func outbox() throws -> any OutboxStore { try PostgresStore(url, leaseUS: Self.leaseUS) }
+    var shared: Bool { true }
+}
 
 /// A seeded model-based test of the outbox against the real PDS (arroba) on loopback:
 /// random interleavings of opt-in, opt-out, no-ping, blocks, deactivation and
@@ -18,7 +70,8 @@ import XRPCClient
 ///   * no DM is delivered twice, no post exists twice for one announcement;
 ///   * when the run settles, nothing is pending or sending, every `sent` row is one post
 ///     on the server, and every post on the server is a `sent` row.
-/// `BOTHOST_MODEL_SEEDS` sets the number of seeds (default 200).
+/// `BOTHOST_MODEL_SEEDS` sets the number of seeds (default 200); `BOTHOST_MODEL_PG_SEEDS` those of
+/// the PostgreSQL run with two dispatchers and 300 ms leases (default 24).
 @Suite(.serialized) struct OutboxModelTests {
     typealias E = Events
 
@@ -46,14 +99,29 @@ import XRPCClient
         defer { pds.stop() }
         var checked = 0
         for seed in 0..<seeds {
-            checked += try await run(seed: seed, pds: pds)
+            checked += try await run(seed: seed, pds: pds) { try SQLiteModelBackend(host: TestHost(configuration: $0)) }
         }
-        #expect(checked > seeds)  // the invariants looked at real posts
-        print("outbox model: \(seeds) seeds, \(checked) posts and messages checked")
+        #expect(checked > seeds / 2)  // the invariants looked at real posts
+        print("outbox model (SQLite): \(seeds) seeds, \(checked) posts and messages checked")
+    }
+
+    /// The same model on PostgreSQL with two dispatchers at once, one of them sometimes
+    /// starting while the other is stalled mid-send past its lease.
+    @Test(.enabled(if: StoreBackendTests.server != nil))
+    func consentAndExactlyOnceHoldWithTwoDispatchersAndExpiringLeases() async throws {
+        let seeds = Int(ProcessInfo.processInfo.environment["BOTHOST_MODEL_PG_SEEDS"] ?? "") ?? 24
+        let pds = try TestPDS(["--write-limit", "1000000"])
+        defer { pds.stop() }
+        var checked = 0
+        for seed in 0..<seeds {
+            checked += try await run(seed: 100_000 + seed, pds: pds) { try PostgresModelBackend(configuration: $0) }
+        }
+        #expect(checked > seeds / 2)
+        print("outbox model (PostgreSQL, two dispatchers): \(seeds) seeds, \(checked) posts and messages checked")
     }
 
     /// One seed; returns how many delivered posts and messages it checked.
-    private func run(seed: Int, pds: TestPDS) async throws -> Int {
+    private func run(seed: Int, pds: TestPDS, backend make: (BotHostConfiguration) throws -> any ModelBackend) async throws -> Int {
         var rng = SplitMix(state: UInt64(seed) &* 0x5851_F42D_4C95_7F2D &+ 1)
         let modes: [OutboxDispatcher.Options.Mode] = [.reply, .post, .dm]
         let mode = modes[Int.random(in: 0..<3, using: &rng)]
@@ -62,13 +130,13 @@ import XRPCClient
         config.leveling.amounts.post = 4_000  // milestones 5, 10, 25 and 50 within a few posts
         config.rankings.enabled = false
         config.consent.confirmCommands = false
-        let host = try TestHost(configuration: config)
+        let host = try make(config)
         let dids = (0..<3).map { "did:plc:m\(String(format: "%05d", seed))a\($0)" + String(repeating: "x", count: 9) }
         var model = Dictionary(uniqueKeysWithValues: dids.map { ($0, Model()) })
         var revs = Dictionary(uniqueKeysWithValues: dids.map { ($0, 0) })
         // Event times (hence the announcements' record keys, derived from them) differ per
         // seed: the seeds share one bot repository, as one bot's runs would.
-        var time = seed * 10_000_000
+        var time = (seed % 100_000 + (seed >= 100_000 ? 50_000 : 0)) * 10_000_000
         var options = OutboxDispatcher.Options()
         options.mode = mode
         options.maxAgeUS = 0
@@ -76,10 +144,11 @@ import XRPCClient
         options.maxBackoffUS = 5_000
         options.budget = WriteBudget(hourlyPoints: 10_000_000, dailyPoints: 10_000_000)
         let client = try pds.client(retry: RetryPolicy(maxAttempts: 1, baseDelayMS: 1, maxDelayMS: 1))
-        func dispatcher() -> OutboxDispatcher {
-            OutboxDispatcher(store: host.store, client: client, botDID: pds.botDID, progression: config.leveling.progression, options: options)
+        func dispatcher() throws -> OutboxDispatcher {
+            OutboxDispatcher(store: try host.outbox(), client: client, botDID: pds.botDID, progression: config.leveling.progression, options: options)
         }
-        var current = dispatcher()
+        var current = try dispatcher()
+        var second = host.shared ? try dispatcher() : nil
         /// Per delivered post (rkey) or message (text): the model's verdict when its send began.
         var seenPosts = Set<String>(), seenMessages = [String: Int]()
         let before = Set(try await pds.botPosts().compactMap { $0["uri"] as? String })
@@ -101,7 +170,7 @@ import XRPCClient
         /// The posts and messages that appeared since the last look, checked against the
         /// model as it was when the pass that made them began.
         func checkNew(allowedAtStart: [String: Model], crashed: [String: Model]) async throws {
-            let rows = try host.store.outboxMessages()
+            let rows = try host.messages()
             for record in try await pds.botPosts() where !before.contains(record["uri"] as? String ?? "") {
                 guard let uri = record["uri"] as? String, let rkey = uri.split(separator: "/").last.map(String.init),
                       let row = rows.first(where: { $0.rkey == rkey }), dids.contains(row.did) else { continue }
@@ -163,11 +232,14 @@ import XRPCClient
             case 66..<76:
                 // A dispatcher dies mid-send: one prepared message has its attempt begun
                 // (with the checks of that instant), and its write landed or not.
-                let pending = try host.store.outboxMessages(states: ["pending"]).filter { dids.contains($0.did) && $0.rkey != nil && $0.request?.isEmpty == false }
+                let dead = try host.outbox()
+                let claimable = host.shared ? try dead.dueMessages(nowUS: WallClock.nowUS(), limit: 50).map(\.id) : nil  // claims, as a dispatcher does
+                let pending = try host.messages().filter { $0.state == "pending" && dids.contains($0.did) && $0.rkey != nil && $0.request?.isEmpty == false
+                    && (claimable?.contains($0.id) ?? true) }
                 if let message = pending.first, let request = message.request,
                    let data = request.data(using: .utf8), let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
                     let mentions = json["mentions"] as? Bool
-                    let started = try host.store.beginAttempt(message.id, points: 0, nowUS: WallClock.nowUS(),
+                    let started = try dead.beginAttempt(message.id, points: 0, nowUS: WallClock.nowUS(),
                                                               checks: SendChecks(announcement: true, mentions: message.kind == "confirm" ? nil : mentions))
                     if started == .started, json["via"] as? String == "post", Bool.random(using: &rng),
                        let post = json["post"] as? [String: Any], let rkey = message.rkey {
@@ -178,7 +250,7 @@ import XRPCClient
                         }
                     }
                 }
-                current = dispatcher()
+                current = try dispatcher()
             default:
                 // A dispatcher pass, sometimes against a failing server.
                 switch Int.random(in: 0..<10, using: &rng) {
@@ -189,7 +261,20 @@ import XRPCClient
                 default: break
                 }
                 let snapshot = model
-                _ = await current.dispatchDue()
+                if let other = second {
+                    // Two dispatchers at once; sometimes the first stalls past its lease and the
+                    // second starts after the lease has run out, mid-send.
+                    let stall = Bool.random(using: &rng)
+                    if stall { try await pds.post("/_control/faults", #"{"stall": {"count": 1, "seconds": 1}}"#) }
+                    async let first = current.dispatchDue()
+                    async let late: OutboxDispatcher.Pass = {
+                        if stall { try? await Task.sleep(for: .milliseconds(450)) }
+                        return await other.dispatchDue()
+                    }()
+                    _ = await (first, late)
+                } else {
+                    _ = await current.dispatchDue()
+                }
                 try await pds.post("/_control/reset", "{}")
                 try await checkNew(allowedAtStart: snapshot, crashed: crashed)
             }
@@ -197,15 +282,15 @@ import XRPCClient
         // Settle: a fresh dispatcher (the last one may have died), no faults, until idle.
         try await pds.post("/_control/reset", "{}")
         let snapshot = model
-        current = dispatcher()
-        for _ in 0..<20 {
+        current = try dispatcher()
+        for _ in 0..<60 {
             _ = await current.dispatchDue()
-            let left = try host.store.outboxMessages(states: ["pending", "sending"]).filter { dids.contains($0.did) }
+            let left = try host.messages().filter { ($0.state == "pending" || $0.state == "sending") && dids.contains($0.did) }
             if left.isEmpty { break }
-            try await Task.sleep(for: .milliseconds(20))
+            try await Task.sleep(for: .milliseconds(50))  // leases of dead dispatchers run out
         }
         try await checkNew(allowedAtStart: snapshot, crashed: crashed)
-        let rows = try host.store.outboxMessages().filter { dids.contains($0.did) }
+        let rows = try host.messages().filter { dids.contains($0.did) }
         #expect(rows.allSatisfy { $0.state != "pending" && $0.state != "sending" }, "seed \(seed): \(rows.map { "\($0.id) \($0.state)" })")
         // Every sent post row is one post on the server, and every post on the server one row.
         if mode != .dm {
@@ -215,6 +300,10 @@ import XRPCClient
             let serverMine = serverKeys.filter { key in rows.contains { $0.rkey == key } }
             #expect(Set(serverMine) == sentKeys, "seed \(seed): server \(serverMine.sorted()) vs sent \(sentKeys.sorted())")
             #expect(serverMine.count == Set(serverMine).count, "seed \(seed): a post twice")
+            // Nor one announcement under two keys: the texts of one seed's posts are distinct.
+            let texts = try await pds.botPosts().filter { !before.contains($0["uri"] as? String ?? "") }
+                .compactMap { ($0["value"] as? [String: Any])?["text"] as? String }.filter { text in dids.contains { text.contains($0) } }
+            #expect(texts.count == Set(texts).count, "seed \(seed): an announcement posted twice: \(texts)")
         }
         // A failed message is only a DM that may have been delivered, never a lost post.
         for row in rows where row.state == "failed" {

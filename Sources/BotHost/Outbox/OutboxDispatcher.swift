@@ -32,6 +32,8 @@ public final class OutboxDispatcher: Sendable {
         /// First retry delay; doubled per attempt with jitter, capped at `maxBackoffUS`.
         public var baseBackoffUS: Int64 = 2_000_000
         public var maxBackoffUS: Int64 = 300_000_000
+        /// How often a lease on a message being sent is renewed (a third of PostgreSQL's 30 s lease).
+        public var leaseRenewalUS: Int64 = 10_000_000
         public init() {}
     }
 
@@ -252,9 +254,10 @@ public final class OutboxDispatcher: Sendable {
     /// dispatcher that died lets it run out, and another takes over).
     private func keepLease(_ id: Int64) -> Task<Void, Never> {
         let store = self.store
+        let every = options.leaseRenewalUS
         return Task {
             while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(10))
+                try? await Task.sleep(for: .microseconds(every))
                 if Task.isCancelled { return }
                 guard (try? store.renewLease(id, nowUS: WallClock.nowUS())) == true else { return }
             }
