@@ -61,8 +61,8 @@ final class PostgresModelBackend: ModelBackend {
 /// A seeded model-based test of the outbox against the real PDS (arroba) on loopback:
 /// random interleavings of opt-in, opt-out, no-ping, blocks, deactivation and
 /// reactivation, level-ups, dispatcher passes, dispatchers that die mid-send (an attempt
-/// begun, its write landed or not), and PDS faults (503, 429, a write applied but answered
-/// 502). Consent changes commit between steps, so "committed before the send began" is
+/// begun, its write landed or not), and PDS faults (503, 429 with a reset, a write applied
+/// but answered 502, and on PostgreSQL a stall past the lease). Consent changes commit between steps, so "committed before the send began" is
 /// "before the pass that sent it". The invariants are checked on the PDS's own records
 /// and chat messages, not on the outbox table:
 ///   * nothing is posted about an account that was not opted in and active when the send
@@ -258,6 +258,7 @@ final class PostgresModelBackend: ModelBackend {
                 case 2: try await pds.post("/_control/faults", #"{"lost_response": {"count": 1}}"#)
                 case 3: try await pds.post("/_control/faults", #"{"status": 502, "count": 2}"#)
                 case 4: try await pds.post("/_control/faults", #"{"status": 503, "count": 1, "nsid": "chat.bsky.convo.sendMessage"}"#)
+                case 5: try await pds.post("/_control/faults", #"{"rate_limit": {"count": 1, "reset_in": 1}}"#)
                 default: break
                 }
                 let snapshot = model
