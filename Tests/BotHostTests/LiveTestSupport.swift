@@ -40,7 +40,8 @@ final class LoopbackJetstream: Sendable {
 }
 
 /// Runs `bothost run`'s live host in process against `url` until it has been idle.
-func runLive(_ host: TestHost, url: String, compress: Bool = false, exitIdle: Double = 2.0,
+/// (Five idle seconds: on a loaded machine the first frame of a session can take a while.)
+func runLive(_ host: TestHost, url: String, compress: Bool = false, exitIdle: Double = 5.0,
              collections: [String]? = nil, rewindUS: Int64 = 5_000_000) async throws -> LiveHost.Summary {
     var logger = Logger(label: "test.live")
     logger.logLevel = .error
