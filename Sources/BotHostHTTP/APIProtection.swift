@@ -76,8 +76,8 @@ struct RateLimitMiddleware: RouterMiddleware {
     let limiter: ClientRateLimiter
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        // Health checks are the orchestrator's, never limited.
-        if request.uri.path == "/healthz" || request.uri.path == "/readyz" { return try await next(request, context) }
+        // Health checks and metrics are the orchestrator's and the scraper's, never limited.
+        if ["/healthz", "/readyz", "/metrics"].contains(request.uri.path) { return try await next(request, context) }
         let client = context.remoteAddress?.ipAddress ?? "local"
         if let wait = limiter.admit(client) {
             var response = APIServer.error(.tooManyRequests, "RateLimitExceeded", "too many requests from this client; retry later")
