@@ -93,14 +93,30 @@ extension PostgresStore: OutboxStore {
         }
     }
 
-    public func prepareOutbox(lead: Int64, members: [Int64], rkey: String, request: String, nowUS: Int64) throws {
+    /// The fence for preparation: every member must still be pending under this
+    /// dispatcher's live claim and in no other group. Otherwise another dispatcher took one
+    /// while this one was preparing (a slow handle lookup), and preparing a second group
+    /// over the same messages could announce them twice under two keys.
+    @discardableResult
+    public func prepareOutbox(lead: Int64, members: [Int64], rkey: String, request: String, nowUS: Int64) throws -> Bool {
+        var prepared = false
         try write {
-            try session.query("UPDATE outbox SET rkey = \(rkey), request = \(request), group_id = \(lead), updated_us = \(nowUS) WHERE id = \(lead)")
+            let held = try session.query("""
+                SELECT id FROM outbox WHERE id = ANY(\(members)::bigint[]) AND state = 'pending' AND claimed_by = \(dispatcherID)
+                  AND claimed_until >= \(nowUS) AND (group_id IS NULL OR group_id = \(lead)) FOR UPDATE
+                """)
+            guard held.count == Set(members).count else { return }
+            try session.query("""
+                UPDATE outbox SET rkey = \(rkey), request = \(request), group_id = \(lead), updated_us = \(nowUS), claimed_until = \(nowUS + leaseUS)
+                WHERE id = \(lead)
+                """)
             let others = members.filter { $0 != lead }
             if !others.isEmpty {
-                try session.query("UPDATE outbox SET group_id = \(lead), updated_us = \(nowUS) WHERE id = ANY(\(others)::bigint[])")
+                try session.query("UPDATE outbox SET group_id = \(lead), updated_us = \(nowUS), claimed_until = \(nowUS + leaseUS) WHERE id = ANY(\(others)::bigint[])")
             }
+            prepared = true
         }
+        return prepared
     }
 
     public func outboxRKeyTaken(_ rkey: String, except id: Int64) throws -> Bool {

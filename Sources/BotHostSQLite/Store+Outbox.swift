@@ -80,13 +80,15 @@ extension Store {
 
     /// Stores a prepared post (its record and key) on the lead message of a group, and
     /// ties the other messages of the group to it.
-    public func prepareOutbox(lead: Int64, members: [Int64], rkey: String, request: String, nowUS: Int64) throws {
+    @discardableResult
+    public func prepareOutbox(lead: Int64, members: [Int64], rkey: String, request: String, nowUS: Int64) throws -> Bool {
         try queue.write { db in
             try db.execute(sql: "UPDATE outbox SET rkey = ?, request = ?, group_id = ?, updated_us = ? WHERE id = ?",
                            arguments: [rkey, request, lead, nowUS, lead])
             for member in members where member != lead {
                 try db.execute(sql: "UPDATE outbox SET group_id = ?, updated_us = ? WHERE id = ?", arguments: [lead, nowUS, member])
             }
+            return true  // one dispatcher per file
         }
     }
 

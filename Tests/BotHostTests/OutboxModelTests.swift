@@ -297,14 +297,24 @@ final class PostgresModelBackend: ModelBackend {
         if mode != .dm {
             let serverKeys = try await pds.botPosts().compactMap { $0["uri"] as? String }.filter { !before.contains($0) }
                 .compactMap { $0.split(separator: "/").last.map(String.init) }
-            let sentKeys = Set(rows.filter { $0.state == "sent" }.compactMap(\.rkey))  // leads carry the key
-            let serverMine = serverKeys.filter { key in rows.contains { $0.rkey == key } }
+            // The posts the sent rows say are theirs (a coalesced group shares its lead's).
+            let sentKeys = Set(rows.filter { $0.state == "sent" }.compactMap { $0.uri?.split(separator: "/").last.map(String.init) })
+            let serverMine = serverKeys.filter { key in rows.contains { $0.rkey == key || $0.uri?.hasSuffix("/" + key) == true } }
             #expect(Set(serverMine) == sentKeys, "seed \(seed): server \(serverMine.sorted()) vs sent \(sentKeys.sorted())")
             #expect(serverMine.count == Set(serverMine).count, "seed \(seed): a post twice")
             // Nor one announcement under two keys: the texts of one seed's posts are distinct.
             let texts = try await pds.botPosts().filter { !before.contains($0["uri"] as? String ?? "") }
                 .compactMap { ($0["value"] as? [String: Any])?["text"] as? String }.filter { text in dids.contains { text.contains($0) } }
             #expect(texts.count == Set(texts).count, "seed \(seed): an announcement posted twice: \(texts)")
+            // And no level of one account in two posts (coalesced texts name several levels).
+            for did in dids {
+                var levels: [Int] = []
+                for text in texts where text.contains(String(did.suffix(20))) || text.contains(did) {
+                    let tail = text.split(separator: "reached").last ?? ""
+                    levels += tail.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
+                }
+                #expect(levels.count == Set(levels).count, "seed \(seed): a level of \(did) announced twice: \(levels)")
+            }
         }
         // A failed message is only a DM that may have been delivered, never a lost post.
         for row in rows where row.state == "failed" {

@@ -180,7 +180,8 @@ public final class OutboxDispatcher: Sendable {
             }
             prepared = built
             rkey = try deterministicKey(for: lead)
-            try store.prepareOutbox(lead: lead.id, members: ids, rkey: rkey, request: prepared.encoded(), nowUS: now)
+            // Not prepared: another dispatcher took a member meanwhile; it is its to send.
+            guard try store.prepareOutbox(lead: lead.id, members: ids, rkey: rkey, request: prepared.encoded(), nowUS: WallClock.nowUS()) else { return }
         }
         // 3. Budget.
         let points = prepared.via == "dm" ? 0 : WriteBudget.createPoints

@@ -12,7 +12,11 @@ public protocol OutboxStore: Sendable {
     func dueMessages(nowUS: Int64, limit: Int) throws -> [OutboxMessage]
     func nextDueUS() throws -> Int64?
     func finishOutbox(_ ids: [Int64], state: String, reason: String, nowUS: Int64) throws
-    func prepareOutbox(lead: Int64, members: [Int64], rkey: String, request: String, nowUS: Int64) throws
+    /// Stores the prepared request and record key on the lead and groups the members under
+    /// it; false (nothing written) when a member is no longer this dispatcher's to prepare
+    /// (on a shared backend: its claim ran out and another dispatcher took it).
+    @discardableResult
+    func prepareOutbox(lead: Int64, members: [Int64], rkey: String, request: String, nowUS: Int64) throws -> Bool
     func outboxRKeyTaken(_ rkey: String, except id: Int64) throws -> Bool
     /// pending → sending, the one transition before a network call. In the same
     /// transaction it re-checks what `checks` names against the account as it is now
