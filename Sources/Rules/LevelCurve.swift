@@ -50,9 +50,11 @@ public struct LevelCurve: Sendable, Equatable {
         }
         estimate = min(max(0, estimate), top)
         func reaches(_ n: Int64) -> Bool { xpToReach(level: Int(n) + 1) <= xp }
-        // The estimate is off by at most a step or two; search only when it is not.
-        for n in [estimate, estimate - 1, estimate + 1, estimate - 2, estimate + 2] where n >= 0 && n <= top {
-            if reaches(n) && (n == top || !reaches(n + 1)) { return Int(n) + 1 }
+        // The estimate is off by at most a step or two (this runs per XP change: no array,
+        // no allocation); search only when it is further off.
+        for offset: Int64 in -2...2 {
+            let n = estimate + offset
+            if n >= 0 && n <= top && reaches(n) && (n == top || !reaches(n + 1)) { return Int(n) + 1 }
         }
         var low: Int64 = 0, high = top  // reaches(low) holds (level 1 is at 0 XP)
         while low < high {

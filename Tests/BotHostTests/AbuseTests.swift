@@ -269,7 +269,8 @@ import XRPCClient
         #expect(queue.bytes == 600)
         let second = Task { await queue.push([UInt8](repeating: 2, count: 600)) }
         // The second push is over the budget: it waits until the consumer takes frames.
-        while queue.byteBudgetWaits == 0 { await Task.yield() }
+        for _ in 0..<2_000 where queue.byteBudgetWaits == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(queue.byteBudgetWaits == 1)
         #expect(queue.depth == 2 && queue.bytes == 1_200)
         let taken = await queue.next(timeout: 1)
         #expect(taken.map(\.count) == [600, 600])

@@ -355,11 +355,11 @@ public final class PluginContext {
         let (sum, overflow) = before.addingReportingOverflow(delta)
         let after = overflow ? (delta > 0 ? .max : 0) : max(0, sum)
         state.accounts[index].xp = after
-        if after > before {
-            totals.xpGranted = totals.xpGranted.addingReportingOverflow(after - before).overflow ? .max : totals.xpGranted + (after - before)
-        } else {
-            totals.xpRevoked = totals.xpRevoked.addingReportingOverflow(before - after).overflow ? .max : totals.xpRevoked + (before - after)
+        func saturatingAdd(_ total: inout Int64, _ amount: Int64) {
+            let (sum, overflow) = total.addingReportingOverflow(amount)
+            total = overflow ? .max : sum
         }
+        if after > before { saturatingAdd(&totals.xpGranted, after - before) } else { saturatingAdd(&totals.xpRevoked, before - after) }
         let level = Int32(clamping: progression.curve.level(forXP: after))
         state.accounts[index].level = level
         let reached = state.accounts[index].maxLevel
