@@ -149,5 +149,16 @@ enum PostgresSchema {
             ALTER TABLE totals ADD COLUMN more_ops text NOT NULL DEFAULT '';
             ALTER TABLE accounts ADD COLUMN last_seq bigint NOT NULL DEFAULT 0;
             """),
+        // Rankings across partitions (docs/scaling.md): each partition publishes its
+        // accounts' part of the window per boundary; any host decides from all parts.
+        Step(version: 3, name: "rank-feed", sql: """
+            CREATE TABLE rank_feed(window_name text NOT NULL, boundary_us bigint NOT NULL, part integer NOT NULL,
+                                   kind smallint NOT NULL, account_id bigint NOT NULL, hour bigint NOT NULL, value bigint NOT NULL);
+            CREATE INDEX rank_feed_boundary ON rank_feed(window_name, boundary_us);
+            CREATE TABLE rank_progress(window_name text NOT NULL, part integer NOT NULL, parts integer NOT NULL,
+                                       published_us bigint NOT NULL, PRIMARY KEY(window_name, part, parts));
+            CREATE TABLE rank_decider(window_name text PRIMARY KEY, decided_us bigint NOT NULL, members text NOT NULL);
+            CREATE UNIQUE INDEX rank_events_key ON rank_events(window_name, time_us, threshold, account_id, kind);
+            """),
     ]
 }

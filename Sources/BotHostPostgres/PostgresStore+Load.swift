@@ -18,6 +18,13 @@ extension PostgresStore {
     /// Evicted grants (this partition's, and other partitions' records from before the
     /// run) are read through a connection of their own.
     public func attachReaders(to context: PluginContext) throws {
+        if partition.isPartial, let tracker = context.rankTracker {
+            // Each partition applies only its accounts' events: the rankings are decided
+            // from every partition's published part (docs/scaling.md).
+            let feed = try PostgresRankFeed(url: url)
+            let flags = try feed.publishedFlags(window: tracker.options.window, partition: partition.index)
+            context.publishRanks(decider: RankDecider(source: feed, partitions: partition.count, options: tracker.options), flags: flags)
+        }
         guard context.residency.hotGrantHorizonUS > 0 else { return }
         let cold = try PostgresColdGrants(url: url, ids: ids)
         // Another partition's account has no id here: its owner's rows are found by DID.
@@ -129,9 +136,10 @@ extension PostgresStore {
         if let window = request.rankWindow, cursorUS > 0 {
             var ranks = StoredState.Ranks()
             let first = StoredState.firstRankHour(cursorUS: cursorUS, windowSeconds: window.seconds)
+            // A partitioned host's rank window is the decider's, read from the feed.
             for row in try session.query(PostgresQuery(unsafeSQL: """
                 SELECT h.bucket, h.account_id, h.xp FROM xp_hourly h JOIN accounts a ON a.id = h.account_id
-                WHERE h.bucket >= $1 AND \(ownedAccountsSQL) ORDER BY h.bucket
+                WHERE h.bucket >= $1 AND \(ownedAccountsSQL) AND NOT \(partition.isPartial) ORDER BY h.bucket
                 """, binds: Self.binds(first))) {
                 let (bucket, accountID, xp) = try row.decode((Int64, Int64, Int64).self)
                 guard let account = accountsBack[accountID] else { continue }
@@ -139,6 +147,7 @@ extension PostgresStore {
             }
             for row in try session.query("""
                 SELECT threshold, account_id, entered_us, out_since_us FROM rank_members WHERE window_name = \(window.name) AND part = \(partition.index)
+                AND NOT \(partition.isPartial)
                 """) {
                 let (threshold, accountID, entered, outSince) = try row.decode((Int, Int64, Int64, Int64?).self)
                 guard let account = accountsBack[accountID] else { continue }
@@ -151,36 +160,6 @@ extension PostgresStore {
                 guard let account = accountsBack[id] else { continue }
                 if unranked != 0 { ranks.unranked.append(account) }
                 if excluded != 0 { ranks.excluded.append(account) }
-            }
-            if partition.isPartial && !request.keepForeignGrants {
-                // A live partition resumes from the start of an hour a hot window back
-                // (warmUpStartUS); other partitions' XP before that hour comes from their
-                // owners' rows, so the rankings see every account's window. They get the
-                // host ids after this partition's accounts, in order of first mention.
-                let warm = Self.warmUpStartUS(cursorUS: cursorUS, horizonUS: request.hotGrantHorizonUS) / 1_000_000
-                var foreign: [String: UInt32] = [:]
-                func local(_ did: String, _ status: String) -> UInt32 {
-                    if let id = foreign[did] { return id }
-                    let id = UInt32(stored.accounts.count + stored.otherPartitions.count)
-                    stored.otherPartitions.append((did, status))
-                    ids.state.withLock { IDMap.set(&$0.accounts, Int(id), -1) }
-                    foreign[did] = id
-                    return id
-                }
-                for row in try session.query(PostgresQuery(unsafeSQL: """
-                    SELECT h.bucket, a.did, h.xp, a.status FROM xp_hourly h JOIN accounts a ON a.id = h.account_id
-                    WHERE h.bucket >= $1 AND h.bucket < $2 AND NOT (\(ownedAccountsSQL)) ORDER BY h.bucket
-                    """, binds: Self.binds(first, warm))) {
-                    let (bucket, did, xp, status) = try row.decode((Int64, String, Int64, String).self)
-                    ranks.hourly.append((bucket, local(did, status), xp))
-                }
-                for row in try session.query(PostgresQuery(unsafeSQL: """
-                    SELECT a.did, a.status, a.unranked, a.excluded FROM accounts a WHERE (a.unranked != 0 OR a.excluded != 0) AND NOT (\(ownedAccountsSQL))
-                    """)) {
-                    let (did, status, unranked, excluded) = try row.decode((String, String, Int, Int).self)
-                    if unranked != 0 { ranks.unranked.append(local(did, status)) }
-                    if excluded != 0 { ranks.excluded.append(local(did, status)) }
-                }
             }
             stored.ranks = ranks
         }

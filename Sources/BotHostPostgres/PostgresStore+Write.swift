@@ -49,6 +49,7 @@ extension PostgresStore {
         try writeAccounts(batch)
         try writeGrants(batch)
         try writeLimitsAndShadow(batch)
+        if partition.isPartial { writeRanks(batch, map) }
         rollUpDays(batch, throughKey: throughKey, through: through)
         for (id, result) in batch.commandsApplied {
             send("UPDATE commands SET state = 'applied', applied_us = \(Clock.nowMicroseconds()), result = \(result) WHERE id = \(id)")

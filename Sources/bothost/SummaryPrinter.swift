@@ -10,6 +10,7 @@ enum SummaryPrinter {
                 json.field("lines", s.lines)
                 json.field("events", s.events)
                 json.field("duplicates", s.duplicates)
+                json.field("foreign_events", s.foreign)
                 json.field("malformed", s.malformed)
                 json.key("malformed_by_reason")
                 json.object {

@@ -25,7 +25,9 @@ extension PluginContext {
     /// Closes the open segment: its counters and XP buckets are summed, the rank tracker
     /// is fed its ledger entries, and the membership after an evaluation is kept.
     func sealSegment() {
-        if let tracker = rankTracker {
+        if let tracker = rankTracker, let publisher = rankPublisher {
+            publishDeltas(publisher, stamp: nextRankStamp(tracker))
+        } else if let tracker = rankTracker {
             feedRanks(tracker, nowUS: max(cursorUS, tracker.lastCheckUS))
             if open.rankEvaluated {
                 open.open.rankMembers = tracker.members.flatMap { threshold, group in
@@ -113,6 +115,14 @@ extension PluginContext {
         batch.rules = state.newRules
         batch.counterNames = state.newCounterNames
         if let tracker = rankTracker { batch.rankWindow = tracker.options.window }
+        if let publisher = rankPublisher {
+            batch.rankFeed = publisher.rows
+            batch.rankPublishedUS = publisher.crossedUS
+            publisher.rows.removeAll(keepingCapacity: true)
+            publisher.crossedUS = nil
+        }
+        batch.rankDecision = pendingDecision
+        pendingDecision = nil
         state.newCounterNames.removeAll()
         state.newCollections.removeAll()
         state.newRules.removeAll()
@@ -251,7 +261,11 @@ extension PluginContext {
         }
         let every = max(1, tracker.options.checkEveryUS)
         guard timeUS >= 0, timeUS / every > max(0, tracker.lastCheckUS) / every else { return }
-        evaluateRanks(tracker, at: timeUS / every * every)
+        if let publisher = rankPublisher {
+            publishCrossing(publisher, tracker, at: timeUS / every * every)
+        } else {
+            evaluateRanks(tracker, at: timeUS / every * every)
+        }
     }
 
     /// Feeds the open segment's ledger entries not fed yet (net XP per hour and account).

@@ -128,6 +128,13 @@ public struct WriteBatch: Sendable {
     public var grants: [GrantRow] = []
     /// Rule limits changed in this batch with their final value (nil: forget it).
     public var limits: [(key: LimitKey, value: Int64?)] = []
+    /// A partitioned host's part of the ranking feed (``RankFeedRow``).
+    public var rankFeed: [RankFeedRow] = []
+    /// The newest ranking boundary this partition crossed in the batch: every row up to
+    /// it is published once the batch commits.
+    public var rankPublishedUS: Int64?
+    /// Ranking changes decided from every partition's feed.
+    public var rankDecision: RankDecision?
     /// A shadow pack's changed totals (nil: the account's shadow totals were purged).
     public var shadowTotals: [(account: UInt32, totals: ShadowTotals?)] = []
     public var rankWindow = "day"
@@ -148,7 +155,7 @@ public struct WriteBatch: Sendable {
     /// Whether the batch changes nothing at all.
     public var isEmpty: Bool {
         accounts.isEmpty && segments.allSatisfy(\.isEmpty) && collections.isEmpty && rules.isEmpty && counterNames.isEmpty
-            && commandsApplied.isEmpty && limits.isEmpty && shadowTotals.isEmpty
+            && commandsApplied.isEmpty && limits.isEmpty && shadowTotals.isEmpty && rankFeed.isEmpty && rankDecision == nil
     }
 
     /// Every ledger entry of the batch, in event order.

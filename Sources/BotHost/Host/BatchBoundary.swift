@@ -16,6 +16,7 @@ public struct BatchBoundary {
     /// - Throws: a store error reading the commands, or the cold-grant read failure.
     public mutating func close(_ context: PluginContext) throws -> WriteBatch {
         context.apply(try store.pendingCommandsOnce(after: &appliedCommands))
+        try context.decideRanks()
         let batch = context.closeBatch()
         if let failure = context.residency.coldGrantFailure { throw failure }
         return batch

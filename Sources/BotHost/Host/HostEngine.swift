@@ -84,7 +84,70 @@ public final class HostEngine {
     /// was malformed or of an unknown kind.
     @discardableResult
     public func applyReturningTime(line bytes: UnsafeRawBufferPointer, number: Int) -> Int64? {
-        apply(number: number) { () throws(MalformedEvent) in try decoder.decode(bytes) }
+        if let partition = context.residency.partition, partition.isPartial,
+           let scan = V1Prescan.scan(bytes), !partition.owns(did: UnsafeRawBufferPointer(rebasing: bytes[scan.did])),
+           let outcome = passForeign(bytes, scan, number: number) {
+            return outcome
+        }
+        return apply(number: number) { () throws(MalformedEvent) in try decoder.decode(bytes) }
+    }
+
+    /// Another partition's line: passed on its DID and time, or dropped as a commit of
+    /// a collection no plugin reads (exactly as the full path would); nil when it has to
+    /// be decoded (a post, which every partition applies, or a layout the scan does not
+    /// know).
+    @inline(__always)
+    private func passForeign(_ bytes: UnsafeRawBufferPointer, _ scan: V1Prescan, number: Int) -> Int64?? {
+        switch scan.isCommit {
+        case nil:
+            return nil
+        case false?:
+            return .some(passForeign(timeUS: scan.timeUS, number: number))
+        case true?:
+            guard let range = V1Prescan.collectionValue(in: bytes, from: scan.end) else { return nil }
+            let nsid = UnsafeRawBufferPointer(rebasing: bytes[range])
+            if crossPartitionNSIDs.contains(where: { $0.elementsEqual(nsid) }) { return nil }
+            if !routesEveryCollection {
+                let ctx = context
+                let collection = ctx.state.internCollection(nsid)
+                while routes.count <= collection { addRoute(routes.count) }
+                if routes[collection].isEmpty {
+                    ctx.totals.filtered += 1
+                    return .some(scan.timeUS)
+                }
+            }
+            return .some(passForeign(timeUS: scan.timeUS, number: number))
+        }
+    }
+
+    /// The collections whose records other accounts' rules read (a repost reads the
+    /// reposted post's grant): a partitioned host applies these commits of every
+    /// partition's accounts, and only stream time of the rest (docs/scaling.md).
+    public var crossPartitionCollections: [String] = ["app.bsky.feed.post"] {
+        didSet { crossPartitionNSIDs = crossPartitionCollections.map { Array($0.utf8) } }
+    }
+    private var crossPartitionNSIDs: [[UInt8]] = [Array("app.bsky.feed.post".utf8)]
+    /// Whether some plugin reads every collection (`*`): then no commit is filtered by
+    /// collection, and another partition's commit need not be looked up in the routes.
+    private lazy var routesEveryCollection: Bool = plugins.contains { $0.collections.contains("*") }
+
+    /// Another partition's event: its owner applies it; here only its time counts (the
+    /// cursor and the ranking boundaries advance exactly as on a host of every account).
+    @inline(__always)
+    private func passForeign(timeUS: Int64, number: Int) -> Int64? {
+        guard isDatedSanely(timeUS) else {
+            limits.hit(.futureEvent, "time_us \(timeUS)")
+            reportMalformed(line: number, MalformedEvent(.badValue, "time_us \(timeUS) is more than \(futureToleranceUS / 60_000_000) minutes in the future"))
+            return nil
+        }
+        let ctx = context
+        ctx.residency.noteEvent(timeUS: timeUS)
+        ctx.advanceRanks(to: timeUS)
+        ctx.totals.foreign += 1
+        ctx.open.events += 1
+        if timeUS > ctx.cursorUS { ctx.cursorUS = timeUS }
+        ctx.afterEvent()
+        return timeUS
     }
 
     /// Applies one line tokenized by a decode worker: `root` is its tape's root value.
@@ -195,6 +258,11 @@ public final class HostEngine {
                 return
             }
         }
+        if let partition = ctx.residency.partition, partition.isPartial, !partition.owns(did: didBytes),
+           !isCrossPartition(event) {
+            _ = passForeign(timeUS: event.timeUS, number: 0)
+            return
+        }
         let id = ctx.internAccount(didBytes).id
         let account = UInt32(id)
         ctx.residency.noteEvent(timeUS: event.timeUS)
@@ -257,6 +325,13 @@ public final class HostEngine {
             }
             if status == "deleted" && !ctx.state.accounts[id].purged { ctx.schedulePurge(account) }
         }
+    }
+
+    /// Whether another partition's event is one this host applies too (a commit of a
+    /// collection other accounts' rules read).
+    private func isCrossPartition(_ event: Event) -> Bool {
+        guard let bytes = event.commit?.collection.unescapedBytes else { return false }
+        return crossPartitionNSIDs.contains { $0.elementsEqual(bytes) }
     }
 
     private func addRoute(_ collection: Int) {

@@ -157,6 +157,14 @@ public final class LiveHost: Service, @unchecked Sendable {
                 for frame in await queue.next(timeout: 0) { processor.apply(frame) }
                 try await writer.submitAsync(try boundary.close(context))
                 try await writer.finishAsync()
+                // A partitioned host decides what every partition has published by now.
+                if context.decidesRanksFromFeed {
+                    let settle = try boundary.close(context)
+                    if !settle.isEmpty {
+                        try await writer.submitAsync(settle)
+                        try await writer.finishAsync()
+                    }
+                }
             }
         } onGracefulShutdown: {
             shutdown.withLock { $0 = true }

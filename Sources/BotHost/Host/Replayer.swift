@@ -58,6 +58,8 @@ public final class Replayer {
         public var workers = 1
         /// Grants read back from the store (records older than the hot window).
         public var coldGrantLookups = 0
+        /// Other partitions' events passed on their DID (a partitioned host).
+        public var foreign = 0
     }
 
     private let engine: HostEngine
@@ -158,12 +160,14 @@ public final class Replayer {
             batches += 1
         }
         try writer.finish()
+        if readError == nil { try settleRanks(&boundary) }
         if let readError { throw readError }
 
         var summary = Summary()
         summary.lines = lines
         summary.events = context.totals.events - totalsBefore.events
         summary.duplicates = context.totals.duplicates - totalsBefore.duplicates
+        summary.foreign = context.totals.foreign - totalsBefore.foreign
         summary.malformed = engine.malformedCount
         summary.malformedByReason = engine.malformed
         summary.malformedSamples = engine.malformedSamples
@@ -183,6 +187,19 @@ public final class Replayer {
         summary.coldGrantLookups = context.residency.coldGrantLookups - coldBefore
         summary.cursorUS = context.cursorUS
         return summary
+    }
+}
+
+extension Replayer {
+    /// A partitioned host decides, once its last batch is committed, the ranking
+    /// boundaries every partition has published by then (the last host to finish a
+    /// capture decides them all).
+    fileprivate func settleRanks(_ boundary: inout BatchBoundary) throws {
+        guard engine.context.decidesRanksFromFeed else { return }
+        let settle = try boundary.close(engine.context)
+        guard !settle.isEmpty else { return }
+        try writer.submit(settle)
+        try writer.finish()
     }
 }
 

@@ -53,6 +53,11 @@ public final class PluginContext {
     public var shadowMilestoneLevels: [Int]?
     /// Ranking-change events with hysteresis; nil when switched off.
     package var rankTracker: RankTracker?
+    /// On a partitioned host: this host's part of the ranking feed, and the decisions
+    /// made from every partition's (docs/scaling.md).
+    var rankPublisher: RankPublisher?
+    var rankDecider: RankDecider?
+    var pendingDecision: RankDecision?
     /// Templates of ranking announcements: `{handle}`, `{n}`, `{window}`, `{rank}`.
     public var rankAnnouncement = "{handle} entered the top {n} of the {window}!"
     public var rankFirstAnnouncement = "{handle} is the new #1 of the {window}!"
@@ -76,6 +81,8 @@ public final class PluginContext {
         public var announcements = 0
         /// Commits of the bot's own account (never rewarded: no loops).
         public var ownEvents = 0
+        /// Other partitions' events passed on their DID (their owner applies them).
+        public var foreign = 0
     }
 
     /// How long deleted accounts' rows and analytics counters are kept.
