@@ -145,6 +145,71 @@ def serve_check(binary, url, db, did):
           [a[:120] for a in answers[0]])
 
 
+def failover_check(binary, server, capture, reference, facts, db, rng):
+    """Issue 21: two partitions at the same time while a reader serves /leaderboard;
+    partition 0 is killed by SIGKILL mid-batch and started again; the final state equals
+    one SQLite replay of the capture, and the reader answered throughout."""
+    import threading
+    import urllib.error
+    import urllib.request
+    url = fresh_database(server, "failover")
+
+    def host(k):
+        return subprocess.Popen([binary, "replay", capture, "--store", url, "--config", CONFIG, "--dry-run", "--quiet",
+                                 "--partition", f"{k}/2", "--batch-size", "2000"], stdout=subprocess.DEVNULL)
+
+    def committed(k):
+        rows = psql(url, f"SELECT count(*) FROM cursor WHERE source = 'jetstream/{k}-of-2'") if table_exists(url, "cursor") else [["0"]]
+        return rows[0][0] != "0"
+
+    hosts = [host(0), host(1)]
+    for _ in range(600):  # the reader opens the schema the hosts create
+        if committed(0) and committed(1):
+            break
+        time.sleep(0.05)
+    reader = subprocess.Popen([binary, "serve", "--store", url, "--port", "0", "--log-level", "error"], stdout=subprocess.PIPE, text=True)
+    port = int(re.search(r":(\d+)", reader.stdout.readline()).group(1))
+    answers = {"ok": 0, "bad": []}
+    stop = threading.Event()
+
+    def poll():
+        while not stop.is_set():
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/leaderboards/day?limit=10", timeout=30) as r:
+                    body = json.loads(r.read())
+                    answers["ok"] += 1 if isinstance(body, (dict, list)) else 0
+            except (urllib.error.URLError, ValueError) as error:
+                answers["bad"].append(str(error)[:100])
+            stop.wait(0.4)  # under the per-client rate limit (60 per 20 s)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    try:
+        time.sleep(rng.uniform(0.3, 1.5))
+        killed = hosts[0].poll() is None
+        if killed:
+            hosts[0].send_signal(signal.SIGKILL)
+            hosts[0].wait()
+            during = answers["ok"]
+            hosts[0] = host(0)
+        codes = [h.wait(timeout=900) for h in hosts]
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        poller.join()
+        reader.terminate()
+        reader.wait()
+    check("failover: partition 0 was killed while both partitions ran", killed)
+    check("failover: both partitions exit 0", codes == [0, 0], str(codes))
+    check("failover: the reader answered /v1/leaderboards/day throughout, before and after the kill",
+          not answers["bad"] and answers["ok"] > (during if killed else 0) > 0, f"{answers['ok']} answers, errors {answers['bad'][:3]}")
+    compare("failover: two partitions, one killed mid-batch, a reader serving", binary, url, reference, facts, db)
+
+
+def table_exists(url, name):
+    return psql(url, f"SELECT to_regclass('{name}') IS NOT NULL")[0][0] == "t"
+
+
 def outbox_check(binary, server, tmp, rng):
     """Two partitioned hosts share one outbox: claims keep their dispatchers apart and
     the deterministic record keys keep every announcement to one post."""
@@ -251,6 +316,7 @@ def main():
     parser.add_argument("binary")
     parser.add_argument("--events", type=int, default=120_000)
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--only", help="run only this case (failover), for development")
     args = parser.parse_args()
     binary = os.path.abspath(args.binary)
     tmp = tempfile.mkdtemp(prefix="bothost-pg-")
@@ -280,6 +346,10 @@ def main():
         reference = export(binary, "--db", db)
         facts = sqlite_facts(db)
 
+        if args.only == "failover":
+            failover_check(binary, server, capture, reference, facts, db, random.Random(args.seed))
+            print(f"pg_test: {passed} passed, {failed} failed")
+            sys.exit(1 if failed else 0)
         url = fresh_database(server, "one_host")
         replay(binary, capture, url)
         compare("one host", binary, url, reference, facts, db)
@@ -325,6 +395,8 @@ def main():
         check("a second host for a partition that is running is refused", twin.returncode != 0 and "held by another running host" in twin.stderr,
               twin.stderr[-300:])
         compare("two partitions at the same time", binary, url, reference, facts, db)
+
+        failover_check(binary, server, capture, reference, facts, db, random.Random(args.seed + 1))
 
         url = fresh_database(server, "two_killed")
         rng = random.Random(args.seed)

@@ -102,20 +102,20 @@ final class PostgresRankFeed: RankFeedSource {
         var entries: [RankFeedEntry] = []
         let first = StoredState.firstRankHour(cursorUS: decided, windowSeconds: windowSeconds)
         for row in try session.query("""
-            SELECT a.did, f.hour, sum(f.value)::bigint FROM rank_feed f JOIN accounts a ON a.id = f.account_id
-            WHERE f.window_name = \(window) AND f.kind = 1 AND f.boundary_us <= \(decided) AND f.hour >= \(first)
-            GROUP BY a.did, f.hour ORDER BY f.hour, a.did
+            SELECT account_id, hour, sum(value)::bigint FROM rank_feed
+            WHERE window_name = \(window) AND kind = 1 AND boundary_us <= \(decided) AND hour >= \(first)
+            GROUP BY account_id, hour ORDER BY hour, account_id
             """) {
-            let (did, hour, xp) = try row.decode((String, Int64, Int64).self)
-            entries.append(RankFeedEntry(boundaryUS: decided, kind: .xp, did: did, handle: nil, hour: hour, value: xp))
+            let (account, hour, xp) = try row.decode((Int64, Int64, Int64).self)
+            entries.append(RankFeedEntry(boundaryUS: decided, kind: .xp, account: account, hour: hour, value: xp))
         }
         for row in try session.query("""
-            SELECT DISTINCT ON (f.account_id) a.did, a.handle, f.value FROM rank_feed f JOIN accounts a ON a.id = f.account_id
-            WHERE f.window_name = \(window) AND f.kind = 2 AND f.boundary_us <= \(decided)
-            ORDER BY f.account_id, f.boundary_us DESC
+            SELECT DISTINCT ON (account_id) account_id, value FROM rank_feed
+            WHERE window_name = \(window) AND kind = 2 AND boundary_us <= \(decided)
+            ORDER BY account_id, boundary_us DESC
             """) {
-            let (did, handle, flags) = try row.decode((String, String?, Int64).self)
-            entries.append(RankFeedEntry(boundaryUS: decided, kind: .flags, did: did, handle: handle, hour: 0, value: flags))
+            let (account, flags) = try row.decode((Int64, Int64).self)
+            entries.append(RankFeedEntry(boundaryUS: decided, kind: .flags, account: account, hour: 0, value: flags))
         }
         return (RankDecisionState(decidedUS: decided, members: RankDecisionState.decodeMembers(members)), entries)
     }
@@ -123,16 +123,29 @@ final class PostgresRankFeed: RankFeedSource {
     func feed(window: String, after: Int64, through: Int64) throws -> [RankFeedEntry] {
         var entries: [RankFeedEntry] = []
         for row in try session.query("""
-            SELECT f.boundary_us, f.kind, coalesce(a.did, ''), a.handle, f.hour, f.value
-            FROM rank_feed f LEFT JOIN accounts a ON a.id = f.account_id
-            WHERE f.window_name = \(window) AND f.boundary_us > \(after) AND f.boundary_us <= \(through)
-            ORDER BY f.boundary_us, f.kind DESC, f.account_id, f.hour
+            SELECT boundary_us, kind, account_id, hour, value FROM rank_feed
+            WHERE window_name = \(window) AND boundary_us > \(after) AND boundary_us <= \(through)
+            ORDER BY boundary_us, kind DESC, account_id, hour
             """) {
-            let (boundary, kind, did, handle, hour, value) = try row.decode((Int64, Int16, String, String?, Int64, Int64).self)
-            entries.append(RankFeedEntry(boundaryUS: boundary, kind: RankFeedRow.Kind(rawValue: kind) ?? .marker, did: did,
-                                         handle: handle, hour: hour, value: value))
+            let (boundary, kind, account, hour, value) = try row.decode((Int64, Int16, Int64, Int64, Int64).self)
+            entries.append(RankFeedEntry(boundaryUS: boundary, kind: RankFeedRow.Kind(rawValue: kind) ?? .marker, account: account,
+                                         hour: hour, value: value))
         }
         return entries
+    }
+
+    func accounts(ids: [Int64]) throws -> [(id: Int64, did: String)] {
+        try session.query("SELECT id, did FROM accounts WHERE id = ANY(\(ids))").map { try $0.decode((Int64, String).self) }
+            .sorted { $0.0 < $1.0 }
+    }
+
+    func handles(ids: [Int64]) throws -> [Int64: String] {
+        var handles: [Int64: String] = [:]
+        for row in try session.query("SELECT id, handle FROM accounts WHERE id = ANY(\(ids)) AND handle IS NOT NULL") {
+            let (id, handle) = try row.decode((Int64, String).self)
+            handles[id] = handle
+        }
+        return handles
     }
 
     /// What `partition` published last of each of its accounts' flags.

@@ -14,8 +14,9 @@ public final class RankDecider {
     private let options: RankingOptions
     private var tracker: RankTracker
     private var flags: [UInt32: RankFlags] = [:]
-    /// Handles of accounts as their owners stored them (other partitions' accounts).
-    private var handles: [UInt32: String] = [:]
+    /// Store account id → host id, and back (for handles).
+    private var hostIDs: [Int64: UInt32] = [:]
+    private var storeIDs: [UInt32: Int64] = [:]
     private var decidedUS: Int64 = 0
     private var loaded = false
     private var prunedBeforeHour: Int64 = .min
@@ -34,7 +35,9 @@ public final class RankDecider {
         if !loaded || stored > decidedUS { try reload(context) }
         guard let published, published > decidedUS else { return nil }
         let entries = try source.feed(window: options.window, after: decidedUS, through: published)
+        try resolve(entries, context)
         var decision = RankDecision(state: RankDecisionState(decidedUS: published, members: []))
+        var announced: [(account: UInt32, event: RankEvent)] = []
         var index = 0
         while index < entries.count {
             let boundary = entries[index].boundaryUS
@@ -48,8 +51,9 @@ public final class RankDecider {
                     take(entry, context)
                 }
             }
-            if marker { evaluate(at: boundary, context, into: &decision) }
+            if marker { evaluate(at: boundary, context, into: &decision, announcing: &announced) }
         }
+        try announce(announced, context, into: &decision)
         decidedUS = published
         decision.state.members = members(context)
         let firstHour = StoredState.firstRankHour(cursorUS: published, windowSeconds: options.windowSeconds)
@@ -63,6 +67,7 @@ public final class RankDecider {
     /// Takes over the stored decision state (at start, or when another host is ahead).
     private func reload(_ context: PluginContext) throws {
         let (state, entries) = try source.decisionState(window: options.window, windowSeconds: options.windowSeconds)
+        try resolve(entries, context)
         tracker = RankTracker(options: options)
         flags = [:]
         for entry in entries { take(entry, context) }
@@ -75,9 +80,20 @@ public final class RankDecider {
         loaded = true
     }
 
+    /// Names the store ids this host has not met (one query for all of them).
+    private func resolve(_ entries: [RankFeedEntry], _ context: PluginContext) throws {
+        var unknown = Set<Int64>()
+        for entry in entries where entry.kind != .marker && hostIDs[entry.account] == nil { unknown.insert(entry.account) }
+        guard !unknown.isEmpty else { return }
+        for (id, did) in try source.accounts(ids: unknown.sorted()) {
+            let account = UInt32(context.internAccount(did).id)
+            hostIDs[id] = account
+            storeIDs[account] = id
+        }
+    }
+
     private func take(_ entry: RankFeedEntry, _ context: PluginContext) {
-        let account = UInt32(context.internAccount(entry.did).id)
-        if let handle = entry.handle { handles[account] = handle }
+        guard let account = hostIDs[entry.account] else { return }
         switch entry.kind {
         case .xp: tracker.add(hour: entry.hour, account: account, amount: entry.value)
         case .flags: flags[account] = RankFlags(rawValue: entry.value)
@@ -85,7 +101,8 @@ public final class RankDecider {
         }
     }
 
-    private func evaluate(at boundary: Int64, _ context: PluginContext, into decision: inout RankDecision) {
+    private func evaluate(at boundary: Int64, _ context: PluginContext, into decision: inout RankDecision,
+                          announcing announced: inout [(account: UInt32, event: RankEvent)]) {
         let bot = context.state.botAccount
         let events = tracker.evaluate(
             nowUS: boundary,
@@ -106,12 +123,26 @@ public final class RankDecider {
         for (account, event) in best.sorted(by: { $0.key < $1.key }) {
             let held = flags[account] ?? []
             guard held.contains(.announce), !held.contains(.inactive) else { continue }
+            announced.append((account, event))
+        }
+    }
+
+    /// The announcements of entries, with each account's handle (this host's own
+    /// accounts' from memory, others' as their owners stored them).
+    private func announce(_ announced: [(account: UInt32, event: RankEvent)], _ context: PluginContext,
+                          into decision: inout RankDecision) throws {
+        guard !announced.isEmpty else { return }
+        let missing = announced.compactMap { context.state.handles[Int($0.account)] == nil ? storeIDs[$0.account] : nil }
+        let stored = missing.isEmpty ? [:] : try source.handles(ids: missing)
+        for (account, event) in announced {
+            let held = flags[account] ?? []
             let did = context.state.dids.string(Int(account))
+            let handle = context.state.handles[Int(account)] ?? storeIDs[account].flatMap { stored[$0] } ?? ""
             let json = JSONWriter()
             json.object {
                 json.field("type", "rank")
                 json.field("did", did)
-                json.field("handle", context.state.handles[Int(account)] ?? handles[account] ?? "")
+                json.field("handle", handle)
                 json.field("n", event.threshold)
                 json.field("rank", event.rank ?? 0)
                 json.field("window", options.window)

@@ -48,20 +48,19 @@ public struct RankFlags: OptionSet, Sendable {
     public static let mention = RankFlags(rawValue: 8)
 }
 
-/// A published row as read back, with the account by DID (ids are per host).
+/// A published row as read back, with the account by the store's id (host ids are per
+/// host; ``RankFeedSource/accounts(ids:)`` names them).
 public struct RankFeedEntry: Sendable {
     public var boundaryUS: Int64
     public var kind: RankFeedRow.Kind
-    public var did: String
-    public var handle: String?
+    public var account: Int64
     public var hour: Int64
     public var value: Int64
 
-    public init(boundaryUS: Int64, kind: RankFeedRow.Kind, did: String, handle: String?, hour: Int64, value: Int64) {
+    public init(boundaryUS: Int64, kind: RankFeedRow.Kind, account: Int64, hour: Int64, value: Int64) {
         self.boundaryUS = boundaryUS
         self.kind = kind
-        self.did = did
-        self.handle = handle
+        self.account = account
         self.hour = hour
         self.value = value
     }
@@ -102,6 +101,10 @@ public protocol RankFeedSource: AnyObject {
     func decisionState(window: String, windowSeconds: Int64) throws -> (RankDecisionState, [RankFeedEntry])
     /// The rows stamped after `after` up to `through`, by boundary, markers last.
     func feed(window: String, after: Int64, through: Int64) throws -> [RankFeedEntry]
+    /// The DIDs of store account ids (those the host has not met yet).
+    func accounts(ids: [Int64]) throws -> [(id: Int64, did: String)]
+    /// The handles of store account ids, as their owners stored them.
+    func handles(ids: [Int64]) throws -> [Int64: String]
 }
 
 /// Ranking changes decided from the feed, for every account: stored keyed, so two hosts
