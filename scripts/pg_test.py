@@ -210,6 +210,43 @@ def table_exists(url, name):
     return psql(url, f"SELECT to_regclass('{name}') IS NOT NULL")[0][0] == "t"
 
 
+def live_check(binary, server, capture, tmp, reference, facts, rng):
+    """Two live partitions follow serve-jetstream; partition 0 is killed and restarted."""
+    # Live: two partitioned hosts follow the replay server; partition 0 is killed once
+    # while the stream flows and started again (it resumes a hot window back). A live
+    # partition reads other partitions' records older than the hot window from their
+    # owner, which must have committed them: true in production (30 minutes of wall
+    # clock), but this capture plays ~10,000 times faster than its own clock, so the
+    # window is a stream day here (~8 s of playing).
+    url = fresh_database(server, "live_two")
+    live_config = os.path.join(tmp, "live.yaml")
+    with open(live_config, "w") as out:
+        out.write(open(CONFIG).read() + "\nstore:\n  hot_grants_minutes: 1440\n")
+    server_proc = subprocess.Popen([binary, "serve-jetstream", capture, "--port", "0", "--rate", "4000", "--log-level", "error"],
+                                   stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(re.search(r":(\d+)", server_proc.stdout.readline()).group(1))
+        def live(k):
+            return subprocess.Popen([binary, "run", "--jetstream", f"ws://127.0.0.1:{port}/subscribe", "--store", url,
+                                     "--config", live_config, "--partition", f"{k}/2", "--dry-run", "--exit-idle", "10",
+                                     "--log-level", "error", "--format", "json"], stdout=subprocess.DEVNULL)
+        other = live(1)
+        first = live(0)
+        time.sleep(rng.uniform(4, 8))
+        killed = first.poll() is None
+        if killed:
+            first.send_signal(signal.SIGKILL)
+            first.wait()
+        first = live(0)
+        codes = [first.wait(timeout=600), other.wait(timeout=600)]
+    finally:
+        server_proc.terminate()
+        server_proc.wait()
+    check("live partitions: both exit 0 after the stream goes idle", codes == [0, 0], str(codes))
+    check("live partitions: partition 0 was killed while the stream flowed", killed)
+    compare("live, two partitions, one killed and restarted", binary, url, reference, facts)
+
+
 def outbox_check(binary, server, tmp, rng):
     """Two partitioned hosts share one outbox: claims keep their dispatchers apart and
     the deterministic record keys keep every announcement to one post."""
@@ -346,8 +383,11 @@ def main():
         reference = export(binary, "--db", db)
         facts = sqlite_facts(db)
 
-        if args.only == "failover":
-            failover_check(binary, server, capture, reference, facts, db, random.Random(args.seed))
+        if args.only:
+            if args.only == "failover":
+                failover_check(binary, server, capture, reference, facts, db, random.Random(args.seed))
+            elif args.only == "live":
+                live_check(binary, server, capture, tmp, reference, facts, random.Random(args.seed))
             print(f"pg_test: {passed} passed, {failed} failed")
             sys.exit(1 if failed else 0)
         url = fresh_database(server, "one_host")
@@ -459,39 +499,7 @@ def main():
 
         outbox_check(binary, server, tmp, rng)
 
-        # Live: two partitioned hosts follow the replay server; partition 0 is killed once
-        # while the stream flows and started again (it resumes a hot window back). A live
-        # partition reads other partitions' records older than the hot window from their
-        # owner, which must have committed them: true in production (30 minutes of wall
-        # clock), but this capture plays ~10,000 times faster than its own clock, so the
-        # window is a stream day here (~8 s of playing).
-        url = fresh_database(server, "live_two")
-        live_config = os.path.join(tmp, "live.yaml")
-        with open(live_config, "w") as out:
-            out.write(open(CONFIG).read() + "\nstore:\n  hot_grants_minutes: 1440\n")
-        server_proc = subprocess.Popen([binary, "serve-jetstream", capture, "--port", "0", "--rate", "4000", "--log-level", "error"],
-                                       stdout=subprocess.PIPE, text=True)
-        try:
-            port = int(re.search(r":(\d+)", server_proc.stdout.readline()).group(1))
-            def live(k):
-                return subprocess.Popen([binary, "run", "--jetstream", f"ws://127.0.0.1:{port}/subscribe", "--store", url,
-                                         "--config", live_config, "--partition", f"{k}/2", "--dry-run", "--exit-idle", "4",
-                                         "--log-level", "error", "--format", "json"], stdout=subprocess.DEVNULL)
-            other = live(1)
-            first = live(0)
-            time.sleep(rng.uniform(4, 8))
-            killed = first.poll() is None
-            if killed:
-                first.send_signal(signal.SIGKILL)
-                first.wait()
-            first = live(0)
-            codes = [first.wait(timeout=600), other.wait(timeout=600)]
-        finally:
-            server_proc.terminate()
-            server_proc.wait()
-        check("live partitions: both exit 0 after the stream goes idle", codes == [0, 0], str(codes))
-        check("live partitions: partition 0 was killed while the stream flowed", killed)
-        compare("live, two partitions, one killed and restarted", binary, url, reference, facts)
+        live_check(binary, server, capture, tmp, reference, facts, rng)
     finally:
         if replica:
             subprocess.run([os.path.join(ROOT, "scripts", "pg-cluster.sh"), "stop", os.path.join(tmp, "replica")])
