@@ -150,10 +150,11 @@ enum PostgresSchema {
             ALTER TABLE accounts ADD COLUMN last_seq bigint NOT NULL DEFAULT 0;
             """),
         // Rankings across partitions (docs/scaling.md): each partition publishes its
-        // accounts' part of the window per boundary; any host decides from all parts.
+        // accounts' part of the window per boundary (one packed row per publication and kind:
+        // little-endian (account id, hour, value) triples); any host decides from all parts.
         Step(version: 3, name: "rank-feed", sql: """
             CREATE TABLE rank_feed(window_name text NOT NULL, boundary_us bigint NOT NULL, part integer NOT NULL,
-                                   kind smallint NOT NULL, account_id bigint NOT NULL, hour bigint NOT NULL, value bigint NOT NULL);
+                                   kind smallint NOT NULL, rows bytea NOT NULL);
             CREATE INDEX rank_feed_boundary ON rank_feed(window_name, boundary_us);
             CREATE TABLE rank_progress(window_name text NOT NULL, part integer NOT NULL, parts integer NOT NULL,
                                        published_us bigint NOT NULL, PRIMARY KEY(window_name, part, parts));

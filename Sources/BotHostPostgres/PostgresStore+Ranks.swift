@@ -8,23 +8,26 @@ extension PostgresStore {
     func writeRanks(_ batch: WriteBatch, _ map: [UInt32: Int64]) {
         let window = batch.rankWindow
         if !batch.rankFeed.isEmpty {
-            var rows = (boundaries: [Int64](), kinds: [Int16](), ids: [Int64](), hours: [Int64](), values: [Int64]())
+            // One packed row per (stamp, kind): the decider reads a few rows, not one per
+            // account and hour.
+            struct Key: Hashable { var boundary: Int64; var kind: Int16 }
+            var packed: [Key: ByteBuffer] = [:]
             for row in batch.rankFeed {
-                let id: Int64
-                if row.kind == .marker {
-                    id = 0
-                } else {
-                    guard let owned = owned(row.account, map) else { continue }
-                    id = owned
-                }
-                rows.boundaries.append(row.boundaryUS); rows.kinds.append(row.kind.rawValue); rows.ids.append(id)
-                rows.hours.append(row.hour); rows.values.append(row.value)
+                let key = Key(boundary: row.boundaryUS, kind: row.kind.rawValue)
+                if packed[key] == nil { packed[key] = ByteBufferAllocator().buffer(capacity: row.kind == .marker ? 0 : 4_096) }
+                guard row.kind != .marker, let owned = owned(row.account, map) else { continue }
+                packed[key]!.writeInteger(owned, endianness: .little)
+                packed[key]!.writeInteger(row.hour, endianness: .little)
+                packed[key]!.writeInteger(row.value, endianness: .little)
+            }
+            var rows = (boundaries: [Int64](), kinds: [Int16](), blobs: [ByteBuffer]())
+            for (key, blob) in packed.sorted(by: { ($0.key.boundary, $0.key.kind) < ($1.key.boundary, $1.key.kind) }) {
+                rows.boundaries.append(key.boundary); rows.kinds.append(key.kind); rows.blobs.append(blob)
             }
             send("""
-                INSERT INTO rank_feed(window_name, boundary_us, part, kind, account_id, hour, value)
-                SELECT \(window), b, \(partition.index), k, a, h, v
-                FROM UNNEST(\(rows.boundaries)::bigint[], \(rows.kinds)::smallint[], \(rows.ids)::bigint[], \(rows.hours)::bigint[],
-                            \(rows.values)::bigint[]) AS u(b, k, a, h, v)
+                INSERT INTO rank_feed(window_name, boundary_us, part, kind, rows)
+                SELECT \(window), b, \(partition.index), k, r
+                FROM UNNEST(\(rows.boundaries)::bigint[], \(rows.kinds)::smallint[], \(rows.blobs)::bytea[]) AS u(b, k, r)
                 """)
         }
         if let published = batch.rankPublishedUS {
@@ -67,10 +70,11 @@ extension PostgresStore {
             WHERE rank_decider.decided_us < EXCLUDED.decided_us
             """)
         if let hour = decision.pruneBeforeHour {
-            // XP of hours no window that is still to be decided reads.
+            // XP published before the first hour any boundary still to be decided reads
+            // (a row stamped B holds hours up to B's).
             send("""
-                DELETE FROM rank_feed WHERE window_name = \(window) AND kind = 1
-                AND boundary_us <= \(decision.state.decidedUS) AND hour < \(hour)
+                DELETE FROM rank_feed WHERE window_name = \(window) AND kind = 1 AND boundary_us < \(hour * 1_000_000)
+                AND boundary_us <= \(decision.state.decidedUS)
                 """)
         }
     }
@@ -99,37 +103,48 @@ final class PostgresRankFeed: RankFeedSource {
             return (RankDecisionState(decidedUS: 0, members: []), [])
         }
         let (decided, members) = try row.decode((Int64, String).self)
-        var entries: [RankFeedEntry] = []
         let first = StoredState.firstRankHour(cursorUS: decided, windowSeconds: windowSeconds)
-        for row in try session.query("""
-            SELECT account_id, hour, sum(value)::bigint FROM rank_feed
-            WHERE window_name = \(window) AND kind = 1 AND boundary_us <= \(decided) AND hour >= \(first)
-            GROUP BY account_id, hour ORDER BY hour, account_id
+        var xp: [RankFeedEntry] = []
+        var flags: [Int64: RankFeedEntry] = [:]
+        for entry in try read("""
+            SELECT boundary_us, kind, rows FROM rank_feed
+            WHERE window_name = \(window) AND kind IN (1, 2) AND boundary_us <= \(decided) ORDER BY boundary_us
             """) {
-            let (account, hour, xp) = try row.decode((Int64, Int64, Int64).self)
-            entries.append(RankFeedEntry(boundaryUS: decided, kind: .xp, account: account, hour: hour, value: xp))
+            if entry.kind == .flags {
+                flags[entry.account] = entry
+            } else if entry.hour >= first {
+                xp.append(entry)
+            }
         }
-        for row in try session.query("""
-            SELECT DISTINCT ON (account_id) account_id, value FROM rank_feed
-            WHERE window_name = \(window) AND kind = 2 AND boundary_us <= \(decided)
-            ORDER BY account_id, boundary_us DESC
-            """) {
-            let (account, flags) = try row.decode((Int64, Int64).self)
-            entries.append(RankFeedEntry(boundaryUS: decided, kind: .flags, account: account, hour: 0, value: flags))
-        }
+        let entries = xp + flags.values.sorted { $0.account < $1.account }
         return (RankDecisionState(decidedUS: decided, members: RankDecisionState.decodeMembers(members)), entries)
     }
 
     func feed(window: String, after: Int64, through: Int64) throws -> [RankFeedEntry] {
-        var entries: [RankFeedEntry] = []
-        for row in try session.query("""
-            SELECT boundary_us, kind, account_id, hour, value FROM rank_feed
+        // By stamp, markers last; within a stamp, flags before XP (they commute).
+        try read("""
+            SELECT boundary_us, kind, rows FROM rank_feed
             WHERE window_name = \(window) AND boundary_us > \(after) AND boundary_us <= \(through)
-            ORDER BY boundary_us, kind DESC, account_id, hour
-            """) {
-            let (boundary, kind, account, hour, value) = try row.decode((Int64, Int16, Int64, Int64, Int64).self)
-            entries.append(RankFeedEntry(boundaryUS: boundary, kind: RankFeedRow.Kind(rawValue: kind) ?? .marker, account: account,
-                                         hour: hour, value: value))
+            ORDER BY boundary_us, kind DESC, part
+            """)
+    }
+
+    /// Unpacks feed rows: one entry per triple, a marker for a row of kind 0.
+    private func read(_ query: PostgresQuery) throws -> [RankFeedEntry] {
+        var entries: [RankFeedEntry] = []
+        for row in try session.query(query) {
+            let (boundary, rawKind, blob) = try row.decode((Int64, Int16, ByteBuffer).self)
+            let kind = RankFeedRow.Kind(rawValue: rawKind) ?? .marker
+            if kind == .marker {
+                entries.append(RankFeedEntry(boundaryUS: boundary, kind: .marker, account: 0, hour: 0, value: 0))
+                continue
+            }
+            var buffer = blob
+            while let account = buffer.readInteger(endianness: .little, as: Int64.self),
+                  let hour = buffer.readInteger(endianness: .little, as: Int64.self),
+                  let value = buffer.readInteger(endianness: .little, as: Int64.self) {
+                entries.append(RankFeedEntry(boundaryUS: boundary, kind: kind, account: account, hour: hour, value: value))
+            }
         }
         return entries
     }
@@ -150,15 +165,16 @@ final class PostgresRankFeed: RankFeedSource {
 
     /// What `partition` published last of each of its accounts' flags.
     func publishedFlags(window: String, partition: Int) throws -> [String: Int64] {
-        var flags: [String: Int64] = [:]
-        for row in try session.query("""
-            SELECT DISTINCT ON (f.account_id) a.did, f.value FROM rank_feed f JOIN accounts a ON a.id = f.account_id
-            WHERE f.window_name = \(window) AND f.kind = 2 AND f.part = \(partition)
-            ORDER BY f.account_id, f.boundary_us DESC
+        var latest: [Int64: Int64] = [:]
+        for entry in try read("""
+            SELECT boundary_us, kind, rows FROM rank_feed WHERE window_name = \(window) AND kind = 2 AND part = \(partition)
+            ORDER BY boundary_us
             """) {
-            let (did, value) = try row.decode((String, Int64).self)
-            flags[did] = value
+            latest[entry.account] = entry.value
         }
+        guard !latest.isEmpty else { return [:] }
+        var flags: [String: Int64] = [:]
+        for (id, did) in try accounts(ids: Array(latest.keys)) { flags[did] = latest[id] }
         return flags
     }
 }
