@@ -48,7 +48,8 @@ final class ClientRateLimiter: Sendable {
 
     /// Seconds to wait, or nil when the request may go ahead.
     func admit(_ client: String, now: Double = BotHost.Clock.monotonicSeconds()) -> Double? {
-        state.withLock { s in
+        guard limits.perSecond > 0 else { return nil }  // no per-client limit
+        return state.withLock { s in
             var bucket = s.buckets[client] ?? {
                 if s.buckets.count >= limits.maxClients, !s.order.isEmpty {
                     s.buckets[s.order.removeFirst()] = nil

@@ -108,6 +108,9 @@ public struct APIServer: Sendable {
         }
         router.get("/v1/leaderboards/:window") { request, context -> Response in
             let window = context.parameters.get("window") ?? ""
+            // A page already rendered for the current "as of" is answered on the event
+            // loop: no hop to the read pool, no query (the warm path of a busy board).
+            if let cached = cachedLeaderboard(request, window: window) { return cached }
             return await reads.run { Self.guarded { try leaderboard(request, window: window) } }
         }
         router.get("/v1/accounts/:did/activity") { request, context -> Response in
@@ -178,25 +181,51 @@ public struct APIServer: Sendable {
         return Self.json(.ok, json.output)
     }
 
-    func leaderboard(_ request: Request, window name: String) throws -> Response {
+    /// A leaderboard request's window and page, or the error to answer.
+    private func leaderboardQuery(_ request: Request, window name: String) -> Result<(RankingWindow, offset: Int, limit: Int), LeaderboardQueryError> {
         guard let window = RankingWindow(rawValue: name) else {
-            return Self.error(.notFound, "UnknownWindow", "no leaderboard \(name); expected hour, day, week or month")
+            return .failure(LeaderboardQueryError(Self.error(.notFound, "UnknownWindow", "no leaderboard \(name); expected hour, day, week or month")))
         }
         let query = request.uri.queryParameters
         let rawLimit = query.get("limit")
         guard let limit = rawLimit.map({ Int($0) }) ?? 100, (1...1000).contains(limit) else {
-            return Self.error(.badRequest, "InvalidLimit", "limit must be an integer between 1 and 1000")
+            return .failure(LeaderboardQueryError(Self.error(.badRequest, "InvalidLimit", "limit must be an integer between 1 and 1000")))
         }
         let rawCursor = query.get("cursor")
         guard let offset = rawCursor.map({ Int($0) }) ?? 0, offset >= 0 && offset <= 1000 else {
-            return Self.error(.badRequest, "InvalidCursor", "cursor must be an offset from 0 to 1000")
+            return .failure(LeaderboardQueryError(Self.error(.badRequest, "InvalidCursor", "cursor must be an offset from 0 to 1000")))
         }
-        let asOf = try cache.asOf { try store.readCursor() ?? Clock.nowMicroseconds() }
-        let etag = "\"\(window.rawValue)-\(asOf)-\(offset)-\(limit)\""
+        return .success((window, offset, limit))
+    }
+
+    private func leaderboardHeaders(_ window: RankingWindow, etag: String) -> HTTPFields {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         headers[.cacheControl] = "public, max-age=\(Self.cacheSeconds(window))"
         headers[.eTag] = etag
+        return headers
+    }
+
+    /// The answer from the cache alone (nil: the read pool must read or render).
+    func cachedLeaderboard(_ request: Request, window name: String) -> Response? {
+        guard case let .success((window, offset, limit)) = leaderboardQuery(request, window: name), let asOf = cache.freshAsOf() else {
+            return nil
+        }
+        let etag = "\"\(window.rawValue)-\(asOf)-\(offset)-\(limit)\""
+        if request.headers[.ifNoneMatch] == etag { return Response(status: .notModified, headers: leaderboardHeaders(window, etag: etag)) }
+        guard let body = cache.cachedBody(for: etag) else { return nil }
+        return Response(status: .ok, headers: leaderboardHeaders(window, etag: etag), body: .init(byteBuffer: body))
+    }
+
+    func leaderboard(_ request: Request, window name: String) throws -> Response {
+        let (window, offset, limit): (RankingWindow, Int, Int)
+        switch leaderboardQuery(request, window: name) {
+        case let .failure(error): return error.response
+        case let .success(query): (window, offset, limit) = query
+        }
+        let asOf = try cache.asOf { try store.readCursor() ?? Clock.nowMicroseconds() }
+        let etag = "\"\(window.rawValue)-\(asOf)-\(offset)-\(limit)\""
+        let headers = leaderboardHeaders(window, etag: etag)
         if request.headers[.ifNoneMatch] == etag {
             return Response(status: .notModified, headers: headers)
         }
@@ -308,6 +337,12 @@ struct GetOnlyMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
+/// A refused leaderboard query, with its answer.
+struct LeaderboardQueryError: Error {
+    let response: Response
+    init(_ response: Response) { self.response = response }
+}
+
 /// Warm-path cache of the leaderboards: the "as of" time is re-read at most every 100 ms,
 /// and each page is rendered once per "as of" time, so a request under load costs a lock
 /// and a dictionary lookup instead of a ledger query.
@@ -319,6 +354,17 @@ final class LeaderboardCache: Sendable {
         var boards: [String: [RankedAccount]] = [:]
     }
     private let state = Mutex(State())
+
+    /// The "as of" time when it was read less than 100 ms ago (nil: read it again).
+    func freshAsOf() -> Int64? {
+        let now = Clock.monotonicSeconds()
+        return state.withLock { now - $0.asOfReadAt < 0.1 ? $0.asOf : nil }
+    }
+
+    /// A rendered page, if there is one.
+    func cachedBody(for key: String) -> ByteBuffer? {
+        state.withLock { $0.pages[key] }
+    }
 
     func asOf(_ read: () throws -> Int64) throws -> Int64 {
         let now = Clock.monotonicSeconds()

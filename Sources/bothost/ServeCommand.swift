@@ -33,6 +33,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
 
+    @Option(name: .long, help: "Requests per second each client address may make, after a burst of three seconds' worth (0: no per-client limit, e.g. behind a proxy that limits, or for a load test).")
+    var clientRate: Double = 20
+
     func run() async throws {
         Log.bootstrap(level: logLevel)
         let configuration = try loadConfiguration(config)
@@ -42,8 +45,12 @@ struct ServeCommand: AsyncParsableCommand {
         var admin: (any ModerationWriting)?
         // The admin endpoints write: a connection that is not read-only.
         if token != nil { admin = try location.open() }
+        guard clientRate >= 0, clientRate.isFinite else { throw ValidationError("--client-rate must be 0 or more") }
+        var limits = APILimits()
+        limits.perSecond = clientRate
+        limits.burst = clientRate * 3
         let api = APIServer(store: store, curve: configuration.leveling.progression.curve, registry: APIServer.bootstrapMetrics(),
-                            adminToken: token, adminStore: admin)
+                            adminToken: token, adminStore: admin, limits: limits)
         let host = self.host
         try await api.run(host: host, port: port, logger: Logger(label: "bothost.http")) { port in
             print("serving http://\(host):\(port)")

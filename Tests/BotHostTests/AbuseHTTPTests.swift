@@ -97,6 +97,21 @@ private final class CountingReader: StateReading {
         }
     }
 
+    @Test func aClientRateOfZeroMeansNoPerClientLimit() async throws {
+        let host = try host()
+        var limits = APILimits()
+        limits.perSecond = 0  // `serve --client-rate 0`: behind a proxy that limits, or a load test
+        limits.burst = 0
+        let app = Application(router: APIServer(store: host.store, limits: limits).router())
+        try await app.test(.router) { client in
+            var statuses: [HTTPResponse.Status] = []
+            for _ in 0..<100 {
+                try await client.execute(uri: "/v1/leaderboards/day?limit=5", method: .get) { statuses.append($0.status) }
+            }
+            #expect(statuses.allSatisfy { $0 == .ok }, "\(Set(statuses.map(\.code)))")
+        }
+    }
+
     @Test func readsBeyondTheWaitingBoundAreRefusedAt503() async throws {
         let host = try host()
         var limits = APILimits()
