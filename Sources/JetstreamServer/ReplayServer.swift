@@ -169,7 +169,10 @@ public final class ReplayServer: Sendable {
                 await self.sendEvents(startIndex: start, minimumTimeUS: initial.cursor ?? .min, filter: { state.value },
                                       outbound: outbound, channel: channel,
                                       encode: { _, entry, options, encoder in
-                                          options.compress ? .binary(ByteBuffer(bytes: encoder.compress(entry.json))) : .text(String(decoding: entry.json, as: UTF8.self))
+                                          // The line's bytes as they are: a `.text(String)` frame would decode
+                                          // them to a String and encode them back (a UTF-8 pass and two copies).
+                                          options.compress ? .binary(ByteBuffer(bytes: encoder.compress(entry.json)))
+                                                           : .custom(WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(bytes: entry.json)))
                                       }, onDrop: { _ in })
             }
             await group.next()

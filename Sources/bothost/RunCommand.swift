@@ -115,6 +115,7 @@ struct RunCommand: AsyncParsableCommand {
         options.exitIdle = exitIdle
         options.batchSize = configuration.jetstream.batchSize
         options.maxBatchDelay = Double(configuration.jetstream.batchDelayMS) / 1000
+        options.catchUpBatchSize = configuration.store.batchSize
         let host = LiveHost(engine: engine, store: store, connector: connector, options: options, logger: logger)
         let summary = LockedBox<LiveHost.Summary?>(nil)
         let service = SummaryService(host: host, summary: summary)

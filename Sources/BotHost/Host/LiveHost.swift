@@ -19,6 +19,15 @@ public final class LiveHost: Service, @unchecked Sendable {
         public var batchSize = 5_000
         /// A non-empty batch is committed after this many seconds.
         public var maxBatchDelay = 0.02
+        /// While the host is behind (at least `catchUpDepth` frames wait after a pass), a
+        /// batch grows to this many events (a replay's batch) or `catchUpDelay` seconds:
+        /// small batches cost a catch-up most of its time in SQLite re-writing the same
+        /// accounts' rows, and latency is the queue's then, not the batch's.
+        public var catchUpBatchSize = 100_000
+        public var catchUpDelay = 1.0
+        /// Frames waiting that mark the host as behind; it is caught up again below an
+        /// eighth of that.
+        public var catchUpDepth = 1_024
         /// Exit (successfully) after this many seconds without an event while connected.
         public var exitIdle: Double?
         /// A first event newer than the cursor asked for by more than this is a gap.
@@ -114,6 +123,7 @@ public final class LiveHost: Service, @unchecked Sendable {
                 var lastStatus = Clock.monotonicSeconds()
                 var oldestReceive = Double.infinity
                 var boundary = BatchBoundary(store: store)
+                var behind = false
                 while true {
                     let frames = await queue.next(timeout: min(options.maxBatchDelay, 0.25))
                     for work in pending.withLock({ let queued = $0; $0.removeAll(); return queued }) { work(engine) }
@@ -121,10 +131,14 @@ public final class LiveHost: Service, @unchecked Sendable {
                         processor.apply(frame)
                         oldestReceive = min(oldestReceive, frame.receivedAt)
                     }
-                    LiveMetrics.queueDepth.record(queue.depth)
+                    let depth = queue.depth
+                    LiveMetrics.queueDepth.record(depth)
+                    if depth >= options.catchUpDepth { behind = true } else if depth < options.catchUpDepth / 8 { behind = false }
                     let now = Clock.monotonicSeconds()
-                    if context.batchEvents >= options.batchSize
-                        || (context.batchEvents > 0 && now - batchOpened >= options.maxBatchDelay) {
+                    let (sizeLimit, delayLimit) = behind ? (max(options.batchSize, options.catchUpBatchSize), max(options.maxBatchDelay, options.catchUpDelay))
+                                                         : (options.batchSize, options.maxBatchDelay)
+                    if context.batchEvents >= sizeLimit
+                        || (context.batchEvents > 0 && now - batchOpened >= delayLimit) {
                         var batch = try boundary.close(context)
                         batch.oldestReceivedAt = oldestReceive
                         try await writer.submitAsync(batch)
@@ -221,17 +235,13 @@ final class FrameProcessor {
 
     func apply(_ frame: LiveFrame) {
         frameNumber += 1
-        switch frame.message {
-        case var .text(text):
-            text.withUTF8 { apply(bytes: UnsafeRawBufferPointer($0), frame: frame) }
-        case let .binary(buffer):
-            buffer.withUnsafeReadableBytes { raw in
-                do throws(CaptureError) {
-                    let decoder = frame.wire == .v1 ? zstd : zstdV2
-                    if let bytes = try decoder.decompress(raw) { apply(bytes: bytes, frame: frame) }
-                } catch {
-                    engine.reportMalformed(line: frameNumber, MalformedEvent(.invalidJSON, "bad zstd frame: \(error.description)"))
-                }
+        frame.bytes.withUnsafeReadableBytes { raw in
+            guard !frame.isText else { return apply(bytes: raw, frame: frame) }
+            do throws(CaptureError) {
+                let decoder = frame.wire == .v1 ? zstd : zstdV2
+                if let bytes = try decoder.decompress(raw) { apply(bytes: bytes, frame: frame) }
+            } catch {
+                engine.reportMalformed(line: frameNumber, MalformedEvent(.invalidJSON, "bad zstd frame: \(error.description)"))
             }
         }
     }

@@ -6,8 +6,15 @@ import Synchronization
 import WSClient
 
 /// One message received from Jetstream, tagged with the session that received it.
+///
+/// The payload stays the bytes NIO read: a text message is not turned into a `String`
+/// (a copy and a UTF-8 pass per event) because the decoder reads bytes, exactly as it
+/// does from a capture file, where invalid UTF-8 is the decoder's to report.
 public struct LiveFrame: Sendable {
-    public var message: WebSocketMessage
+    /// The message's payload (fragments already joined).
+    public var bytes: ByteBuffer
+    /// A text message (JSON); otherwise binary (one zstd frame).
+    public var isText: Bool
     /// The wire the connection speaks.
     public var wire: JetstreamWire
     /// The connection it arrived on (1, 2, …).
@@ -16,18 +23,28 @@ public struct LiveFrame: Sendable {
     public var receivedAt: Double
 
     /// The bytes the frame holds (the queue's budget counts these).
-    public var byteCount: Int {
-        switch message {
-        case .text(let text): text.utf8.count
-        case .binary(let buffer): buffer.readableBytes
-        }
-    }
+    public var byteCount: Int { bytes.readableBytes }
 
     /// A queue of frames bounded by count and by bytes: 4,096 frames or 64 MiB, whichever
     /// comes first (a hostile endpoint sending maximal frames cannot make the host hold
     /// gigabytes while the applier catches up).
     static func queue(capacity: Int = 4_096, maxBytes: Int = 64 << 20) -> FrameQueue<LiveFrame> {
         FrameQueue(capacity: capacity, maxBytes: maxBytes) { $0.byteCount }
+    }
+}
+
+/// A message the WebSocket framing does not allow; the connection is dropped and resumed.
+enum LiveFrameError: Error, CustomStringConvertible {
+    case unexpectedContinuation
+    case unexpectedDataFrame
+    case messageTooLarge(Int)
+
+    var description: String {
+        switch self {
+        case .unexpectedContinuation: "a continuation frame without a message to continue"
+        case .unexpectedDataFrame: "a new message inside a fragmented one"
+        case let .messageTooLarge(limit): "a fragmented message larger than \(limit) bytes"
+        }
     }
 }
 
@@ -198,11 +215,33 @@ public final class JetstreamConnector: Sendable {
                 }
             }
             group.addTask { [self] in
-                for try await message in inbound.messages(maxSize: configuration.maxMessageSize) {
-                    lastFrame.value = Clock.monotonicSeconds()
-                    guard await queue.push(LiveFrame(message: message, wire: wire, session: session, receivedAt: Clock.monotonicSeconds())) else {
-                        break
+                // Frames, not `messages(maxSize:)`: that API turns every text message into a
+                // String. Fragments (rare: Jetstream sends one frame per event) are joined here.
+                var pending: (bytes: ByteBuffer, isText: Bool)?
+                for try await frame in inbound {
+                    let now = Clock.monotonicSeconds()
+                    lastFrame.value = now
+                    var message: (bytes: ByteBuffer, isText: Bool)
+                    switch frame.opcode {
+                    case .text, .binary:
+                        guard pending == nil else { throw LiveFrameError.unexpectedDataFrame }
+                        message = (frame.data, frame.opcode == .text)
+                    case .continuation:
+                        guard var joined = pending else { throw LiveFrameError.unexpectedContinuation }
+                        guard joined.bytes.readableBytes + frame.data.readableBytes <= configuration.maxMessageSize else {
+                            throw LiveFrameError.messageTooLarge(configuration.maxMessageSize)
+                        }
+                        var data = frame.data
+                        joined.bytes.writeBuffer(&data)
+                        message = joined
+                        pending = nil
                     }
+                    guard frame.fin else {
+                        pending = message
+                        continue
+                    }
+                    let live = LiveFrame(bytes: message.bytes, isText: message.isText, wire: wire, session: session, receivedAt: now)
+                    guard await queue.push(live) else { break }
                 }
             }
             try await group.next()

@@ -49,14 +49,10 @@ public final class JetstreamRecorder: Sendable {
                             failure = error
                         }
                     }
-                    if case let .text(text) = frame.message {
-                        var text = text
-                        text.withUTF8 { handle(UnsafeRawBufferPointer($0)) }
-                    } else if case let .binary(buffer) = frame.message {
+                    frame.bytes.withUnsafeReadableBytes { raw in
+                        guard !frame.isText else { return handle(raw) }
                         let zstd = frame.wire == .v1 ? zstdV1 : zstdV2
-                        buffer.withUnsafeReadableBytes { raw in
-                            if let bytes = try? zstd.decompress(raw) { handle(bytes) } else { result.malformed += 1 }
-                        }
+                        if let bytes = try? zstd.decompress(raw) { handle(bytes) } else { result.malformed += 1 }
                     }
                     if failure != nil { break outer }
                     if let count, result.events >= count { break outer }
