@@ -157,6 +157,7 @@ public struct APIServer: Sendable {
         json.object {
             json.field("did", account.did)
             json.field("handle", account.handle)
+            json.field("display_name", account.displayName)
             json.field("level", account.level)
             json.field("xp", account.xp)
             json.field("xp_to_next_level", max(0, next - account.xp))
@@ -250,6 +251,7 @@ public struct APIServer: Sendable {
                         json.field("rank", entry.rank)
                         json.field("did", entry.did)
                         json.field("handle", entry.handle)
+                        json.field("display_name", entry.displayName)
                         json.field("score", entry.score)
                         json.field("xp", entry.xp)
                         json.field("level", entry.level)

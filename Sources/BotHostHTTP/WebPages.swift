@@ -42,13 +42,22 @@ enum WebPages {
             body += "<section class=\"card\"><h2>Last \(window.rawValue)</h2><table><thead><tr><th class=\"n\">#</th><th>account</th><th class=\"n\">XP gained</th><th class=\"n\">level</th></tr></thead><tbody>"
             if entries.isEmpty { body += "<tr><td colspan=\"4\" class=\"muted\">nobody yet</td></tr>" }
             for entry in entries {
-                let name = entry.handle.map { "@" + $0 } ?? entry.did
-                body += "<tr><td class=\"n\">\(entry.rank)</td><td><a href=\"/accounts/\(escape(entry.did))\">\(escape(name))</a></td>"
+                body += "<tr><td class=\"n\">\(entry.rank)</td><td>\(nameCell(did: entry.did, handle: entry.handle, displayName: entry.displayName))</td>"
                 body += "<td class=\"n\">\(entry.score)</td><td class=\"n\">\(entry.level)</td></tr>"
             }
             body += "</tbody></table></section>"
         }
         return page(title: "BotHost leaderboards", body: body + "</div>")
+    }
+
+    /// An account's link: its display name with the handle beside it when both are known,
+    /// else the handle, else the DID.
+    static func nameCell(did: String, handle: String?, displayName: String?) -> String {
+        let link = "/accounts/\(escape(did))"
+        let primary = displayName ?? handle.map { "@" + $0 } ?? did
+        var cell = "<a class=\"name\" href=\"\(link)\">\(escape(primary))</a>"
+        if displayName != nil, let handle { cell += " <span class=\"muted handle\">@\(escape(handle))</span>" }
+        return cell
     }
 
     /// Cumulative XP over time as a polyline, at most ~300 points.
@@ -84,7 +93,11 @@ enum WebPages {
                         counts: [(String, Int64)], ledger: [LedgerRecord]) -> String {
         let next = curve.xpToReach(level: account.level + 1)
         var body = "<p><a href=\"/\">← leaderboards</a></p>"
-        body += "<h1>\(escape(account.handle.map { "@" + $0 } ?? account.did))</h1>"
+        if let displayName = account.displayName {
+            body += "<h1>\(escape(displayName))</h1><p class=\"muted\">\(escape(account.handle.map { "@" + $0 } ?? ""))</p>"
+        } else {
+            body += "<h1>\(escape(account.handle.map { "@" + $0 } ?? account.did))</h1>"
+        }
         body += "<p class=\"muted\">\(escape(account.did)) · status \(escape(account.status))</p>"
         body += "<section class=\"card\"><h2>Level \(account.level) · \(account.xp) XP · \(max(0, next - account.xp)) XP to level \(account.level + 1)</h2>"
         body += chart(series) + "</section><div class=\"boards\" style=\"margin-top:16px\">"
@@ -95,6 +108,6 @@ enum WebPages {
             body += "<tr><td>\(ISOTime.format(microseconds: entry.timeUS).prefix(19))</td><td class=\"n\">\(entry.amount > 0 ? "+" : "")\(entry.amount)</td><td>\(escape(entry.plugin))/\(escape(entry.rule))</td></tr>"
         }
         body += "</tbody></table></section></div>"
-        return page(title: account.handle ?? account.did, body: body)
+        return page(title: account.displayName ?? account.handle ?? account.did, body: body)
     }
 }

@@ -161,5 +161,11 @@ enum PostgresSchema {
             CREATE TABLE rank_decider(window_name text PRIMARY KEY, decided_us bigint NOT NULL, members text NOT NULL);
             CREATE UNIQUE INDEX rank_events_key ON rank_events(window_name, time_us, threshold, account_id, kind);
             """),
+        // Names fetched with app.bsky.actor.getProfiles (ProfileResolver), beside the
+        // accounts row the engine writes; the newer of the two handles is shown.
+        Step(version: 4, name: "profiles", sql: """
+            CREATE TABLE profiles(account_id bigint PRIMARY KEY, handle text, display_name text, fetched_us bigint NOT NULL);
+            CREATE INDEX profiles_handle ON profiles(lower(handle));
+            """),
     ]
 }

@@ -8,14 +8,14 @@ extension PostgresStore: OutboxModeration {
     public func outboxMessages(states: [String], did: String?, limit: Int?) throws -> [OutboxMessage] {
         try lock.withLock { _ in
             var binds = PostgresBindings()
-            var sql = "SELECT \(Self.outboxColumnList) FROM outbox o JOIN accounts a ON a.id = o.account_id WHERE TRUE"
+            var sql = "SELECT \(Self.outboxColumnList) FROM outbox o JOIN accounts a ON a.id = o.account_id LEFT JOIN profiles p ON p.account_id = a.id WHERE TRUE"
             if !states.isEmpty {
                 binds.append(states)
                 sql += " AND o.state = ANY($\(binds.count)::text[])"
             }
             if let did {
                 binds.append(did)
-                sql += " AND (a.did = $\(binds.count) OR lower(a.handle) = lower($\(binds.count)))"
+                sql += " AND (a.did = $\(binds.count) OR lower(\(Self.shownHandle)) = lower($\(binds.count)))"
             }
             sql += " ORDER BY o.id"
             if let limit { sql += " LIMIT \(max(0, limit))" }

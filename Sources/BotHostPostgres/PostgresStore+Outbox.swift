@@ -15,7 +15,7 @@ import Synchronization
 extension PostgresStore: OutboxStore {
 
     static let outboxColumnList = """
-        o.id, o.key, o.kind, a.did, a.handle, o.state, o.attempts, o.next_at_us, o.created_us, o.last_error,
+        o.id, o.key, o.kind, a.did, \(PostgresStore.shownHandle), o.state, o.attempts, o.next_at_us, o.created_us, o.last_error,
         o.uri, o.cid, o.group_id, o.rkey, o.request, o.sent_us, o.payload, a.consent, a.status
         """
 
@@ -54,6 +54,7 @@ extension PostgresStore: OutboxStore {
                 guard !claimed.isEmpty else { return [] }
                 return try session.query("""
                     SELECT \(unescaped: Self.outboxColumnList) FROM outbox o JOIN accounts a ON a.id = o.account_id
+                    LEFT JOIN profiles p ON p.account_id = a.id
                     WHERE o.id = ANY(\(claimed)::bigint[]) ORDER BY o.id
                     """).map(Self.outboxMessage)
             }

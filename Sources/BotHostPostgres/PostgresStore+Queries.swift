@@ -5,17 +5,20 @@ import Synchronization
 /// The read side on PostgreSQL: what `bothost export`, `user`, `top` and the HTTP API
 /// read. Works the same on a streaming replica (every query is read-only).
 extension PostgresStore: AccountReading {
+    /// Every query that shows an account joins its fetched profile (`profiles p`).
     private static let accountColumns = """
-        a.id, a.did, a.handle, t.xp, t.level, a.status, a.consent,
-        (SELECT string_agg(m.level::text, ',' ORDER BY m.level) FROM milestones m WHERE m.account_id = a.id)
+        a.id, a.did, \(PostgresStore.shownHandle), t.xp, t.level, a.status, a.consent,
+        (SELECT string_agg(m.level::text, ',' ORDER BY m.level) FROM milestones m WHERE m.account_id = a.id),
+        p.display_name
         """
+    private static let accountsJoin = "accounts a JOIN totals t ON t.account_id = a.id LEFT JOIN profiles p ON p.account_id = a.id"
 
     private static func account(_ row: PostgresRow) throws -> AccountRecord {
-        let (id, did, handle, xp, level, status, consent, milestones) =
-            try row.decode((Int64, String, String?, Int64, Int32, String, String, String?).self)
+        let (id, did, handle, xp, level, status, consent, milestones, displayName) =
+            try row.decode((Int64, String, String?, Int64, Int32, String, String, String?, String?).self)
         return AccountRecord(id: id, did: did, handle: handle, xp: xp, level: Int(level),
                              milestones: milestones?.split(separator: ",").compactMap { Int($0) } ?? [],
-                             status: status, consent: consent)
+                             status: status, consent: consent, displayName: displayName)
     }
 
     /// Calls `body` for every account, ordered by DID, in pages (constant memory).
@@ -24,7 +27,7 @@ extension PostgresStore: AccountReading {
         while true {
             let page = try lock.withLock { _ in
                 try session.query(PostgresQuery(unsafeSQL: """
-                    SELECT \(Self.accountColumns) FROM accounts a JOIN totals t ON t.account_id = a.id
+                    SELECT \(Self.accountColumns) FROM \(Self.accountsJoin)
                     WHERE a.did > $1 ORDER BY a.did LIMIT 10000
                     """, binds: { var b = PostgresBindings(); b.append(after); return b }()))
             }.map(Self.account)
@@ -38,8 +41,15 @@ extension PostgresStore: AccountReading {
     public func account(_ didOrHandle: String) throws -> AccountRecord? {
         let key = didOrHandle.hasPrefix("@") ? String(didOrHandle.dropFirst()) : didOrHandle
         let sql = key.hasPrefix("did:")
-            ? "SELECT \(Self.accountColumns) FROM accounts a JOIN totals t ON t.account_id = a.id WHERE a.did = $1"
-            : "SELECT \(Self.accountColumns) FROM accounts a JOIN totals t ON t.account_id = a.id WHERE lower(a.handle) = lower($1) ORDER BY a.handle_time_us DESC LIMIT 1"
+            ? "SELECT \(Self.accountColumns) FROM \(Self.accountsJoin) WHERE a.did = $1"
+            // The handle shown, from the stream or fetched: both are index probes.
+            : """
+              SELECT \(Self.accountColumns) FROM \(Self.accountsJoin)
+              WHERE a.id IN (SELECT id FROM accounts WHERE lower(handle) = lower($1)
+                             UNION SELECT account_id FROM profiles WHERE lower(handle) = lower($1))
+                AND lower(\(Self.shownHandle)) = lower($1)
+              ORDER BY GREATEST(a.handle_time_us, COALESCE(p.fetched_us, 0)) DESC LIMIT 1
+              """
         var binds = PostgresBindings()
         binds.append(key)
         return try lock.withLock { _ in try session.query(PostgresQuery(unsafeSQL: sql, binds: binds)) }.first.map(Self.account)
@@ -49,7 +59,7 @@ extension PostgresStore: AccountReading {
     public func top(limit: Int) throws -> [AccountRecord] {
         try lock.withLock { _ in
             try session.query(PostgresQuery(unsafeSQL: """
-                SELECT \(Self.accountColumns) FROM totals t JOIN accounts a ON a.id = t.account_id
+                SELECT \(Self.accountColumns) FROM \(Self.accountsJoin)
                 WHERE a.status = 'active' AND a.excluded = 0 AND a.unranked = 0 AND t.xp > 0
                 ORDER BY t.xp DESC, a.did LIMIT $1
                 """, binds: Self.binds(Int64(limit))))
@@ -120,22 +130,25 @@ extension PostgresStore: StateReading, ModerationWriting {
             for argument in arguments { binds.append(argument) }
             binds.append(Int64(limit))
             let rows = try session.query(PostgresQuery(unsafeSQL: """
-                SELECT a.did, a.handle, s.score, t.xp, t.level FROM (
+                SELECT a.did, \(Self.shownHandle), s.score, t.xp, t.level, p.display_name FROM (
                     SELECT account_id, SUM(xp)::bigint AS score FROM (\(numbered)) u GROUP BY account_id
                 ) s JOIN accounts a ON a.id = s.account_id JOIN totals t ON t.account_id = a.id
+                LEFT JOIN profiles p ON p.account_id = a.id
                 WHERE s.score > 0 AND a.status = 'active' AND a.excluded = 0 AND a.unranked = 0
                 ORDER BY s.score DESC, a.did ASC LIMIT $\(arguments.count + 1)
                 """, binds: binds))
             return try rows.enumerated().map { index, row in
-                let (did, handle, score, xp, level) = try row.decode((String, String?, Int64, Int64, Int32).self)
-                return RankedAccount(rank: index + 1, did: did, handle: handle, score: score, xp: xp, level: Int(level))
+                let (did, handle, score, xp, level, displayName) = try row.decode((String, String?, Int64, Int64, Int32, String?).self)
+                return RankedAccount(rank: index + 1, did: did, handle: handle, score: score, xp: xp, level: Int(level),
+                                     displayName: displayName)
             }
         }
     }
 
     public func leaderboard(limit: Int) throws -> [RankedAccount] {
         try top(limit: limit).enumerated().map { index, account in
-            RankedAccount(rank: index + 1, did: account.did, handle: account.handle, score: account.xp, xp: account.xp, level: account.level)
+            RankedAccount(rank: index + 1, did: account.did, handle: account.handle, score: account.xp, xp: account.xp, level: account.level,
+                          displayName: account.displayName)
         }
     }
 
@@ -221,8 +234,8 @@ extension PostgresStore: ModerationReading {
     public func rankEvents(limit: Int) throws -> [RankEventRecord] {
         try lock.withLock { _ in
             try session.query("""
-                SELECT e.time_us, e.window_name, e.threshold, a.did, a.handle, e.kind, e.rank
-                FROM rank_events e JOIN accounts a ON a.id = e.account_id ORDER BY e.time_us DESC, e.id DESC LIMIT \(Int64(limit))
+                SELECT e.time_us, e.window_name, e.threshold, a.did, \(unescaped: Self.shownHandle), e.kind, e.rank
+                FROM rank_events e JOIN accounts a ON a.id = e.account_id LEFT JOIN profiles p ON p.account_id = a.id ORDER BY e.time_us DESC, e.id DESC LIMIT \(Int64(limit))
                 """).map { row in
                 let (time, window, threshold, did, handle, kind, rank) = try row.decode((Int64, String, Int32, String, String?, String, Int32?).self)
                 return RankEventRecord(timeUS: time, window: window, threshold: Int(threshold), did: did, handle: handle, kind: kind,

@@ -534,7 +534,7 @@ extension PostgresStore {
             // Removes a deleted account's rows; the account row stays as a tombstone.
             guard let id = owned(purge.account, accountMap) else { return }
             for table in ["ledger", "grants", "milestones", "outbox", "consent_log", "xp_hourly", "xp_daily", "rank_members",
-                          "rank_events", "counters", "rule_limits", "shadow_ledger", "shadow_totals", "shadow_milestones"] {
+                          "rank_events", "counters", "rule_limits", "shadow_ledger", "shadow_totals", "shadow_milestones", "profiles"] {
                 send(PostgresQuery(unsafeSQL: "DELETE FROM \(table) WHERE account_id = $1", binds: Self.binds(id)))
             }
             send("UPDATE accounts SET handle = NULL, purged_us = \(Clock.nowMicroseconds()) WHERE id = \(id)")

@@ -7,7 +7,7 @@ import GRDB
 /// the one it records, so a crash at any point leaves a row that tells what to do next.
 extension Store {
     static let outboxColumns = """
-        o.id, o.key, o.kind, a.did, a.handle, o.state, o.attempts, o.next_at_us, o.created_us, o.last_error,
+        o.id, o.key, o.kind, a.did, \(Store.shownHandle), o.state, o.attempts, o.next_at_us, o.created_us, o.last_error,
         o.uri, o.cid, o.group_id, o.rkey, o.request, o.sent_us, o.payload, a.consent, a.status
         """
 
@@ -22,14 +22,14 @@ extension Store {
     /// Messages for the CLI, oldest first; `states` empty means all.
     public func outboxMessages(states: [String] = [], did: String? = nil, limit: Int? = nil) throws -> [OutboxMessage] {
         try queue.read { db in
-            var sql = "SELECT \(Self.outboxColumns) FROM outbox o JOIN accounts a ON a.id = o.account_id WHERE 1"
+            var sql = "SELECT \(Self.outboxColumns) FROM outbox o JOIN accounts a ON a.id = o.account_id LEFT JOIN profiles p ON p.account_id = a.id WHERE 1"
             var arguments: [any DatabaseValueConvertible] = []
             if !states.isEmpty {
                 sql += " AND o.state IN (\(states.map { _ in "?" }.joined(separator: ",")))"
                 arguments += states
             }
             if let did {
-                sql += " AND (a.did = ? OR a.handle = ?)"
+                sql += " AND (a.did = ? OR \(Self.shownHandle) = ?)"
                 arguments += [did, did]
             }
             sql += " ORDER BY o.id"
@@ -42,7 +42,7 @@ extension Store {
     public func dueMessages(nowUS: Int64, limit: Int = 200) throws -> [OutboxMessage] {
         try queue.read { db in
             try Row.fetchAll(db, sql: """
-                SELECT \(Self.outboxColumns) FROM outbox o JOIN accounts a ON a.id = o.account_id
+                SELECT \(Self.outboxColumns) FROM outbox o JOIN accounts a ON a.id = o.account_id LEFT JOIN profiles p ON p.account_id = a.id
                 WHERE o.state = 'pending' AND o.next_at_us <= ? ORDER BY o.id LIMIT ?
                 """, arguments: [nowUS, limit]).map(Self.message)
         }

@@ -4,21 +4,24 @@ import Rules
 import XRPCClient
 
 extension Store {
+    /// Every query that shows an account joins its fetched profile (`profiles p`).
     private static let accountColumns = """
-        a.id, a.did, a.handle, t.xp, t.level, a.status, a.consent,
-        (SELECT group_concat(level) FROM (SELECT level FROM milestones m WHERE m.account_id = a.id ORDER BY level))
+        a.id, a.did, \(Store.shownHandle), t.xp, t.level, a.status, a.consent,
+        (SELECT group_concat(level) FROM (SELECT level FROM milestones m WHERE m.account_id = a.id ORDER BY level)),
+        p.display_name
         """
+    private static let accountsJoin = "accounts a JOIN totals t ON t.account_id = a.id LEFT JOIN profiles p ON p.account_id = a.id"
 
     private static func account(_ row: Row) -> AccountRecord {
         let milestones = (row[7] as String?)?.split(separator: ",").compactMap { Int($0) } ?? []
         return AccountRecord(id: row[0], did: row[1], handle: row[2], xp: row[3], level: row[4],
-                             milestones: milestones, status: row[5], consent: row[6])
+                             milestones: milestones, status: row[5], consent: row[6], displayName: row[8])
     }
 
     /// Calls `body` for every account, ordered by DID (streams; constant memory).
     public func forEachAccount(_ body: (AccountRecord) throws -> Void) throws {
         try queue.read { db in
-            let rows = try Row.fetchCursor(db, sql: "SELECT \(Self.accountColumns) FROM accounts a JOIN totals t ON t.account_id = a.id ORDER BY a.did")
+            let rows = try Row.fetchCursor(db, sql: "SELECT \(Self.accountColumns) FROM \(Self.accountsJoin) ORDER BY a.did")
             while let row = try rows.next() { try body(Self.account(row)) }
         }
     }
@@ -28,10 +31,17 @@ extension Store {
         try queue.read { db in
             var key = didOrHandle.hasPrefix("@") ? String(didOrHandle.dropFirst()) : didOrHandle
             if !key.hasPrefix("did:") { key = key.lowercased() }  // stored lowercased (v10): an index probe
-            let sql = key.hasPrefix("did:")
-                ? "SELECT \(Self.accountColumns) FROM accounts a JOIN totals t ON t.account_id = a.id WHERE a.did = ?"
-                : "SELECT \(Self.accountColumns) FROM accounts a JOIN totals t ON t.account_id = a.id WHERE a.handle = ? ORDER BY a.handle_time_us DESC LIMIT 1"
-            return try Row.fetchOne(db, sql: sql, arguments: [key]).map(Self.account)
+            if key.hasPrefix("did:") {
+                return try Row.fetchOne(db, sql: "SELECT \(Self.accountColumns) FROM \(Self.accountsJoin) WHERE a.did = ?",
+                                        arguments: [key]).map(Self.account)
+            }
+            // The handle shown, from the stream or fetched: both are index probes.
+            return try Row.fetchOne(db, sql: """
+                SELECT \(Self.accountColumns) FROM \(Self.accountsJoin)
+                WHERE a.id IN (SELECT id FROM accounts WHERE handle = ?1 UNION SELECT account_id FROM profiles WHERE handle = ?1)
+                  AND \(Self.shownHandle) = ?1
+                ORDER BY max(a.handle_time_us, COALESCE(p.fetched_us, 0)) DESC LIMIT 1
+                """, arguments: [key]).map(Self.account)
         }
     }
 
@@ -69,7 +79,7 @@ extension Store {
     public func top(limit: Int) throws -> [AccountRecord] {
         try queue.read { db in
             try Row.fetchAll(db, sql: """
-                SELECT \(Self.accountColumns) FROM totals t JOIN accounts a ON a.id = t.account_id
+                SELECT \(Self.accountColumns) FROM \(Self.accountsJoin)
                 WHERE a.status = 'active' AND a.excluded = 0 AND a.unranked = 0 AND t.xp > 0 ORDER BY t.xp DESC, a.did LIMIT ?
                 """, arguments: [limit]).map(Self.account)
         }
@@ -90,15 +100,17 @@ extension Store {
             let (parts, arguments) = StoreQueries.windowParts(from: asOf - window.microseconds, to: asOf,
                                                       dailyThroughUS: try Self.dailyThrough(db) * 1_000_000)
             let rows = try Row.fetchAll(db, sql: """
-                SELECT a.did, a.handle, s.score, t.xp, t.level FROM (
+                SELECT a.did, \(Self.shownHandle), s.score, t.xp, t.level, p.display_name FROM (
                     SELECT account_id, SUM(xp) AS score FROM (\(parts.joined(separator: " UNION ALL ")))
                     GROUP BY account_id
                 ) s JOIN accounts a ON a.id = s.account_id JOIN totals t ON t.account_id = a.id
+                LEFT JOIN profiles p ON p.account_id = a.id
                 WHERE s.score > 0 AND a.status = 'active' AND a.excluded = 0 AND a.unranked = 0
                 ORDER BY s.score DESC, a.did ASC LIMIT ?
                 """, arguments: StatementArguments(arguments + [limit]))
             return rows.enumerated().map { index, row in
-                RankedAccount(rank: index + 1, did: row[0], handle: row[1], score: row[2], xp: row[3], level: row[4])
+                RankedAccount(rank: index + 1, did: row[0], handle: row[1], score: row[2], xp: row[3], level: row[4],
+                              displayName: row[5])
             }
         }
     }
@@ -107,7 +119,8 @@ extension Store {
     /// The all-time leaderboard (score = total XP).
     public func leaderboard(limit: Int) throws -> [RankedAccount] {
         try top(limit: limit).enumerated().map { index, account in
-            RankedAccount(rank: index + 1, did: account.did, handle: account.handle, score: account.xp, xp: account.xp, level: account.level)
+            RankedAccount(rank: index + 1, did: account.did, handle: account.handle, score: account.xp, xp: account.xp, level: account.level,
+                          displayName: account.displayName)
         }
     }
 
@@ -237,8 +250,8 @@ extension Store {
     public func rankEvents(limit: Int) throws -> [RankEventRecord] {
         try queue.read { db in
             try Row.fetchAll(db, sql: """
-                SELECT e.time_us, e.window, e.threshold, a.did, a.handle, e.kind, e.rank
-                FROM rank_events e JOIN accounts a ON a.id = e.account_id ORDER BY e.id DESC LIMIT ?
+                SELECT e.time_us, e.window, e.threshold, a.did, \(Self.shownHandle), e.kind, e.rank
+                FROM rank_events e JOIN accounts a ON a.id = e.account_id LEFT JOIN profiles p ON p.account_id = a.id ORDER BY e.id DESC LIMIT ?
                 """, arguments: [limit]).map {
                 RankEventRecord(timeUS: $0[0], window: $0[1], threshold: $0[2], did: $0[3], handle: $0[4], kind: $0[5], rank: $0[6])
             }

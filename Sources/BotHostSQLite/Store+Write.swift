@@ -354,7 +354,7 @@ extension Store {
                    "DELETE FROM rank_members WHERE account_id = ?1", "DELETE FROM rank_events WHERE account_id = ?1",
                     "DELETE FROM counters WHERE account_id = ?1", "DELETE FROM rule_limits WHERE account_id = ?1",
                     "DELETE FROM shadow_ledger WHERE account_id = ?1", "DELETE FROM shadow_totals WHERE account_id = ?1",
-                    "DELETE FROM shadow_milestones WHERE account_id = ?1",
+                    "DELETE FROM shadow_milestones WHERE account_id = ?1", "DELETE FROM profiles WHERE account_id = ?1",
                     "UPDATE accounts SET handle = NULL, purged_us = ?2 WHERE id = ?1"] {
             let s = try RawStatement(db, sql)
             s.bind(1, id)

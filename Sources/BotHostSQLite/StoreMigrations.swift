@@ -263,6 +263,20 @@ enum StoreMigrations {
             // accounts(handle), not a COLLATE NOCASE scan of every account.
             try db.execute(sql: "UPDATE accounts SET handle = lower(handle) WHERE handle IS NOT NULL AND handle != lower(handle)")
         }
+        migrator.registerMigration("v11-profiles") { db in
+            // Names fetched with app.bsky.actor.getProfiles (ProfileResolver), apart from the
+            // accounts row the engine writes: the stream's handle and a fetched one are kept
+            // side by side and the newer is shown.
+            try db.execute(sql: """
+                CREATE TABLE profiles(
+                    account_id INTEGER PRIMARY KEY,
+                    handle TEXT,
+                    display_name TEXT,
+                    fetched_us INTEGER NOT NULL
+                );
+                CREATE INDEX profiles_handle ON profiles(handle);
+                """)
+        }
         return migrator
     }
 }

@@ -33,6 +33,21 @@ enum BotDeliverySetUp {
         return delivery
     }
 
+    /// A client for the bot's account without the delivery around it (`bothost names`):
+    /// nil when no account is configured.
+    static func client(_ configuration: BotHostConfiguration) throws -> XRPCClient? {
+        let environment = ProcessInfo.processInfo.environment
+        let pds = environment["BOTHOST_PDS"].flatMap { $0.isEmpty ? nil : $0 } ?? configuration.bot.pds
+        let identifier = environment["BOTHOST_IDENTIFIER"].flatMap { $0.isEmpty ? nil : $0 } ?? configuration.bot.identifier
+        guard let pds, let identifier else { return nil }
+        do {
+            return try XRPCClient(service: pds, credentials: Credentials(identifier: identifier,
+                                                                        password: try loadPassword(configuration.bot.appPasswordFile)))
+        } catch let error as XRPCError {
+            throw CLIError("bot account: \(error)")
+        }
+    }
+
     /// The app password: `BOTHOST_APP_PASSWORD`, or a file only its owner can read.
     static func loadPassword(_ file: String?) throws -> Secret {
         if let value = ProcessInfo.processInfo.environment["BOTHOST_APP_PASSWORD"], !value.isEmpty { return Secret(value) }

@@ -124,6 +124,9 @@ struct RunCommand: AsyncParsableCommand {
         ]
         if let delivery {
             services.append(.init(service: DispatcherService(dispatcher: delivery.dispatcher)))
+            // The names of the accounts the leaderboards show, with the bot's session.
+            let resolver = ProfileResolver(store: store, client: delivery.client)
+            services.append(.init(service: NamesService(resolver: resolver, reader: try location.openReader(), logger: logger)))
         }
         // Hot reload: a changed pack file or SIGHUP reloads the packs; a refused one keeps
         // the previous version running.
@@ -164,6 +167,16 @@ struct DispatcherService: Service {
             // keeps event→post latency close to the batch delay.
             await dispatcher.run(pollMS: 10, stop: { false })
         }
+    }
+}
+
+/// Fetches the shown accounts' names every minute; stops on graceful shutdown.
+struct NamesService: Service {
+    let resolver: ProfileResolver
+    let reader: any StateReading
+    let logger: Logger
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown { await resolver.run(reader: reader, logger: logger) }
     }
 }
 

@@ -69,6 +69,7 @@ enum Leaderboard {
                         json.field("rank", account.rank)
                         json.field("did", account.did)
                         json.field("handle", account.handle)
+                        json.field("display_name", account.displayName)
                         json.field("score", account.score)
                         json.field("xp", account.xp)
                         json.field("level", account.level)
@@ -77,13 +78,24 @@ enum Leaderboard {
             }
             Swift.print(json.output)
         case .table:
-            let header = windowed ? ["#", "account", "score", "level", "xp"] : ["#", "account", "level", "xp"]
+            // The name column only when some row has one (a display name fetched by a host).
+            let named = accounts.contains { $0.displayName != nil }
+            var header = ["#", "account"] + (named ? ["name"] : [])
+            header += windowed ? ["score", "level", "xp"] : ["level", "xp"]
+            let numbers = windowed ? 3 : 2
             Swift.print(Format.table(header, accounts.map { account in
-                let name = account.handle.map { "@" + $0 } ?? account.did
-                return windowed
-                    ? [String(account.rank), name, Format.grouped(account.score), String(account.level), Format.grouped(account.xp)]
-                    : [String(account.rank), name, String(account.level), Format.grouped(account.xp)]
-            }, rightAligned: windowed ? [0, 2, 3, 4] : [0, 2, 3]))
+                var row = [String(account.rank), account.handle.map { "@" + $0 } ?? account.did]
+                if named { row.append(account.displayName ?? "") }
+                if windowed { row.append(Format.grouped(account.score)) }
+                return row + [String(account.level), Format.grouped(account.xp)]
+            }, rightAligned: Set([0] + (0..<numbers).map { header.count - numbers + $0 })))
+            // Said once for the table, not per row.
+            let unnamed = accounts.filter { $0.handle == nil }.count
+            if unnamed > 0 {
+                Swift.print("\n\(unnamed) of \(accounts.count) accounts shown by DID: no handle known yet. A replay knows only the "
+                            + "capture's identity events; `bothost run` with a bot account, or `bothost names`, fetches the "
+                            + "shown accounts' names (app.bsky.actor.getProfiles).")
+            }
         }
     }
 }

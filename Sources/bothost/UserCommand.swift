@@ -41,6 +41,7 @@ struct UserCommand: ParsableCommand {
             json.object {
                 json.field("did", record.did)
                 json.field("handle", record.handle)
+                json.field("display_name", record.displayName)
                 json.field("xp", record.xp)
                 json.field("level", record.level)
                 json.field("xp_for_next_level", next)
@@ -55,7 +56,7 @@ struct UserCommand: ParsableCommand {
             }
             print(json.output)
         case .table:
-            print("\(record.handle.map { "@\($0)  " } ?? "")\(record.did)")
+            print("\(record.displayName.map { "\($0)  " } ?? "")\(record.handle.map { "@\($0)  " } ?? "")\(record.did)")
             print("level \(record.level)  ·  \(Format.grouped(record.xp)) XP  ·  \(Format.fixed(progress, 1))% to level \(record.level + 1) (\(Format.grouped(max(0, next - record.xp))) XP to go)")
             print("milestones: \(record.milestones.isEmpty ? "none" : record.milestones.map(String.init).joined(separator: ", "))  ·  status: \(record.status)  ·  consent: \(record.consent)")
             if !entries.isEmpty {

@@ -130,7 +130,7 @@ extension HTTPAPITests {
                 #expect(response.headers[.contentType] == "text/html; charset=utf-8")
                 let html = String(buffer: response.body)
                 for window in ["hour", "day", "week", "month"] { #expect(html.contains("<h2>Last \(window)</h2>")) }
-                #expect(html.contains("<a href=\"/accounts/\(E.alice)\">@alice.test</a>"))
+                #expect(html.contains("<a class=\"name\" href=\"/accounts/\(E.alice)\">@alice.test</a>"))
                 #expect(!html.contains("<script"))
             }
             try await client.execute(uri: "/accounts/\(E.alice)", method: .get) { response in

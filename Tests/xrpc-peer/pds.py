@@ -31,7 +31,8 @@ What this file adds, and why (a real PDS has all of it; arroba has none of it):
     expired and revoked tokens, and the write that is applied but answered 502.
   * What a PDS proxies elsewhere: chat.bsky.convo.getConvoForMembers/sendMessage
     (behind `atproto-proxy: did:web:api.bsky.chat#bsky_chat`) and
-    app.bsky.actor.getProfile. resolveHandle and DID documents are answered
+    app.bsky.actor.getProfile and getProfiles (25 actors at most, unknown ones left
+    out, handle.invalid for a DID marked unverified). resolveHandle and DID documents are answered
     locally instead of through DNS/HTTPS.
   * /_control/* JSON endpoints for the tests: request log, stats, records straight
     from storage, and chat messages sent. They are never faulted or rate limited.
@@ -49,6 +50,7 @@ order; every fault may carry "nsid" to hit only that method, "count" defaults to
   GET  /_control/stats     {"points": {did: n}, "overruns", "requests", "created", ...}
   GET  /_control/records?did=&collection=   [{"uri", "cid", "value"}] from storage
   GET  /_control/messages  [{"convoId", "members", "sender", "text", "facets", ...}]
+  POST /_control/unverified {"did": DID}  getProfile(s) answer handle.invalid for it
 
 Write points are spent once the token is verified, before the handler runs (as the
 reference PDS's limiter does), so a write refused by validation still costs them;
@@ -139,7 +141,7 @@ ACCESS_AUTH = {
     'app.bsky.actor.getPreferences', 'app.bsky.actor.putPreferences',
     'chat.bsky.convo.getConvoForMembers', 'chat.bsky.convo.sendMessage',
 }
-OPTIONAL_AUTH = {'app.bsky.actor.getProfile'}  # checked only if a bearer is sent
+OPTIONAL_AUTH = {'app.bsky.actor.getProfile', 'app.bsky.actor.getProfiles'}  # checked only if a bearer is sent
 REFRESH_AUTH = {'com.atproto.server.refreshSession',
                 'com.atproto.server.deleteSession'}
 
@@ -181,6 +183,7 @@ class State:
         self.live_refresh = {}  # jti -> did; a refresh token is good once
         self.buckets = {}  # did -> [points used, window end]
         self.faults = {k: [] for k in ('status', 'rate_limit', 'stall', 'lost_response')}
+        self.unverified = set()  # DIDs whose handle the AppView reports as handle.invalid
         self.chaos = random.Random(args.chaos) if args.chaos is not None else None
         self.log = []
         self.stats = {'points': {}, 'overruns': 0, 'requests': 0, 'created': 0,
@@ -430,7 +433,9 @@ def get_profile(input, actor=None):
     repo = S.storage.load_repo(actor) if actor else None
     if not repo:
         raise XrpcError('Profile not found', name='InvalidRequest', status=400)
-    out = {'did': repo.did, 'handle': repo.handle, 'labels': []}
+    # The AppView's answer for a handle that does not verify both ways.
+    handle = 'handle.invalid' if repo.did in S.unverified else repo.handle
+    out = {'did': repo.did, 'handle': handle, 'labels': []}
     record = repo.get_record('app.bsky.actor.profile', 'self')
     if record:
         for field in ('displayName', 'description', 'createdAt'):
@@ -441,6 +446,23 @@ def get_profile(input, actor=None):
             out['labels'].append({'src': repo.did, 'uri': uri, 'val': label['val'],
                                   'cts': record.get('createdAt') or now_iso()})
     return out
+
+
+def get_profiles(input, actors=()):
+    """What the AppView answers (the reference PDS proxies it): the profiles of the actors
+    it knows, in the order asked; unknown ones are left out, not an error. The lexicon's
+    maxLength (25) is checked by lexrpc before this runs."""
+    if isinstance(actors, str):
+        actors = [actors]
+    if len(actors) > 25:
+        raise XrpcError('actors must not have more than 25 elements', name='InvalidRequest', status=400)
+    profiles = []
+    for actor in actors:
+        try:
+            profiles.append(get_profile(input, actor=actor))
+        except XrpcError:
+            continue
+    return {'profiles': profiles}
 
 
 def get_convo_for_members(input, members=()):
@@ -492,6 +514,7 @@ def install_patches():
         'com.atproto.server.describeServer': describe_server,
         'com.atproto.identity.resolveHandle': resolve_handle,
         'app.bsky.actor.getProfile': get_profile,
+        'app.bsky.actor.getProfiles': get_profiles,
         'chat.bsky.convo.getConvoForMembers': get_convo_for_members,
         'chat.bsky.convo.sendMessage': send_message,
     }.items():
@@ -681,6 +704,14 @@ def add_control_routes(app):
             for queue in S.faults.values():
                 queue.clear()
             return flask.jsonify(pending=S.faults, chaos=S.chaos is not None)
+
+    @bp.post('/unverified')
+    def unverified():
+        """{"did": DID}: the AppView reports this account's handle as handle.invalid."""
+        body = flask.request.get_json(force=True, silent=True) or {}
+        with LOCK:
+            S.unverified.add(str(body.get('did', '')))
+            return flask.jsonify(sorted(S.unverified))
 
     @bp.get('/log')
     def request_log():

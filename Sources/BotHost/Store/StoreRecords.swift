@@ -13,11 +13,15 @@ public struct AccountRecord: Sendable, Equatable {
     public var milestones: [Int]
     public var status: String
     public var consent: String
+    /// The profile's display name, when a host fetched it (``ProfileResolver``).
+    public var displayName: String?
 
-    public init(id: Int64, did: String, handle: String?, xp: Int64, level: Int, milestones: [Int], status: String, consent: String) {
+    public init(id: Int64, did: String, handle: String?, xp: Int64, level: Int, milestones: [Int], status: String, consent: String,
+                displayName: String? = nil) {
         self.id = id
         self.did = did
         self.handle = handle
+        self.displayName = displayName
         self.xp = xp
         self.level = level
         self.milestones = milestones
@@ -59,11 +63,14 @@ public struct RankedAccount: Sendable, Equatable {
     public var score: Int64
     public var xp: Int64
     public var level: Int
+    /// The profile's display name, when a host fetched it (``ProfileResolver``).
+    public var displayName: String?
 
-    public init(rank: Int, did: String, handle: String?, score: Int64, xp: Int64, level: Int) {
+    public init(rank: Int, did: String, handle: String?, score: Int64, xp: Int64, level: Int, displayName: String? = nil) {
         self.rank = rank
         self.did = did
         self.handle = handle
+        self.displayName = displayName
         self.score = score
         self.xp = xp
         self.level = level

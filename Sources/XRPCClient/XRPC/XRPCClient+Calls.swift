@@ -58,6 +58,25 @@ extension XRPCClient {
         try await query("app.bsky.actor.getProfile", [("actor", actor)], as: ProfileView.self)
     }
 
+    /// `app.bsky.actor.getProfiles`, 25 actors per call (the lexicon's limit): a longer list
+    /// is asked in calls of 25, one after the other. Actors the AppView does not know are
+    /// left out of the answer, not reported as errors.
+    public func getProfiles(_ actors: [String]) async throws(XRPCError) -> [ProfileView] {
+        struct Output: Decodable { var profiles: [ProfileView] }
+        var profiles: [ProfileView] = []
+        var start = actors.startIndex
+        while start < actors.endIndex {
+            let end = min(start + Self.profilesPerCall, actors.endIndex)
+            profiles += try await query("app.bsky.actor.getProfiles", actors[start..<end].map { ("actors", $0) },
+                                        as: Output.self).profiles
+            start = end
+        }
+        return profiles
+    }
+
+    /// Actors per `getProfiles` call (`app.bsky.actor.getProfiles`'s `actors` maxLength).
+    public static let profilesPerCall = 25
+
     /// `chat.bsky.convo.getConvoForMembers`, through the chat service proxy.
     public func getConvoForMembers(_ members: [String]) async throws(XRPCError) -> ConvoView {
         struct Output: Decodable { var convo: ConvoView }
