@@ -61,18 +61,42 @@ public struct APIServer: Sendable {
         router.add(middleware: GetOnlyMiddleware())
         router.add(middleware: RateLimitMiddleware(limiter: limiter))
         admin?.register(on: router)
-        router.get("/") { _, _ -> Response in
+        router.get("/") { request, _ -> Response in
             await reads.run { Self.guarded {
-                let asOf = try store.readCursor() ?? Clock.nowMicroseconds()
-                let boards = try RankingWindow.allCases.map { ($0, try store.leaderboard(window: $0, asOf: asOf, limit: 10)) }
-                return Self.html(WebPages.leaderboards(boards, asOf: asOf))
+                let asOf = try cache.asOf { try store.readCursor() ?? Clock.nowMicroseconds() }
+                let boards = try RankingWindow.allCases.map { window -> WebPages.Board in
+                    let entries = Array(try top(window, asOf: asOf).prefix(10))
+                    // Where each stood in the window before (same length, ending where this one starts).
+                    let before = try top(window, asOf: asOf - window.microseconds)
+                    let previous = Dictionary(before.map { ($0.did, $0.rank) }, uniquingKeysWith: min)
+                    return WebPages.Board(window: window, entries: entries,
+                                          movement: entries.map { WebPages.Movement(now: $0.rank, before: previous[$0.did]) })
+                }
+                return Self.page(WebPages.leaderboards(boards, asOf: asOf), request)
             } }
         }
-        router.get("/accounts/:account") { _, context -> Response in
+        router.get("/search") { request, _ -> Response in
+            var query = String((request.uri.queryParameters.get("q") ?? "").drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed())
+            if query.hasPrefix("@") { query.removeFirst() }
+            guard !query.isEmpty, query.utf8.count <= 2_048 else {
+                return Self.html(WebPages.notFound(query).html, status: .notFound)
+            }
+            let key = query
+            return await reads.run { Self.guarded {
+                guard let account = try store.account(key) else {
+                    return Self.html(WebPages.notFound(key).html, status: .notFound)
+                }
+                var headers = HTTPFields()
+                // A DID's characters ([A-Za-z0-9._:%-]) are all allowed in a path.
+                headers[.location] = "/accounts/\(account.did)"
+                return Response(status: .seeOther, headers: headers)
+            } }
+        }
+        router.get("/accounts/:account") { request, context -> Response in
             let key = context.parameters.get("account") ?? ""
             return await reads.run { Self.guarded {
                 guard let account = try store.account(key) else {
-                    return Self.html(WebPages.page(title: "Not found", body: "<h1>No account \(WebPages.escape(key))</h1>"), status: .notFound)
+                    return Self.html(WebPages.notFound(key).html, status: .notFound)
                 }
                 // The page charts at most the newest 5,000 entries: one request reads a bounded amount.
                 let ledger = try store.ledger(account: account.id, limit: 5_000)
@@ -81,8 +105,13 @@ public struct APIServer: Sendable {
                     total = max(0, total + entry.amount)
                     return (entry.timeUS, total)
                 }
-                return Self.html(WebPages.account(account, curve: curve, series: series,
-                                                  counts: try store.activityTotals(did: account.did), ledger: ledger))
+                let asOf = try cache.asOf { try store.readCursor() ?? Clock.nowMicroseconds() }
+                let ranks = try RankingWindow.allCases.map { window in
+                    (window, try top(window, asOf: asOf).first { $0.did == account.did }?.rank)
+                }
+                return Self.page(WebPages.account(account, curve: curve, series: series,
+                                                  counts: try store.activityTotals(did: account.did), ledger: ledger,
+                                                  ranks: ranks), request)
             } }
         }
         router.get("/healthz") { _, _ in Self.json(.ok, #"{"status":"ok"}"#) }
@@ -238,7 +267,7 @@ public struct APIServer: Sendable {
     func renderLeaderboard(_ window: RankingWindow, asOf: Int64, offset: Int, limit: Int) throws -> ByteBuffer {
         // The whole top 1,000 is read once per window and "as of" time, whatever page or
         // page size is asked: varying `limit` or `cursor` cannot make the server re-read.
-        let board = try cache.board("\(window.rawValue)-\(asOf)") { try store.leaderboard(window: window, asOf: asOf, limit: 1000) }
+        let board = try top(window, asOf: asOf)
         let all = board.prefix(offset + limit)
         let page = all.dropFirst(offset)
         let json = JSONWriter()
@@ -303,6 +332,23 @@ public struct APIServer: Sendable {
     }
 
     static let errorLogger = Logger(label: "bothost.http")
+
+    /// A window's top 1,000 at an "as of" time, read once per "as of" time (the pages'
+    /// boards, movements and ranks, and the JSON leaderboards share it).
+    func top(_ window: RankingWindow, asOf: Int64) throws -> [RankedAccount] {
+        try cache.board("\(window.rawValue)-\(asOf)") { try store.leaderboard(window: window, asOf: asOf, limit: 1000) }
+    }
+
+    /// A rendered page with its ETag, or 304 when the client has it already (the page's
+    /// own poll).
+    static func page(_ rendered: (html: String, etag: String), _ request: Request) -> Response {
+        var headers = HTTPFields()
+        headers[.eTag] = rendered.etag
+        headers[.cacheControl] = "no-cache"
+        if request.headers[.ifNoneMatch] == rendered.etag { return Response(status: .notModified, headers: headers) }
+        headers[.contentType] = "text/html; charset=utf-8"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: rendered.html)))
+    }
 
     static func html(_ body: String, status: HTTPResponse.Status = .ok) -> Response {
         var headers = HTTPFields()

@@ -1,6 +1,6 @@
 import BotHost
 import BotHostSQLite
-import BotHostHTTP
+@testable import BotHostHTTP
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -131,14 +131,31 @@ extension HTTPAPITests {
                 let html = String(buffer: response.body)
                 for window in ["hour", "day", "week", "month"] { #expect(html.contains("<h2>Last \(window)</h2>")) }
                 #expect(html.contains("<a class=\"name\" href=\"/accounts/\(E.alice)\">@alice.test</a>"))
-                #expect(!html.contains("<script"))
+                // One script, inline (the ETag poll); nothing loaded from elsewhere.
+                #expect(html.components(separatedBy: "<script").count == 2 && html.contains("<script>(function(){"))
+                #expect(!html.contains("src=") && !html.contains("@import") && !html.contains("url("))
+                #expect(html.contains("<form class=\"search\" action=\"/search\""))
+                // The page's ETag is the one it carries, and a poll with it is answered 304.
+                let etag = try #require(response.headers[.eTag])
+                #expect(html.contains("data-etag=\"\(WebPages.escape(etag))\""))
+                try await client.execute(uri: "/", method: .get, headers: [.ifNoneMatch: etag]) { again in
+                    #expect(again.status == .notModified)
+                }
             }
             try await client.execute(uri: "/accounts/\(E.alice)", method: .get) { response in
                 let html = String(buffer: response.body)
                 #expect(html.contains("<svg"))
                 let points = try #require(html.firstRange(of: #/points="([0-9, ]+)"/#))
                 #expect(html[points].split(separator: " ").count == 2)  // two ledger entries
-                #expect(html.contains("Level 2 · 80 XP"))
+                #expect(html.contains("Level <span id=\"level\">2</span> · <span id=\"xp\">80</span> XP"))
+                #expect(html.contains("<div id=\"rank-day\" data-rank=\"1\">"))
+            }
+            try await client.execute(uri: "/search?q=%40alice.test", method: .get) { response in
+                #expect(response.status == .seeOther)
+                #expect(response.headers[.location] == "/accounts/\(E.alice)")
+            }
+            try await client.execute(uri: "/search?q=nobody.test", method: .get) { response in
+                #expect(response.status == .notFound)
             }
             try await client.execute(uri: "/accounts/did:plc:nobody", method: .get) { response in
                 #expect(response.status == .notFound)
@@ -148,6 +165,41 @@ extension HTTPAPITests {
 }
 
 extension HTTPAPITests {
+    /// The y axis fits any value (it used to print the whole number, which overflowed
+    /// the margin past 2^31): compact labels, round quarters, a maximum at or above the data.
+    @Test func chartAxesFitAnyValue() throws {
+        for top: Int64 in [1, 3, 80, 999, 1_000, 2_750, 6_940, 2_147_483_648, 3_000_000_330, 1 << 53, .max] {
+            let svg = WebPages.chart([(1_700_000_000_000_000, 0), (1_700_000_360_000_000, top)])
+            let labels = svg.matches(of: #/class="ylabel"[^>]*>([^<]+)</#).map { String($0.output.1) }
+            #expect(labels.count == 5, "\(top)")
+            #expect(labels.allSatisfy { $0.count <= 5 }, "\(top): \(labels)")
+            #expect(labels.first == "0")
+            let units: [Character: Double] = ["K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12, "P": 1e15, "E": 1e18]
+            let last = try #require(labels.last)
+            let value = units[last.last!].map { Double(last.dropLast())! * $0 } ?? Double(last)!
+            #expect(value >= Double(top), "\(top): \(labels)")
+            #expect(!svg.contains("nan") && !svg.contains("inf"))
+        }
+        #expect(WebPages.compact(2_500) == "2.5K" && WebPages.compact(40_000_000) == "40M" && WebPages.compact(950) == "950")
+        #expect(WebPages.niceMaximum(2_750) == 4_000 && WebPages.niceMaximum(6_940) == 8_000 && WebPages.niceMaximum(80) == 80)
+    }
+
+    @Test func movementComparesWithTheWindowBefore() {
+        #expect(WebPages.Movement(now: 1, before: 4) == .up(3))
+        #expect(WebPages.Movement(now: 5, before: 2) == .down(3))
+        #expect(WebPages.Movement(now: 3, before: 3) == .same)
+        #expect(WebPages.Movement(now: 7, before: nil) == .new)
+    }
+
+    @Test func grantsLinkToTheRecordThatEarnedThem() {
+        let post = WebPages.recordLink("at://did:plc:abc/app.bsky.feed.post/3kxyz")
+        #expect(post.contains("href=\"https://bsky.app/profile/did:plc:abc/post/3kxyz\""))
+        let like = WebPages.recordLink("at://did:plc:abc/app.bsky.feed.like/3kabc")
+        #expect(like.contains("href=\"https://pdsls.dev/at://did:plc:abc/app.bsky.feed.like/3kabc\"") && like.contains(">like</a>"))
+        let hostile = WebPages.recordLink("at://did:plc:abc/x\"><script>/1")
+        #expect(!hostile.contains("<script>") && !hostile.contains("\"><"))
+    }
+
     @Test func adminEndpointsNeedTheBearerTokenAndQueueCommands() async throws {
         let host = try host()
         let api = APIServer(store: host.store, adminToken: "s3cret-token")
