@@ -8,6 +8,7 @@ run, a clean `PRAGMA integrity_check`, and no duplicated outbox key.
 Prints one line per scenario and a final 'crashtest: N passed, N failed'.
 """
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -53,6 +54,24 @@ def kill_loop(start, kills, rng, span):
             killed += 1
         proc.wait()
     return killed
+
+
+def has_line(path, needle):
+    with open(path) as f:
+        return any(needle in line for line in f)
+
+
+def wait_for(proc, ready, timeout):
+    """Waits until `ready()` holds (something the host did); False when the process exits
+    or `timeout` seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ready():
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.02)
+    return False
 
 
 def decisions(db):
@@ -179,15 +198,28 @@ def main():
         try:
             port = int(re.search(r":(\d+)", server.stdout.readline()).group(1))
             db = os.path.join(tmp, "live.sqlite")
-            cmd = [binary, "run", "--jetstream", f"ws://127.0.0.1:{port}/subscribe", "--db", db, "--config", CONFIG,
-                   "--dry-run", "--exit-idle", "2", "--log-level", "error", "--format", "json"]
+            live = [binary, "run", "--jetstream", f"ws://127.0.0.1:{port}/subscribe", "--db", db, "--config", CONFIG,
+                    "--dry-run", "--exit-idle", "2", "--format", "json"]
+            cmd = live + ["--log-level", "error"]
             killed = kill_loop(lambda: subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
                                args.kills, rng, max(0.5, span * 3))
-            # SIGTERM mid-batch: a graceful stop commits what it has.
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-            time.sleep(0.5)
+            # SIGTERM mid-run: a graceful stop commits what it has. The signal goes out when the
+            # host says so, not after a fixed time (a host that starts slowly on a loaded
+            # machine would die of the default action): once it logs "connecting" (from inside
+            # its service group, so its SIGTERM handler is in place) and has committed a batch.
+            log_path = os.path.join(tmp, "sigterm-run.log")
+            with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as watch:
+                commits = watch.execute("PRAGMA data_version").fetchone()[0]
+                with open(log_path, "w") as log:
+                    proc = subprocess.Popen(live + ["--log-level", "info"],
+                                            stdout=subprocess.PIPE, stderr=log, text=True)
+                connected = wait_for(proc, lambda: has_line(log_path, "connecting"), timeout=60)
+                committed = connected and wait_for(
+                    proc, lambda: watch.execute("PRAGMA data_version").fetchone()[0] != commits, timeout=60)
             proc.send_signal(signal.SIGTERM)
-            out, _ = proc.communicate(timeout=30)
+            out, _ = proc.communicate(timeout=60)
+            if not committed:
+                out = f"no {'commit' if connected else 'connecting line'} from the host within 60 s; " + out
             graceful = proc.returncode == 0 and '"exit":"shutdown"' in out
             print(f"{'ok  ' if graceful else 'FAIL'} run: SIGTERM mid-run exits 0 after committing ({out.strip()[:120]})")
             passed, failed = (passed + 1, failed) if graceful else (passed, failed + 1)

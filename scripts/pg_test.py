@@ -442,7 +442,14 @@ def main():
         hosts = [subprocess.Popen([binary, "replay", capture, "--store", url, "--config", CONFIG, "--dry-run", "--quiet",
                                    "--partition", f"{k}/2", "--batch-size", "5000"], stdout=subprocess.DEVNULL)
                  for k in range(2)]
-        time.sleep(0.5)
+        # The twin starts once both hosts hold their partitions (PostgresStore.claimPartition:
+        # a session advisory lock on 0x626F_7400_0000 + N * 65536 + K), not after a fixed time.
+        claimed = f"""SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+                      WHERE d.datname = 'two_together' AND l.locktype = 'advisory' AND l.granted
+                        AND l.objsubid = 1 AND l.classid = {0x626F} AND l.objid IN ({0x74000000 + 2 * 65536}, {0x74000000 + 2 * 65536 + 1})"""
+        deadline = time.monotonic() + 60
+        while psql(url, claimed)[0][0] != "2" and time.monotonic() < deadline and all(h.poll() is None for h in hosts):
+            time.sleep(0.05)
         twin = subprocess.run([binary, "replay", capture, "--store", url, "--config", CONFIG, "--dry-run", "--quiet", "--partition", "1/2"],
                               capture_output=True, text=True)
         codes = [h.wait() for h in hosts]
