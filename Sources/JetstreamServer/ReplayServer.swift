@@ -39,6 +39,10 @@ public final class ReplayServer: Sendable {
         public var stallEvery = 1000
         /// Send a malformed frame every this many events.
         public var garbageEvery: Int?
+        /// Compress every event's v1 zstd frame once, in the background from the start, as
+        /// Jetstream compresses each event once for all its subscribers (`serve-jetstream`
+        /// does; tests' small captures compress as they go).
+        public var precompress = false
         public init() {}
     }
 
@@ -47,6 +51,9 @@ public final class ReplayServer: Sendable {
     let logger: Logger
     private let connections = Mutex(0)
     private let updates = Mutex<[String]>([])
+    /// Each event's v1 zstd frame, made once for every subscriber (as Jetstream does), by
+    /// capture index; filled as events are first sent.
+    private let compressedFrames = Mutex<[Int: ByteBuffer]>([:])
 
     /// Every `options_update` applied so far (for tests and logs).
     public var appliedOptionsUpdates: [String] { updates.withLock { $0 } }
@@ -120,6 +127,13 @@ public final class ReplayServer: Sendable {
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: logger
         )
+        let precompress = options.precompress ? Task(priority: .background) { [self] in
+            let encoder = ZstdFrameEncoder(dictionary: ZstdDictionary.jetstreamV1)
+            for (index, entry) in capture.entries.enumerated() where !Task.isCancelled {
+                _ = compressed(index, entry, encoder)
+            }
+        } : nil
+        defer { precompress?.cancel() }
         try await app.runService(gracefulShutdownSignals: [])
     }
 
@@ -168,10 +182,10 @@ public final class ReplayServer: Sendable {
                 let start = initial.cursor.map { self.capture.firstIndex(atOrAfter: $0) } ?? 0
                 await self.sendEvents(startIndex: start, minimumTimeUS: initial.cursor ?? .min, filter: { state.value },
                                       outbound: outbound, channel: channel,
-                                      encode: { _, entry, options, encoder in
+                                      encode: { index, entry, options, encoder in
                                           // The line's bytes as they are: a `.text(String)` frame would decode
                                           // them to a String and encode them back (a UTF-8 pass and two copies).
-                                          options.compress ? .binary(ByteBuffer(bytes: encoder.compress(entry.json)))
+                                          options.compress ? .binary(self.compressed(index, entry, encoder))
                                                            : .custom(WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(bytes: entry.json)))
                                       }, onDrop: { _ in })
             }
@@ -180,7 +194,21 @@ public final class ReplayServer: Sendable {
         }
     }
 
+    /// An event's zstd frame with Jetstream's v1 dictionary, compressed once.
+    private func compressed(_ index: Int, _ entry: ReplayCapture.Entry, _ encoder: ZstdFrameEncoder) -> ByteBuffer {
+        if let frame = compressedFrames.withLock({ $0[index] }) { return frame }
+        let frame = ByteBuffer(bytes: encoder.compress(entry.json))
+        compressedFrames.withLock { $0[index] = frame }
+        return frame
+    }
+
     /// The send loop shared by both wires: cursor, filters, pacing, faults.
+    ///
+    /// Frames go out in runs (up to 64 frames or 64 KiB) written straight to the channel
+    /// with one flush, one event-loop hop and one `writev`: through the outbound writer
+    /// every frame cost its own hop, flush and system call, which made the server, not
+    /// the host under test, most of a loopback benchmark's CPU. A run is sent before any
+    /// pause, fault or the end of the capture, so pacing and faults see the same order.
     func sendEvents<Filter: Sendable>(
         startIndex: Int, minimumTimeUS: Int64 = .min, filter: @escaping @Sendable () -> Filter, outbound: WebSocketOutboundWriter, channel: any Channel,
         encode: (Int, ReplayCapture.Entry, Filter, ZstdFrameEncoder) -> WebSocketOutboundWriter.OutboundFrame?,
@@ -192,8 +220,26 @@ public final class ReplayServer: Sendable {
         var sent = 0
         let start = Clock.monotonicSeconds()
         var firstTime: Int64?
+        var run: [WebSocketFrame] = []
+        var runBytes = 0
+        func sendRun() async -> Bool {
+            guard !run.isEmpty else { return true }
+            let frames = run
+            run.removeAll(keepingCapacity: true)
+            runBytes = 0
+            do {
+                try await channel.eventLoop.flatSubmit {
+                    for frame in frames.dropLast() { channel.write(frame, promise: nil) }
+                    return channel.writeAndFlush(frames[frames.count - 1])
+                }.get()
+                return true
+            } catch {
+                return false
+            }
+        }
         while !Task.isCancelled {
             if index >= entries.count {
+                guard await sendRun() else { return }
                 if options.loop && !entries.isEmpty {
                     index = 0
                     continue
@@ -207,6 +253,8 @@ public final class ReplayServer: Sendable {
             let current = filter()
             guard current.wants(entry), current.maxMessageSizeBytes == 0 || entry.json.count <= current.maxMessageSizeBytes else { continue }
             // Pacing.
+            let paced = options.rate != nil || options.wallClock || options.speed != nil
+            if paced { guard await sendRun() else { return } }
             if let rate = options.rate, rate > 0 {
                 let due = start + Double(sent) / rate
                 let wait = due - Clock.monotonicSeconds()
@@ -222,24 +270,40 @@ public final class ReplayServer: Sendable {
                 if wait > 0 { try? await Task.sleep(for: .seconds(wait)) }
             }
             if let every = options.garbageEvery, every > 0, (sent + 1) % every == 0 {
-                try? await outbound.write(current.compressed ? .binary(ByteBuffer(bytes: [0x28, 0xB5, 0x2F, 0xFD, 0x00, 0xFF])) : .text("{\"did\":\"did:plc:garbage\",\"time_us\":"))
+                run.append(current.compressed
+                    ? WebSocketFrame(fin: true, opcode: .binary, data: ByteBuffer(bytes: [0x28, 0xB5, 0x2F, 0xFD, 0x00, 0xFF]))
+                    : WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(string: "{\"did\":\"did:plc:garbage\",\"time_us\":")))
             }
-            guard let frame = encode(index - 1, entry, current, encoder) else { continue }
-            do {
-                try await outbound.write(frame)
-            } catch {
-                return
+            guard let frame = encode(index - 1, entry, current, encoder).map(Self.frame) else { continue }
+            run.append(frame)
+            runBytes += frame.length
+            if run.count >= 64 || runBytes >= 64 << 10 || paced {
+                guard await sendRun() else { return }
             }
             sent += 1
             if let every = options.dropEvery, every > 0, sent % every == 0 {
+                guard await sendRun() else { return }
                 logger.info("dropping connection (fault injection)", metadata: ["after_events": "\(sent)"])
                 await onDrop(index)
                 try? await channel.close(mode: .all)  // abrupt: no close frame
                 return
             }
             if let stall = options.stallMS, stall > 0, options.stallEvery > 0, sent % options.stallEvery == 0 {
+                guard await sendRun() else { return }
                 try? await Task.sleep(for: .milliseconds(stall))
             }
+        }
+    }
+}
+
+extension ReplayServer {
+    /// The frame an outbound-writer frame stands for (servers do not mask).
+    static func frame(_ outbound: WebSocketOutboundWriter.OutboundFrame) -> WebSocketFrame {
+        switch outbound {
+        case let .text(text): WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(string: text))
+        case let .binary(buffer): WebSocketFrame(fin: true, opcode: .binary, data: buffer)
+        case .pong: WebSocketFrame(fin: true, opcode: .pong, data: ByteBuffer())
+        case let .custom(frame): frame
         }
     }
 }

@@ -67,6 +67,7 @@ struct ServeJetstreamCommand: AsyncParsableCommand {
         options.speed = speed
         options.wallClock = wallClock
         options.loop = loop
+        options.precompress = true
         options.dropEvery = dropEvery
         options.stallMS = stall
         options.stallEvery = stallEvery
