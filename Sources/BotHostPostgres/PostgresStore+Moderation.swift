@@ -41,7 +41,10 @@ extension PostgresStore: OutboxModeration {
                         """).count
                 }
                 let detail = allFailed ? "all failed" : ids.map(String.init).joined(separator: ",")
-                try session.query("INSERT INTO audit(time_us, actor, action, did, detail) VALUES (\(nowUS), \(actor), 'outbox-retry', NULL, \(detail))")
+                // Only what changed state is audited: a retry that matched nothing did nothing.
+                if count > 0 {
+                    try session.query("INSERT INTO audit(time_us, actor, action, did, detail) VALUES (\(nowUS), \(actor), 'outbox-retry', NULL, \(detail))")
+                }
                 return count
             }
         }
@@ -55,7 +58,9 @@ extension PostgresStore: OutboxModeration {
                     WHERE (id = ANY(\(ids)::bigint[]) OR group_id = ANY(\(ids)::bigint[])) AND state = 'pending' RETURNING id
                     """).count
                 let detail = ids.map(String.init).joined(separator: ",") + ": " + reason
-                try session.query("INSERT INTO audit(time_us, actor, action, did, detail) VALUES (\(nowUS), \(actor), 'outbox-cancel', NULL, \(detail))")
+                if count > 0 {
+                    try session.query("INSERT INTO audit(time_us, actor, action, did, detail) VALUES (\(nowUS), \(actor), 'outbox-cancel', NULL, \(detail))")
+                }
                 return count
             }
         }

@@ -9,16 +9,21 @@ extension PostgresStore: AccountReading {
     private static let accountColumns = """
         a.id, a.did, \(PostgresStore.shownHandle), t.xp, t.level, a.status, a.consent,
         (SELECT string_agg(m.level::text, ',' ORDER BY m.level) FROM milestones m WHERE m.account_id = a.id),
-        p.display_name
+        p.display_name, a.excluded::bigint, a.unranked::bigint, a.purged_us
         """
     private static let accountsJoin = "accounts a JOIN totals t ON t.account_id = a.id LEFT JOIN profiles p ON p.account_id = a.id"
 
     private static func account(_ row: PostgresRow) throws -> AccountRecord {
         let (id, did, handle, xp, level, status, consent, milestones, displayName) =
             try row.decode((Int64, String, String?, Int64, Int32, String, String, String?, String?).self)
-        return AccountRecord(id: id, did: did, handle: handle, xp: xp, level: Int(level),
-                             milestones: milestones?.split(separator: ",").compactMap { Int($0) } ?? [],
-                             status: status, consent: consent, displayName: displayName)
+        var record = AccountRecord(id: id, did: did, handle: handle, xp: xp, level: Int(level),
+                                   milestones: milestones?.split(separator: ",").compactMap { Int($0) } ?? [],
+                                   status: status, consent: consent, displayName: displayName)
+        let cells = row.makeRandomAccess()
+        record.excluded = try cells[9].decode(Int64.self) != 0
+        record.selfUnranked = try cells[10].decode(Int64.self) != 0
+        record.purged = try cells[11].decode(Int64.self) != 0
+        return record
     }
 
     /// Calls `body` for every account, ordered by DID, in pages (constant memory).

@@ -232,8 +232,11 @@ extension Store {
                     """, arguments: [nowUS, id, id])
                 count += db.changesCount
             }
-            try db.execute(sql: "INSERT INTO audit(time_us, actor, action, did, detail) VALUES (?, ?, 'outbox-retry', NULL, ?)",
-                           arguments: [nowUS, actor, allFailed ? "all failed" : ids.map(String.init).joined(separator: ",")])
+            // Only what changed state is audited: a retry that matched nothing did nothing.
+            if count > 0 {
+                try db.execute(sql: "INSERT INTO audit(time_us, actor, action, did, detail) VALUES (?, ?, 'outbox-retry', NULL, ?)",
+                               arguments: [nowUS, actor, allFailed ? "all failed" : ids.map(String.init).joined(separator: ",")])
+            }
             return count
         }
     }
@@ -249,8 +252,10 @@ extension Store {
                     """, arguments: ["cancelled by \(actor): \(reason)", nowUS, id, id])
                 count += db.changesCount
             }
-            try db.execute(sql: "INSERT INTO audit(time_us, actor, action, did, detail) VALUES (?, ?, 'outbox-cancel', NULL, ?)",
-                           arguments: [nowUS, actor, ids.map(String.init).joined(separator: ",") + ": " + reason])
+            if count > 0 {
+                try db.execute(sql: "INSERT INTO audit(time_us, actor, action, did, detail) VALUES (?, ?, 'outbox-cancel', NULL, ?)",
+                               arguments: [nowUS, actor, ids.map(String.init).joined(separator: ",") + ": " + reason])
+            }
             return count
         }
     }

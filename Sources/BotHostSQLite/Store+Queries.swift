@@ -8,14 +8,18 @@ extension Store {
     private static let accountColumns = """
         a.id, a.did, \(Store.shownHandle), t.xp, t.level, a.status, a.consent,
         (SELECT group_concat(level) FROM (SELECT level FROM milestones m WHERE m.account_id = a.id ORDER BY level)),
-        p.display_name
+        p.display_name, a.excluded, a.unranked, a.purged_us
         """
     private static let accountsJoin = "accounts a JOIN totals t ON t.account_id = a.id LEFT JOIN profiles p ON p.account_id = a.id"
 
     private static func account(_ row: Row) -> AccountRecord {
         let milestones = (row[7] as String?)?.split(separator: ",").compactMap { Int($0) } ?? []
-        return AccountRecord(id: row[0], did: row[1], handle: row[2], xp: row[3], level: row[4],
-                             milestones: milestones, status: row[5], consent: row[6], displayName: row[8])
+        var record = AccountRecord(id: row[0], did: row[1], handle: row[2], xp: row[3], level: row[4],
+                                   milestones: milestones, status: row[5], consent: row[6], displayName: row[8])
+        record.excluded = (row[9] as Int64) != 0
+        record.selfUnranked = (row[10] as Int64) != 0
+        record.purged = (row[11] as Int64) != 0
+        return record
     }
 
     /// Calls `body` for every account, ordered by DID (streams; constant memory).

@@ -198,8 +198,10 @@ struct AdjustCommand: ParsableCommand {
     @Argument(help: "The account's DID or handle.")
     var account: String
 
-    @Argument(help: "XP to add (negative to remove), e.g. +100 or -50.")
-    var amount: String
+    /// Collected as "unrecognized" input so that `-50` is read as a number, not as an
+    /// unknown option (ArgumentParser's reading of a leading dash).
+    @Argument(parsing: .allUnrecognized, help: "XP to add (negative to remove), e.g. +100 or -50.")
+    var amounts: [String] = []
 
     @OptionGroup var database: StoreOptions
 
@@ -219,6 +221,10 @@ struct AdjustCommand: ParsableCommand {
     var format: OutputFormat = .table
 
     func run() throws {
+        guard amounts.count == 1, let amount = amounts.first else {
+            throw CLIError(amounts.isEmpty ? "missing the amount: expected a non-zero integer such as +100 or -50"
+                                           : "expected one amount, got \(amounts.joined(separator: " "))")
+        }
         guard let delta = Int64(amount.hasPrefix("+") ? String(amount.dropFirst()) : amount), delta != 0 else {
             throw CLIError("amount \(amount): expected a non-zero integer such as +100 or -50")
         }

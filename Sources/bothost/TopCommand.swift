@@ -92,9 +92,8 @@ enum Leaderboard {
             // Said once for the table, not per row.
             let unnamed = accounts.filter { $0.handle == nil }.count
             if unnamed > 0 {
-                Swift.print("\n\(unnamed) of \(accounts.count) accounts shown by DID: no handle known yet. A replay knows only the "
-                            + "capture's identity events; `bothost run` with a bot account, or `bothost names`, fetches the "
-                            + "shown accounts' names (app.bsky.actor.getProfiles).")
+                Swift.print("\n\(unnamed) of \(accounts.count) accounts show their DID: no handle is known (a replay learns handles only\n"
+                            + "from the capture's identity events; `bothost names`, or `bothost run` with a bot account, fetches them).")
             }
         }
     }

@@ -50,6 +50,8 @@ struct UserCommand: ParsableCommand {
                 json.array("milestones") { for level in record.milestones { json.element(level) } }
                 json.field("status", record.status)
                 json.field("consent", record.consent)
+                json.field("leaderboards", AccountStanding.text(record))
+                json.field("purged", record.purged)
                 json.array("ledger") {
                     for entry in entries { LedgerJSON.write(entry, to: json) }
                 }
@@ -58,7 +60,10 @@ struct UserCommand: ParsableCommand {
         case .table:
             print("\(record.displayName.map { "\($0)  " } ?? "")\(record.handle.map { "@\($0)  " } ?? "")\(record.did)")
             print("level \(record.level)  ·  \(Format.grouped(record.xp)) XP  ·  \(Format.fixed(progress, 1))% to level \(record.level + 1) (\(Format.grouped(max(0, next - record.xp))) XP to go)")
-            print("milestones: \(record.milestones.isEmpty ? "none" : record.milestones.map(String.init).joined(separator: ", "))  ·  status: \(record.status)  ·  consent: \(record.consent)")
+            print("milestones: \(record.milestones.isEmpty ? "none" : record.milestones.map(String.init).joined(separator: ", "))  ·  status: \(record.status)  ·  consent: \(record.consent)  ·  leaderboards: \(AccountStanding.text(record))")
+            if record.purged {
+                print("purged (privacy request): its ledger, grants, milestones, outbox and activity are gone; `audit list` says when and who")
+            }
             if !entries.isEmpty {
                 print("")
                 print(Format.table(["amount", "kind", "rule", "event"], entries.map { entry in
@@ -83,5 +88,14 @@ enum LedgerJSON {
             json.field("time_us", entry.timeUS)
             json.field("time", ISOTime.format(microseconds: entry.timeUS))
         }
+    }
+}
+
+/// Whether an account is on the leaderboards, and who took it off.
+enum AccountStanding {
+    static func text(_ record: AccountRecord) -> String {
+        if record.excluded { return "excluded by a moderator" }
+        if record.selfUnranked { return "off (the account asked: no rank)" }
+        return "shown"
     }
 }

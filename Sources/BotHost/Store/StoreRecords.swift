@@ -15,6 +15,11 @@ public struct AccountRecord: Sendable, Equatable {
     public var consent: String
     /// The profile's display name, when a host fetched it (``ProfileResolver``).
     public var displayName: String?
+    /// Off the leaderboards by a moderator (`exclude`), or by the account itself (`no rank`).
+    public var excluded = false
+    public var selfUnranked = false
+    /// A privacy request removed its rows (the row stays as a tombstone).
+    public var purged = false
 
     public init(id: Int64, did: String, handle: String?, xp: Int64, level: Int, milestones: [Int], status: String, consent: String,
                 displayName: String? = nil) {
