@@ -1,6 +1,7 @@
 @testable import BotHost
 import BotHostConfig
 import Plugins
+import Foundation
 import Testing
 
 /// A partitioned host does 1/N of the work (docs/scaling.md): another partition's event
@@ -66,6 +67,35 @@ import Testing
         #expect(part.state.dids.find(theirs).flatMap { part.state.handles[$0] } == nil)
         // Stream time passed all the same.
         #expect(part.cursorUS == whole.cursorUS)
+    }
+
+    /// A plugin that reads what it is told to and does nothing (the filtering is the test).
+    final class Reader: Plugin {
+        let id = "reader"
+        let collections: [String]
+        init(_ collections: [String]) { self.collections = collections }
+        func register(in context: PluginContext) {}
+        func handle(_ event: Event, in context: PluginContext) {}
+    }
+
+    /// Another partition's commit of a collection no plugin reads is dropped as filtered;
+    /// once a reloaded plugin reads every collection (`*`) it is passed as foreign. (The
+    /// "some plugin reads `*`" answer was computed once and kept across reloads.)
+    @Test func aReloadedPluginChangesWhichForeignCommitsAreFiltered() throws {
+        let two = try Partition(parsing: "0/2")
+        let candidates = (10..<74).map { "did:plc:partitiontest\($0)00000000000" }
+        let theirs = try #require(candidates.first { !two.owns(did: $0) })
+        let follow = E.commit(theirs, rev: 1, op: "create", collection: "app.bsky.graph.follow", rkey: E.tid(1),
+                              record: #"{"$type":"app.bsky.graph.follow","subject":"did:plc:x","createdAt":"2026-01-01T00:00:00Z"}"#)
+        let context = BotHostConfiguration().makeContext()
+        context.residency.partition = two
+        let engine = HostEngine(context: context, plugins: [Reader(["app.bsky.feed.like"])])
+        withBytes(follow) { engine.apply(line: $0, number: 1) }
+        #expect(context.totals.filtered == 1 && context.totals.foreign == 0)
+        #expect(engine.replacePlugin(id: "reader", with: Reader(["*"])))
+        let again = follow.replacingOccurrences(of: E.tid(1), with: E.tid(2))
+        withBytes(again) { engine.apply(line: $0, number: 2) }
+        #expect(context.totals.filtered == 1 && context.totals.foreign == 1)
     }
 
     private func withBytes<T>(_ line: String, _ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {

@@ -38,6 +38,7 @@ public final class HostEngine {
     public init(context: PluginContext, plugins: [any Plugin]) {
         self.context = context
         self.plugins = plugins
+        routesEveryCollection = Self.readsEveryCollection(plugins)
         for plugin in plugins { plugin.register(in: context) }
     }
 
@@ -58,6 +59,7 @@ public final class HostEngine {
         plugin.register(in: context)
         plugins[index] = plugin
         routes.removeAll(keepingCapacity: true)
+        routesEveryCollection = Self.readsEveryCollection(plugins)
         return true
     }
 
@@ -106,7 +108,7 @@ public final class HostEngine {
         case true?:
             guard let range = V1Prescan.collectionValue(in: bytes, from: scan.end) else { return nil }
             let nsid = UnsafeRawBufferPointer(rebasing: bytes[range])
-            if crossPartitionNSIDs.contains(where: { $0.elementsEqual(nsid) }) { return nil }
+            if isCrossPartition(collection: nsid) { return nil }
             if !routesEveryCollection {
                 let ctx = context
                 let collection = ctx.state.internCollection(nsid)
@@ -129,7 +131,18 @@ public final class HostEngine {
     private var crossPartitionNSIDs: [[UInt8]] = [Array("app.bsky.feed.post".utf8)]
     /// Whether some plugin reads every collection (`*`): then no commit is filtered by
     /// collection, and another partition's commit need not be looked up in the routes.
-    private lazy var routesEveryCollection: Bool = plugins.contains { $0.collections.contains("*") }
+    /// Recomputed when a plugin is replaced (a reloaded pack may add or drop `*`).
+    private var routesEveryCollection = false
+    private static func readsEveryCollection(_ plugins: [any Plugin]) -> Bool {
+        plugins.contains { $0.collections.contains("*") }
+    }
+
+    /// Whether a commit of this collection is applied by every partition (see
+    /// ``crossPartitionCollections``).
+    @inline(__always)
+    private func isCrossPartition<Bytes: Collection<UInt8>>(collection nsid: Bytes) -> Bool {
+        crossPartitionNSIDs.contains { $0.elementsEqual(nsid) }
+    }
 
     /// Another partition's event: its owner applies it; here only its time counts (the
     /// cursor and the ranking boundaries advance exactly as on a host of every account).
@@ -331,7 +344,7 @@ public final class HostEngine {
     /// collection other accounts' rules read).
     private func isCrossPartition(_ event: Event) -> Bool {
         guard let bytes = event.commit?.collection.unescapedBytes else { return false }
-        return crossPartitionNSIDs.contains { $0.elementsEqual(bytes) }
+        return isCrossPartition(collection: bytes)
     }
 
     private func addRoute(_ collection: Int) {
