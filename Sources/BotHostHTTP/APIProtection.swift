@@ -38,7 +38,9 @@ final class ClientRateLimiter: Sendable {
     private struct Bucket { var tokens: Double; var updated: Double }
     private struct State {
         var buckets: [String: Bucket] = [:]
-        var order: [String] = []
+        /// Clients in arrival order; the oldest is dropped when the table is full (a ring:
+        /// a flood of new addresses costs O(1) each, not a shift of the whole table).
+        var order = CircularBuffer<String>()
         var refused = 0
     }
     private let state = Mutex(State())

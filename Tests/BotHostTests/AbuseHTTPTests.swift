@@ -1,5 +1,5 @@
 import BotHost
-import BotHostHTTP
+@testable import BotHostHTTP
 import BotHostSQLite
 import Foundation
 import GRDB
@@ -95,6 +95,23 @@ private final class CountingReader: StateReading {
             }
             try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok) }
         }
+    }
+
+    /// Past `maxClients` the oldest client is forgotten (a flood of new addresses cannot
+    /// grow the table), and a forgotten client starts again with a full bucket.
+    @Test func theOldestClientIsForgottenWhenTheTableIsFull() {
+        var limits = APILimits()
+        limits.burst = 1
+        limits.perSecond = 0.001
+        limits.maxClients = 3
+        let limiter = ClientRateLimiter(limits: limits)
+        #expect(limiter.admit("a", now: 0) == nil)
+        #expect(limiter.admit("a", now: 0) != nil, "a spent its burst")
+        for client in ["b", "c", "d"] { #expect(limiter.admit(client, now: 0) == nil) }
+        #expect(limiter.admit("b", now: 0) != nil, "b is still remembered")
+        #expect(limiter.admit("a", now: 0) == nil, "a was forgotten when d arrived, so it has a full bucket again")
+        #expect(limiter.admit("c", now: 0) != nil, "c is still remembered")
+        #expect(limiter.admit("b", now: 0) == nil, "b was forgotten when a came back")
     }
 
     @Test func aClientRateOfZeroMeansNoPerClientLimit() async throws {
