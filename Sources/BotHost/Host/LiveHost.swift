@@ -119,13 +119,21 @@ public final class LiveHost: Service, @unchecked Sendable {
         try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await connector.run(storedCursor: storedCursor) }
+                // Wakes the loop below while no frame comes, so batches close by time.
+                let tick = min(options.maxBatchDelay, 0.25)
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .seconds(tick))
+                        queue.wakeConsumer()
+                    }
+                }
                 var batchOpened = Clock.monotonicSeconds()
                 var lastStatus = Clock.monotonicSeconds()
                 var oldestReceive = Double.infinity
                 var boundary = BatchBoundary(store: store)
                 var behind = false
                 while true {
-                    let frames = await queue.next(timeout: min(options.maxBatchDelay, 0.25))
+                    let frames = await queue.nextOrWake()
                     for work in pending.withLock({ let queued = $0; $0.removeAll(); return queued }) { work(engine) }
                     for frame in frames {
                         processor.apply(frame)

@@ -73,6 +73,22 @@ final class FrameQueue<Frame: Sendable>: Sendable {
             try? await Task.sleep(for: .seconds(timeout))
             wakeConsumer()
         }
+        await waitForFrames()
+        waiter.cancel()
+        return take() ?? []
+    }
+
+    /// Every waiting frame, or an empty array once ``wakeConsumer()`` is called: for a
+    /// consumer woken by a ticker of its own, so that a wait costs no timer task (a task
+    /// per wait was a visible share of a live host's CPU when it kept up with the stream
+    /// and so waited for nearly every frame).
+    func nextOrWake() async -> [Frame] {
+        if let frames = take() { return frames }
+        await waitForFrames()
+        return take() ?? []
+    }
+
+    private func waitForFrames() async {
         await withCheckedContinuation { continuation in
             let resumeNow = state.withLock { s -> Bool in
                 if !s.frames.isEmpty || s.closed { return true }
@@ -81,8 +97,6 @@ final class FrameQueue<Frame: Sendable>: Sendable {
             }
             if resumeNow { continuation.resume() }
         }
-        waiter.cancel()
-        return take() ?? []
     }
 
     private func take() -> [Frame]? {
