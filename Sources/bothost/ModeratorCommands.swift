@@ -41,7 +41,9 @@ struct ExplainCommand: ParsableCommand {
             }
             print(json.output)
         case .table:
-            print("\(record.did): \(Format.grouped(record.xp)) XP, level \(record.level), \(entries.count) ledger entries")
+            // Fewer entries than asked for are all of them; as many may be the newest of more.
+            let shown = entries.count < limit ? "\(entries.count) ledger entries" : "the newest \(entries.count) ledger entries (--limit \(limit))"
+            print("\(record.did): \(Format.grouped(record.xp)) XP, level \(record.level), \(shown)")
             print(Format.table(["time", "amount", "kind", "rule", "version", "event"], entries.map { entry in
                 [ISOTime.format(microseconds: entry.timeUS), (entry.amount > 0 ? "+" : "") + String(entry.amount), entry.kind,
                  "\(entry.plugin)/\(entry.rule)", entry.version, entry.uri]
@@ -169,7 +171,8 @@ struct StatusCommand: ParsableCommand {
                 ["lag", lag.map { "\(Format.fixed($0, 1)) s" } ?? "-"],
                 ["last commit", status.cursorUpdatedUS.map { ISOTime.format(microseconds: $0) } ?? "-"],
                 ["accounts", Format.grouped(status.accounts)],
-                ["ledger entries", Format.grouped(status.ledgerEntries)],
+                // The highest entry id: every entry ever written, purged ones included.
+                ["ledger entries written", Format.grouped(status.ledgerEntries)],
                 ["live grants", Format.grouped(status.liveGrants)],
                 ["milestones", Format.grouped(status.milestones)],
             ]
