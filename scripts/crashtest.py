@@ -20,6 +20,8 @@ import sys
 import tempfile
 import time
 
+from host_wait import wait_for
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(ROOT, "examples", "config", "demo.yaml")  # the generator's bot: announcements exist
 
@@ -59,19 +61,6 @@ def kill_loop(start, kills, rng, span):
 def has_line(path, needle):
     with open(path) as f:
         return any(needle in line for line in f)
-
-
-def wait_for(proc, ready, timeout):
-    """Waits until `ready()` holds (something the host did); False when the process exits
-    or `timeout` seconds pass first."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if ready():
-            return True
-        if proc.poll() is not None:
-            return False
-        time.sleep(0.02)
-    return False
 
 
 def decisions(db):

@@ -18,6 +18,8 @@ import sys
 import tempfile
 import time
 
+from host_wait import wait_for
+
 ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
 
 
@@ -55,19 +57,6 @@ def granted(db):
 def read(path):
     with open(path) as f:
         return f.read()
-
-
-def wait_for(proc, ready, timeout):
-    """Waits until `ready()` holds (something the host did); False when the process exits
-    or `timeout` seconds pass first."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if ready():
-            return True
-        if proc.poll() is not None:
-            return False
-        time.sleep(0.05)
-    return False
 
 
 def main():
@@ -109,16 +98,16 @@ def main():
             # The steps wait for the host, not for fixed times (a host that starts slowly on a
             # loaded machine would die of SIGHUP's default action): phase A granted, so the
             # host has been running its services for a while, SIGHUP's handler among them.
-            if not wait_for(host, lambda: granted(db) >= 5, timeout=60):
+            if not wait_for(host, lambda: granted(db) >= 5, timeout=60, poll=0.05):
                 print(f"note: phase A not granted within 60 s ({granted(db)} grants)")
             # Between A and B: a broken version, announced with SIGHUP.
             with open(pack, "w") as f:
                 f.write(BROKEN)
             host.send_signal(signal.SIGHUP)
-            if not wait_for(host, lambda: "rule pack refused" in read(log.name), timeout=60):
+            if not wait_for(host, lambda: "rule pack refused" in read(log.name), timeout=60, poll=0.05):
                 print("note: no refusal logged within 60 s of the SIGHUP")
             # Between B and C: a valid second version, noticed from the file alone.
-            if not wait_for(host, lambda: granted(db) >= 10, timeout=60):
+            if not wait_for(host, lambda: granted(db) >= 10, timeout=60, poll=0.05):
                 print(f"note: phase B not granted within 60 s ({granted(db)} grants)")
             with open(pack, "w") as f:
                 f.write(PACK.format(version=2, xp=20))

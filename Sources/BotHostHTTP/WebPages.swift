@@ -242,15 +242,7 @@ enum WebPages {
     }
 
     /// `1,234,567`: the page's numbers are read, not parsed.
-    static func grouped(_ value: Int64) -> String {
-        let digits = String(value.magnitude)
-        var out = ""
-        for (index, digit) in digits.enumerated() {
-            if index > 0 && (digits.count - index) % 3 == 0 { out.append(",") }
-            out.append(digit)
-        }
-        return (value < 0 ? "-" : "") + out
-    }
+    static func grouped(_ value: Int64) -> String { NumberText.grouped(value) }
 
     private static func pow10(_ exponent: Double) -> Double {
         var result = 1.0

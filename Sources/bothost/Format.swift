@@ -1,15 +1,9 @@
+import BotHost
+
 /// Small number formatting helpers (no Foundation).
 enum Format {
     /// 1234567 → "1,234,567".
-    static func grouped(_ value: some BinaryInteger) -> String {
-        let digits = String(value.magnitude)
-        var out = ""
-        for (index, character) in digits.enumerated() {
-            if index > 0 && (digits.count - index) % 3 == 0 { out.append(",") }
-            out.append(character)
-        }
-        return (value < 0 ? "-" : "") + out
-    }
+    static func grouped(_ value: some BinaryInteger) -> String { NumberText.grouped(value) }
 
     /// A fixed number of decimals.
     static func fixed(_ value: Double, _ decimals: Int) -> String {
