@@ -39,6 +39,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/swiftwasm/WasmKit", from: "0.4.2"),
     ],
     targets: [
         .systemLibrary(name: "CZstd", providers: [.apt(["libzstd-dev"])]),
@@ -130,16 +131,28 @@ let package = Package(
             dependencies: ["BotHost", "Rules"],
             swiftSettings: swiftSettings
         ),
+        // WebAssembly rule plugins (docs/plugins-wasm.md): untrusted code under fuel and
+        // memory limits, on the same effect path as rule packs.
+        .target(
+            name: "BotHostWasm",
+            dependencies: [
+                "BotHost", "Plugins", "Rules",
+                .product(name: "WasmKit", package: "WasmKit"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The config file (YAML): the bot, the plugins it runs and the host's settings.
         .target(
             name: "BotHostConfig",
-            dependencies: ["BotHost", "Plugins", "Rules", .product(name: "Yams", package: "Yams")],
+            dependencies: ["BotHost", "Plugins", "Rules", "BotHostWasm", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "bothost",
             dependencies: [
-                "BotHost", "BotHostSQLite", "BotHostStores", "BotHostConfig", "Plugins", "Rules", "JetstreamServer", "BotHostHTTP", "BotHostPostgres",
+                "BotHost", "BotHostSQLite", "BotHostStores", "BotHostConfig", "Plugins", "Rules", "JetstreamServer", "BotHostHTTP", "BotHostPostgres", "BotHostWasm",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -150,7 +163,7 @@ let package = Package(
         .testTarget(
             name: "BotHostTests",
             dependencies: [
-                "BotHost", "BotHostSQLite", "BotHostStores", "BotHostConfig", "Plugins", "Rules", "XRPCClient", "JetstreamServer", "BotHostHTTP", "BotHostPostgres",
+                "BotHost", "BotHostSQLite", "BotHostStores", "BotHostConfig", "Plugins", "Rules", "XRPCClient", "JetstreamServer", "BotHostHTTP", "BotHostPostgres", "BotHostWasm",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -1,4 +1,5 @@
 import BotHost
+import BotHostWasm
 import Plugins
 import Rules
 import Yams
@@ -33,6 +34,8 @@ public struct BotHostConfiguration: Sendable, Equatable {
     public var rankings = RankingOptions()
     public var rankAnnouncement = "{handle} entered the top {n} of the {window}!"
     public var rankFirstAnnouncement = "{handle} is the new #1 of the {window}!"
+    /// WebAssembly plugins (`plugins.wasm`), checked and initialized once at load.
+    public var wasmPlugins: [WasmPluginSpec] = []
 
     public init() {}
 
@@ -51,7 +54,8 @@ public struct BotHostConfiguration: Sendable, Equatable {
         guard let root = doc.root else { return config }
         if case let .scalar(scalar) = root, scalar.string.isEmpty { return config }
         let top = try doc.mapping(root, "the config file")
-        try doc.rejectUnknownKeys(in: top, allowed: ["bot", "leveling", "consent", "store", "jetstream", "analytics", "outbox", "rankings"], section: "the config file")
+        try doc.rejectUnknownKeys(in: top, allowed: ["bot", "leveling", "consent", "store", "jetstream", "analytics", "outbox", "rankings", "plugins"], section: "the config file")
+        if let node = top["plugins"] { config.wasmPlugins = try WasmPluginSpec.parse(node, doc, file: file) }
         if let node = top["rankings"] {
             let map = try doc.mapping(node, "rankings")
             try doc.rejectUnknownKeys(in: map, allowed: ["enabled", "window", "thresholds", "margin", "leave_after_minutes",
@@ -297,6 +301,7 @@ public struct BotHostConfiguration: Sendable, Equatable {
             plugins.append(RulePackPlugin(pack: shadow.pack, versionTag: shadow.versionTag, shadow: true))
         }
         if analytics.enabled { plugins.append(ActivityPlugin(hourly: analytics.hourly)) }
+        plugins += wasmPlugins.compactMap { $0.instantiate() }
         return plugins
     }
 }

@@ -282,6 +282,25 @@ public enum RulePackChecker {
 
     // MARK: - Examples
 
+    /// Reads the examples file of a plugin that is not a pack (a WebAssembly plugin's
+    /// `NAME.examples.yaml`, docs/plugins-wasm.md): `collection:` (the default of its
+    /// events) and `examples:`, each as in a pack rule.
+    public static func checkExamples(text: String, file: String) throws(Diagnostic) -> [RulePack.Example] {
+        try preScan(text, file: file)
+        let doc = try YAMLDocument(text: text, file: file)
+        guard let root = doc.root else {
+            throw Diagnostic(file: file, line: 1, column: 1, message: "empty examples file; expected a mapping with collection and examples")
+        }
+        let top = try doc.mapping(root, "the examples file")
+        try doc.rejectUnknownKeys(in: top, allowed: ["collection", "examples"], section: "the examples file")
+        guard let collectionNode = top["collection"] else { throw doc.error("missing 'collection' (the default collection of the examples' events)", at: root) }
+        let collection = try doc.string(collectionNode, "collection")
+        guard let list = top["examples"] else { throw doc.error("missing 'examples' (a list of examples)", at: root) }
+        var examples: [RulePack.Example] = []
+        for node in try doc.sequence(list, "examples") { examples.append(try checkExample(node, doc, defaultCollection: collection)) }
+        return examples
+    }
+
     /// An example: `event:` (one) or `events:` (a sequence) with `expect: {xp: N}`. An
     /// event gives `collection` (default: the rule's), `operation` (create), `did`,
     /// `rkey` and `record`; the rest of the Jetstream envelope is filled in.
