@@ -175,6 +175,10 @@ extension PostgresStore: StateReading, ModerationWriting {
                 let (state, count) = try row.decode((String, Int).self)
                 status.outbox[state] = count
             }
+            for row in try session.query("SELECT key, value FROM bot_state WHERE key LIKE 'plugin_health:%'") {
+                let (key, value) = try row.decode((String, String).self)
+                status.pluginHealth[String(key.dropFirst("plugin_health:".count))] = value
+            }
             return status
         }
     }

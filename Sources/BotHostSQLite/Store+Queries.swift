@@ -178,6 +178,9 @@ extension Store {
             for row in try Row.fetchAll(db, sql: "SELECT state, count(*) FROM outbox GROUP BY state") {
                 status.outbox[row[0]] = row[1]
             }
+            for row in try Row.fetchAll(db, sql: "SELECT key, value FROM bot_state WHERE key LIKE 'plugin_health:%'") {
+                status.pluginHealth[String((row[0] as String).dropFirst("plugin_health:".count))] = row[1]
+            }
             return status
         }
     }

@@ -3,6 +3,7 @@ import BotHost
 import BotHostConfig
 import BotHostStores
 import BotHostSQLite
+import Foundation
 import Plugins
 import Rules
 
@@ -163,6 +164,8 @@ struct StatusCommand: ParsableCommand {
                 json.field("milestones", status.milestones)
                 json.key("outbox")
                 json.object { for (state, count) in status.outbox.sorted(by: { $0.key < $1.key }) { json.field(state, count) } }
+                json.key("plugins")
+                json.object { for (plugin, health) in status.pluginHealth.sorted(by: { $0.key < $1.key }) { json.raw(plugin, health) } }
             }
             print(json.output)
         case .table:
@@ -177,6 +180,9 @@ struct StatusCommand: ParsableCommand {
                 ["milestones", Format.grouped(status.milestones)],
             ]
             for (state, count) in status.outbox.sorted(by: { $0.key < $1.key }) { rows.append(["outbox \(state)", Format.grouped(count)]) }
+            for (plugin, health) in status.pluginHealth.sorted(by: { $0.key < $1.key }) {
+                rows.append(["plugin \(plugin)", PluginHealthText.summary(json: health)])
+            }
             print(Format.table(["status", ""], rows))
         }
     }
@@ -313,5 +319,15 @@ enum ModeratorAction {
         case .table:
             for (key, value) in fields { print("\(key): \(value)") }
         }
+    }
+}
+
+/// The stored plugin health (JSON written by the host, ``PluginHealth``) as one line.
+enum PluginHealthText {
+    static func summary(json: String) -> String {
+        guard let data = json.data(using: .utf8),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let summary = object["summary"] as? String else { return json }
+        return summary
     }
 }

@@ -1,5 +1,6 @@
 import BotHost
 import BotHostConfig
+import BotHostWasm
 import CoreMetrics
 import Logging
 import Plugins
@@ -12,6 +13,7 @@ import UnixSignals
 /// running; an accepted one is swapped in between two events (docs/rules.md).
 final class PackWatchService: Service, @unchecked Sendable {
     private let reloader: PackReloader  // only touched by run()'s polling task
+    private let wasm: WasmReloader  // likewise
     private let host: LiveHost
     private let configuration: BotHostConfiguration
     private let logger: Logger
@@ -19,8 +21,9 @@ final class PackWatchService: Service, @unchecked Sendable {
     private let reloads = Counter(label: "bothost_pack_reloads_total", dimensions: [("result", "ok")])
     private let refusals = Counter(label: "bothost_pack_reloads_total", dimensions: [("result", "refused")])
 
-    init(reloader: PackReloader, host: LiveHost, configuration: BotHostConfiguration, logger: Logger) {
+    init(reloader: PackReloader, wasm: WasmReloader, host: LiveHost, configuration: BotHostConfiguration, logger: Logger) {
         self.reloader = reloader
+        self.wasm = wasm
         self.host = host
         self.configuration = configuration
         self.logger = logger
@@ -37,11 +40,33 @@ final class PackWatchService: Service, @unchecked Sendable {
                     while !Task.isCancelled {
                         try? await Task.sleep(for: .milliseconds(250))
                         let requested = self.hangup.exchange(false, ordering: .relaxed)
-                        if self.reloader.filesChanged() || requested { self.reload(requested: requested) }
+                        let packsChanged = self.reloader.filesChanged()
+                        let modulesChanged = self.wasm.filesChanged()
+                        if packsChanged || (requested && !self.reloader.paths.isEmpty) || (requested && self.wasm.isEmpty) { self.reload(requested: requested) }
+                        if modulesChanged || (requested && !self.wasm.isEmpty) { self.reloadModules() }
                     }
                 }
                 await group.next()
                 group.cancelAll()
+            }
+        }
+    }
+
+    /// WebAssembly plugins whose files changed: each is checked and initialized in full
+    /// before it replaces the running one between two events.
+    private func reloadModules() {
+        for change in wasm.reload() {
+            switch change {
+            case .refused(let message):
+                refusals.increment()
+                logger.error("WebAssembly plugin refused; the previous version keeps running:\n\(message)")
+            case .replace(let id, let spec, let line):
+                reloads.increment()
+                host.perform { engine in
+                    guard let plugin = spec.instantiate() else { return }
+                    _ = engine.replacePlugin(id: id, with: plugin)
+                }
+                logger.notice("WebAssembly plugin reloaded: \(line)")
             }
         }
     }

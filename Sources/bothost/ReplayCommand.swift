@@ -120,6 +120,14 @@ struct ReplayCommand: AsyncParsableCommand {
         await dispatching?.value
         if terminal { printError("\r\u{1B}[K", terminator: "") }
         let summary = try outcome.get()
+        // Untrusted plugins' failures, for `bothost status` and this summary.
+        let health = PluginHealth.shared.snapshot()
+        if !health.isEmpty, let outbox = try? location.openOutbox(store, partition: partition) {
+            if let error = PluginHealth.shared.persist(to: outbox) { printError("plugin health not stored: \(error)") }
+        }
+        if !quiet && format == .table {
+            for (plugin, record) in health.sorted(by: { $0.key < $1.key }) { printError(PluginHealth.line(plugin, record)) }
+        }
         if let delivery {
             await delivery.dispatcher.drain()
             let totals = delivery.dispatcher.totals.value

@@ -2,6 +2,7 @@ import ArgumentParser
 import BotHost
 import BotHostConfig
 import BotHostStores
+import BotHostWasm
 import Foundation
 import Plugins
 import Rules
@@ -52,11 +53,17 @@ struct RulesCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run the examples the rules carry: each example's events must grant the expected XP.",
             discussion: "Prints one line per example and 'rules test: N passed, N failed'; exit 1 on any failure.")
-        @Argument(help: "Rule pack files (.yaml).") var paths: [String]
+        @Argument(help: "Rule pack files (.yaml), or WebAssembly plugins (.wasm) with their NAME.examples.yaml.") var paths: [String]
 
         func run() throws {
             var passed = 0, failed = 0
             for path in paths {
+                if path.hasSuffix(".wasm") {
+                    let (ok, bad) = testWasm(path)
+                    passed += ok
+                    failed += bad
+                    continue
+                }
                 let loaded: LoadedPack
                 do { loaded = try RulePackFile.load(path) } catch {
                     printError("\(error)")
@@ -90,6 +97,35 @@ struct RulesCommand: ParsableCommand {
             }
             print("rules test: \(passed) passed, \(failed) failed")
             if failed > 0 { throw ExitCode(1) }
+        }
+
+        /// A WebAssembly plugin's examples (docs/plugins-wasm.md): passed and failed counts.
+        private func testWasm(_ path: String) -> (Int, Int) {
+            do {
+                let file = try WasmModuleFile.load(path)
+                guard let examplesPath = PluginExamples.examplesPath(of: path) else {
+                    printError("\(path): error: no examples (\(String(path.dropLast(5))).examples.yaml)")
+                    return (0, 1)
+                }
+                let examples = try RulePackChecker.checkExamples(text: try readTextFile(examplesPath), file: examplesPath)
+                var passed = 0, failed = 0
+                for (index, example) in examples.enumerated() {
+                    let outcome = try PluginExamples.run(example) { () throws -> any Plugin in try WasmPlugin(file: file) }
+                    let name = "wasm:\(file.name) example \(index + 1)"
+                    if outcome.netXP == example.expectXP && outcome.malformed == 0 {
+                        print("ok   \(name): \(outcome.netXP) XP")
+                        passed += 1
+                    } else {
+                        let why = outcome.malformed > 0 ? "an example event is malformed" : "expected \(example.expectXP) XP, got \(outcome.netXP)"
+                        print("FAIL \(examplesPath):\(example.line):\(example.column): \(name): \(why)")
+                        failed += 1
+                    }
+                }
+                return (passed, failed)
+            } catch {
+                printError("\(error)")
+                return (0, 1)
+            }
         }
     }
 

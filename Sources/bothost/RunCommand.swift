@@ -131,7 +131,11 @@ struct RunCommand: AsyncParsableCommand {
         // Hot reload: a changed pack file or SIGHUP reloads the packs; a refused one keeps
         // the previous version running.
         let reloader = PackReloader(paths: pack, current: packs, amounts: configuration.leveling.amounts)
-        services.append(.init(service: PackWatchService(reloader: reloader, host: host, configuration: configuration, logger: logger)))
+        services.append(.init(service: PackWatchService(reloader: reloader, wasm: WasmReloader(specs: configuration.wasmPlugins),
+                                                        host: host, configuration: configuration, logger: logger)))
+        if !configuration.wasmPlugins.isEmpty {
+            services.append(.init(service: PluginHealthService(store: try location.openOutbox(store, partition: partition), logger: logger)))
+        }
         if let httpPort {
             let registry = APIServer.bootstrapMetrics()
             let reader = try location.openReader()
@@ -167,6 +171,29 @@ struct DispatcherService: Service {
             // keeps event→post latency close to the batch delay.
             await dispatcher.run(pollMS: 10, stop: { false })
         }
+    }
+}
+
+/// Writes the WebAssembly plugins' health to the store every 10 s and at shutdown, for
+/// `bothost status` (docs/plugins-wasm.md).
+struct PluginHealthService: Service {
+    let store: any OutboxStore
+    let logger: Logger
+    func run() async throws {
+        let last = LockedBox<[String: PluginHealth.Record]>([:])
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: .seconds(10))
+                write(last)
+            }
+        }
+        write(last)
+    }
+
+    private func write(_ last: LockedBox<[String: PluginHealth.Record]>) {
+        let now = PluginHealth.shared.snapshot()
+        guard now != last.value else { return }
+        if let error = PluginHealth.shared.persist(to: store) { logger.warning("plugin health not stored: \(error)") } else { last.value = now }
     }
 }
 

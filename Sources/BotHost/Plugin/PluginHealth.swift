@@ -31,6 +31,7 @@ public final class PluginHealth: Sendable {
                 writer.field("skipped", skipped)
                 writer.field("fuel_used", Int(clamping: fuelUsed))
                 writer.field("quarantined", quarantined)
+                writer.field("summary", PluginHealth.summary(self))
             }
             return writer.output
         }
@@ -48,6 +49,31 @@ public final class PluginHealth: Sendable {
     /// Every plugin's record, by plugin id.
     public func snapshot() -> [String: Record] {
         records.withLock { $0 }
+    }
+
+    /// Writes every record to the store's `bot_state` (`plugin_health:<plugin>`), for
+    /// `bothost status`. A failure to write is not the host's failure: it is returned.
+    @discardableResult
+    public func persist(to store: any OutboxStore) -> (any Error)? {
+        do {
+            for (plugin, record) in snapshot() { try store.setBotState("plugin_health:" + plugin, record.json) }
+            return nil
+        } catch { return error }
+    }
+
+    /// `plugin wasm:x: 1,000 events, 120 fuel per event; lost effects: fuel 3; quarantined: …`.
+    public static func line(_ plugin: String, _ record: Record) -> String {
+        "plugin \(plugin): " + summary(record)
+    }
+
+    /// The line without the plugin's name.
+    public static func summary(_ record: Record) -> String {
+        var text = "\(NumberText.grouped(record.handled)) events"
+        if record.handled > 0 { text += ", \(record.fuelUsed / UInt64(record.handled)) fuel per event" }
+        let failures = record.failures.sorted { $0.key < $1.key }.map { "\($0.key) \(NumberText.grouped($0.value))" }
+        if !failures.isEmpty { text += "; lost effects: " + failures.joined(separator: ", ") }
+        if let why = record.quarantined { text += "; quarantined (\(NumberText.grouped(record.skipped)) events skipped): \(why)" }
+        return text
     }
 
     /// Forgets everything (tests).

@@ -120,6 +120,9 @@ public struct StoreStatus: Sendable {
     public var liveGrants = 0
     public var milestones = 0
     public var outbox: [String: Int] = [:]
+    /// Untrusted plugins' health as the host last wrote it (``PluginHealth``), as JSON
+    /// by plugin id.
+    public var pluginHealth: [String: String] = [:]
     public init() {}
 }
 

@@ -84,6 +84,13 @@ public final class JSONWriter {
         needsComma = false
     }
 
+    /// Writes `"key":json` with `json` already encoded (e.g. read back from the store).
+    public func raw(_ key: String, _ json: String) {
+        separate()
+        output += Self.quoted(key) + ":" + json
+        needsComma = true
+    }
+
     private func separate() {
         if needsComma { output += "," }
     }

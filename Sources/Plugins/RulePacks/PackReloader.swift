@@ -77,7 +77,7 @@ public final class PackReloader {
 
 
     /// Modification time (ns), size and inode; empty when the file cannot be read.
-    static func stamp(_ path: String) -> [Int64] {
+    public static func stamp(_ path: String) -> [Int64] {
         var info = stat()
         guard stat(path, &info) == 0 else { return [] }
         #if canImport(Glibc)
