@@ -42,6 +42,8 @@ else
 fi
 
 swift build --build-tests; build_status=$?
+# The WebAssembly example plugins, from C with the toolchain's clang and wasm-ld.
+make -s -C examples/wasm-plugin || build_status=1
 lap build
 if [ -n "$deps_pid" ]; then
   wait "$deps_pid"; deps_status=$?
@@ -128,11 +130,14 @@ interop=$(grep -oE '[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
 [ -n "$interop" ] || interop="0 passed, 1 failed"
 lap interop
 
-# The examples every shipped rule pack carries (bothost rules test).
-.build/debug/bothost rules test examples/packs/*.yaml 2>&1 | tee "$log"
+# The examples every shipped rule pack and WebAssembly plugin carries (bothost rules
+# test), and the plugins' check (ABI, imports, limits, examples with their fuel).
+.build/debug/bothost rules test examples/packs/*.yaml examples/wasm-plugin/leveling-without-post.yaml examples/wasm-plugin/*.wasm 2>&1 | tee "$log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 packs=$(grep -oE '[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
 [ -n "$packs" ] || packs="0 passed, 1 failed"
+if .build/debug/bothost plugin check examples/wasm-plugin/*.wasm 2>/dev/null; then wasmcheck="1 passed, 0 failed"
+else wasmcheck="0 passed, 1 failed"; status=1; fi
 lap packs
 
 # Hot reload of rule packs while `run` is live: a broken pack keeps the old one running.
@@ -209,11 +214,11 @@ outboxcrash=$(grep -oE '[0-9]+ passed, [0-9]+ failed' "$work/outboxcrash.log" | 
 while read -r line; do phase_times+=("background: $line"); done < "$work/lane.times"
 
 count() { echo "$1" | grep -oE "[0-9]+ $2" | grep -oE '[0-9]+'; }
-passed=$(( ${swift_passed:-0} + $(count "$py" passed) + $(count "$diff" passed) + $(count "$interop" passed) + $(count "$packs" passed) + $(count "$reload" passed) + $(count "$example" passed) + $(count "$crash" passed) + $(count "$outboxcrash" passed) + $(count "$openapi" passed) + $(count "$pages" passed) + $(count "$pgtest" passed) ))
-failed=$(( ${swift_failed:-0} + $(count "$py" failed) + $(count "$diff" failed) + $(count "$interop" failed) + $(count "$packs" failed) + $(count "$reload" failed) + $(count "$example" failed) + $(count "$crash" failed) + $(count "$outboxcrash" failed) + $(count "$openapi" failed) + $(count "$pages" failed) + $(count "$pgtest" failed) ))
+passed=$(( ${swift_passed:-0} + $(count "$py" passed) + $(count "$diff" passed) + $(count "$interop" passed) + $(count "$packs" passed) + $(count "$wasmcheck" passed) + $(count "$reload" passed) + $(count "$example" passed) + $(count "$crash" passed) + $(count "$outboxcrash" passed) + $(count "$openapi" passed) + $(count "$pages" passed) + $(count "$pgtest" passed) ))
+failed=$(( ${swift_failed:-0} + $(count "$py" failed) + $(count "$diff" failed) + $(count "$interop" failed) + $(count "$packs" failed) + $(count "$wasmcheck" failed) + $(count "$reload" failed) + $(count "$example" failed) + $(count "$crash" failed) + $(count "$outboxcrash" failed) + $(count "$openapi" failed) + $(count "$pages" failed) + $(count "$pgtest" failed) ))
 [ "$status" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1
 echo
-echo "swift: ${swift_passed:-0} tests; reference self-checks: $py; difftest: $diff; interop: $interop; rule-pack examples: $packs; pack reload: $reload; swift-plugin example: $example; crashtest: $crash; outbox crashtest: $outboxcrash; openapi: $openapi; pages: $pages; postgres: $pgtest"
+echo "swift: ${swift_passed:-0} tests; reference self-checks: $py; difftest: $diff; interop: $interop; rule-pack and wasm examples: $packs; plugin check: $wasmcheck; pack reload: $reload; swift-plugin example: $example; crashtest: $crash; outbox crashtest: $outboxcrash; openapi: $openapi; pages: $pages; postgres: $pgtest"
 (IFS=,; echo "phase times (total $SECONDS s):${phase_times[*]/#/ }")
 echo "tests: $passed passed, $failed failed"
 exit $status

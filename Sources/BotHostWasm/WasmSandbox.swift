@@ -36,8 +36,10 @@ final class WasmSandbox {
         // Instantiation runs the module's start function and data segments: metered too.
         store.fuel = Fuel(remaining: limits.fuelPerEvent &* 10)
         let instance: Instance
-        do { instance = try file.module.instantiate(store: store, imports: imports) } catch {
-            throw WasmPluginError(file.path, "cannot be instantiated: \(error)")
+        do { instance = try file.module.instantiate(store: store, imports: imports) } catch let error as WasmMemoryLimitExceeded {
+            throw WasmPluginError(file.path, "starts with \(error.pages) pages of memory; its limit is \(limits.memoryPages) (limits.memory_pages)")
+        } catch {
+            throw WasmPluginError(file.path, "cannot be instantiated: \(Self.describe(error))")
         }
         guard let memory = instance.exports[memory: "memory"],
               let version = instance.exports[function: "bothost_abi_version"],
