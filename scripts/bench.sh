@@ -44,6 +44,16 @@ k1=$($PY bench/measure.py -- $BIN replay "$capture" --db "$tmp/pack1.sqlite" --q
 k2=$($PY bench/measure.py -- $BIN replay "$capture" --db "$tmp/pack2.sqlite" --quiet --format json $same --swift-leveling)
 pack=$(best "$k1" "$k2")
 again=$($PY bench/measure.py -- $BIN replay "$capture" --db "$tmp/bothost.sqlite" --quiet --format json)
+# The leveling post rule as WebAssembly (examples/wasm-plugin/post_xp.wasm, WasmKit with fuel)
+# next to the same rule as YAML, everything else the same (docs/plugins-wasm.md).
+make -s -C examples/wasm-plugin
+yp="--config bench/leveling-only.yaml --pack examples/packs/leveling.yaml"
+wp="--config bench/wasm-post.yaml --pack examples/wasm-plugin/leveling-without-post.yaml"
+y1=$($PY bench/measure.py -- $BIN replay "$capture" --db "$tmp/yaml1.sqlite" --quiet --format json $yp)
+m1=$($PY bench/measure.py -- $BIN replay "$capture" --db "$tmp/wasm1.sqlite" --quiet --format json $wp)
+y2=$($PY bench/measure.py -- $BIN replay "$capture" --db "$tmp/yaml2.sqlite" --quiet --format json $yp)
+m2=$($PY bench/measure.py -- $BIN replay "$capture" --db "$tmp/wasm2.sqlite" --quiet --format json $wp)
+wasm="[$(best "$y1" "$y2"),$(best "$m1" "$m2")]"
 # Scaling with decode workers (1: inline), same rules; the state is the same for each.
 w1=$($PY bench/measure.py -- $BIN replay "$capture" --db "$tmp/w1.sqlite" --quiet --format json $same --workers 1)
 w2=$($PY bench/measure.py -- $BIN replay "$capture" --db "$tmp/w2.sqlite" --quiet --format json $same --workers 2)
@@ -116,7 +126,7 @@ fi
 echo "== outbox: posts/s to the arroba PDS on loopback (vs the atproto SDK), event->post latency in a live run"
 outbox=$($PY bench/outbox_bench.py $BIN --posts 300 --accounts 60)
 
-$PY - "$tape" "$orjson" "$foundation" "$bothost" "$reference" "$again" "$limits" "$events" "$live_file" "$live_text" "$live_zstd" "$paced" "$http" "$default" "$outbox" "$pack" "$apply" "$workers" "$rss" <<'PYEOF'
+$PY - "$tape" "$orjson" "$foundation" "$bothost" "$reference" "$again" "$limits" "$events" "$live_file" "$live_text" "$live_zstd" "$paced" "$http" "$default" "$outbox" "$pack" "$apply" "$workers" "$rss" "$wasm" <<'PYEOF'
 import json, sys
 tape, orj, fnd, bh, ref, again, limits = (json.loads(a) for a in sys.argv[1:8])
 events = int(sys.argv[8])
@@ -128,6 +138,9 @@ pack = json.loads(sys.argv[16])
 apply = json.loads(sys.argv[17])
 scaling = json.loads(sys.argv[18])
 rss = json.loads(sys.argv[19])
+yaml_post, wasm_post = json.loads(sys.argv[20])
+wasm_health = wasm_post["output"].get("plugins", {}).get("wasm:post_xp", {})
+fuel_per_event = wasm_health.get("fuel_used", 0) / max(1, wasm_health.get("handled", 0))
 def rate(m): return events / m["wall_seconds"]
 rows = [
     ("decode, bothost tape", f"{tape['mb_per_s']:.0f} MB/s", "1.00x"),
@@ -145,6 +158,10 @@ rows = [
     *[(f"replay {m['output']['events']/1e6:.0f}M events, default plugins", f"peak RSS {m['peak_rss_mb']:.0f} MB",
        f"{m['output']['events']/m['wall_seconds']:,.0f} events/s, {m['output']['cold_grant_lookups']:,} grants read back from the store")
       for m in rss],
+    ("replay, leveling post rule as YAML", f"{rate(yaml_post):,.0f} events/s", "1.00x"),
+    ("replay, leveling post rule as WebAssembly", f"{rate(wasm_post):,.0f} events/s",
+     f"{rate(wasm_post)/rate(yaml_post):.2f}x of the YAML pack (target >= 0.3); {fuel_per_event:,.0f} fuel per post, "
+     f"{wasm_health.get('handled', 0):,} posts, failures {sum(wasm_health.get('failures', {}).values())}"),
     ("replay, bothost, default plugins (+ analytics)", f"{rate(default):,.0f} events/s", f"{rate(default)/rate(ref):.1f}x the reference, peak RSS {default['peak_rss_mb']:.0f} MB"),
     ("second replay, bothost (all duplicates)", f"{rate(again):,.0f} events/s", ""),
     ("SQLite rowid append (Python executemany)", f"{limits['rowid_append_rows_per_s']:,.0f} rows/s", ""),

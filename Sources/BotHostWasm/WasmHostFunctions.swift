@@ -71,7 +71,8 @@ extension WasmSandbox {
             return { store, args, results in
                 let key = try call.key(args[1])
                 guard let value = call.value(args[0].int32) else { results[0] = .i32(UInt32(bitPattern: -1)); return }
-                try charge(store, 2 * UInt64(value.count(limit: 64)))
+                // Looking up a member walks the object's members: charged by its size.
+                try charge(store, UInt64(value.tokenSpan / 8))
                 results[0] = .i32(UInt32(bitPattern: try call.handle(value[key])))
             }
         case "at":
@@ -127,6 +128,7 @@ extension WasmSandbox {
         case "string":
             return { store, args, results in
                 guard let value = call.value(args[0].int32), value.kind == .string else { results[0] = .i32(UInt32(bitPattern: -1)); return }
+                try charge(store, UInt64((value.rawBytes?.count ?? 0) / 16))
                 let length: Int32
                 if let bytes = value.unescapedBytes {
                     length = try call.copyOut(bytes, to: args[1], capacity: args[2], store: store)
@@ -217,15 +219,6 @@ extension WasmSandbox {
 extension Value {
     /// An i32 argument as the signed value C passes.
     @inline(__always) var int32: Int32 { Int32(bitPattern: i32) }
-}
-
-extension JSONValue {
-    /// Elements of an array, counted up to `limit` (for charging).
-    func count(limit: Int) -> Int {
-        var n = 0
-        for _ in elements { n += 1; if n >= limit { break } }
-        return n
-    }
 }
 
 extension WasmCall {

@@ -94,8 +94,11 @@ public final class WasmPlugin: Plugin {
         let start = ContinuousClock.now
         let outcome: Result<Int32, any Error>
         do { outcome = .success(try sandbox.onEvent(operation: Int32(commit.operation.rawValue), fuel: limits.fuelPerEvent)) } catch { outcome = .failure(error) }
-        let elapsed = ContinuousClock.now - start
-        batchNanoseconds &+= UInt64(elapsed.components.seconds) &* 1_000_000_000 &+ UInt64(elapsed.components.attoseconds / 1_000_000_000)
+        defer {
+            // The call, applying its effects and renewing a trapped instance all count.
+            let elapsed = ContinuousClock.now - start
+            batchNanoseconds &+= UInt64(elapsed.components.seconds) &* 1_000_000_000 &+ UInt64(elapsed.components.attoseconds / 1_000_000_000)
+        }
         switch outcome {
         case .success(0):
             let used = limits.fuelPerEvent - min(limits.fuelPerEvent, sandbox.fuelLeft)

@@ -42,6 +42,11 @@ enum SummaryPrinter {
                     json.key("outbox")
                     json.object { for (state, count) in outbox.sorted(by: { $0.key < $1.key }) { json.field(state, count) } }
                 }
+                let plugins = PluginHealth.shared.snapshot()
+                if !plugins.isEmpty {
+                    json.key("plugins")
+                    json.object { for (plugin, record) in plugins.sorted(by: { $0.key < $1.key }) { json.raw(plugin, record.json) } }
+                }
                 json.field("db", db)
             }
             Swift.print(json.output)

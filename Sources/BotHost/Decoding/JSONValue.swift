@@ -28,6 +28,10 @@ public struct JSONValue {
     /// Whether the value is present in the document.
     @inlinable public var exists: Bool { index >= 0 }
 
+    /// Tokens in the value and everything inside it (0 when missing): a bound on the work
+    /// of walking it, for callers that charge for work (WebAssembly plugins' fuel).
+    package var tokenSpan: Int { index >= 0 ? Int(tape.tokens[index].next) - index : 0 }
+
     /// The JSON kind, or `nil` when the value is missing.
     @inlinable public var kind: JSONTape.Kind? { index >= 0 ? tape.tokens[index].kind : nil }
 
