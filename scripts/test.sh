@@ -145,6 +145,11 @@ lap packs
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 reload=$(grep -oE '[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
 [ -n "$reload" ] || reload="0 passed, 1 failed"
+# The same for a WebAssembly plugin: a broken module is refused, the old one keeps running.
+.venv/bin/python scripts/wasm_reload_test.py .build/debug/bothost 2>&1 | tee "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+wasmreload=$(grep -oE '[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+[ -n "$wasmreload" ] || wasmreload="0 passed, 1 failed"
 lap reload
 
 # Crash safety: 20 SIGKILLs of replay and of run at random points, then a restart. 60,000
@@ -214,11 +219,11 @@ outboxcrash=$(grep -oE '[0-9]+ passed, [0-9]+ failed' "$work/outboxcrash.log" | 
 while read -r line; do phase_times+=("background: $line"); done < "$work/lane.times"
 
 count() { echo "$1" | grep -oE "[0-9]+ $2" | grep -oE '[0-9]+'; }
-passed=$(( ${swift_passed:-0} + $(count "$py" passed) + $(count "$diff" passed) + $(count "$interop" passed) + $(count "$packs" passed) + $(count "$wasmcheck" passed) + $(count "$reload" passed) + $(count "$example" passed) + $(count "$crash" passed) + $(count "$outboxcrash" passed) + $(count "$openapi" passed) + $(count "$pages" passed) + $(count "$pgtest" passed) ))
-failed=$(( ${swift_failed:-0} + $(count "$py" failed) + $(count "$diff" failed) + $(count "$interop" failed) + $(count "$packs" failed) + $(count "$wasmcheck" failed) + $(count "$reload" failed) + $(count "$example" failed) + $(count "$crash" failed) + $(count "$outboxcrash" failed) + $(count "$openapi" failed) + $(count "$pages" failed) + $(count "$pgtest" failed) ))
+passed=$(( ${swift_passed:-0} + $(count "$py" passed) + $(count "$diff" passed) + $(count "$interop" passed) + $(count "$packs" passed) + $(count "$wasmcheck" passed) + $(count "$reload" passed) + $(count "$wasmreload" passed) + $(count "$example" passed) + $(count "$crash" passed) + $(count "$outboxcrash" passed) + $(count "$openapi" passed) + $(count "$pages" passed) + $(count "$pgtest" passed) ))
+failed=$(( ${swift_failed:-0} + $(count "$py" failed) + $(count "$diff" failed) + $(count "$interop" failed) + $(count "$packs" failed) + $(count "$wasmcheck" failed) + $(count "$reload" failed) + $(count "$wasmreload" failed) + $(count "$example" failed) + $(count "$crash" failed) + $(count "$outboxcrash" failed) + $(count "$openapi" failed) + $(count "$pages" failed) + $(count "$pgtest" failed) ))
 [ "$status" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1
 echo
-echo "swift: ${swift_passed:-0} tests; reference self-checks: $py; difftest: $diff; interop: $interop; rule-pack and wasm examples: $packs; plugin check: $wasmcheck; pack reload: $reload; swift-plugin example: $example; crashtest: $crash; outbox crashtest: $outboxcrash; openapi: $openapi; pages: $pages; postgres: $pgtest"
+echo "swift: ${swift_passed:-0} tests; reference self-checks: $py; difftest: $diff; interop: $interop; rule-pack and wasm examples: $packs; plugin check: $wasmcheck; pack reload: $reload; wasm reload: $wasmreload; swift-plugin example: $example; crashtest: $crash; outbox crashtest: $outboxcrash; openapi: $openapi; pages: $pages; postgres: $pgtest"
 (IFS=,; echo "phase times (total $SECONDS s):${phase_times[*]/#/ }")
 echo "tests: $passed passed, $failed failed"
 exit $status
