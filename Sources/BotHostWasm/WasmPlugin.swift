@@ -26,7 +26,7 @@ public final class WasmPlugin: Plugin {
     private var stateSlot: CounterRef?
     /// Stream times of the recent failures (for the quarantine window).
     private var recentFailures: [Int64] = []
-    private var batchEvents = Int.max
+    private var batch: UInt32 = 0
     private var batchNanoseconds: UInt64 = 0
     private let logger = Logger(label: "bothost.wasm")
     private let failureCounters: [WasmFailure: Counter]
@@ -70,11 +70,11 @@ public final class WasmPlugin: Plugin {
     public func handle(_ event: Event, in context: PluginContext) {
         guard let commit = event.commit else { return }
         // A new batch: the time budget starts again.
-        if context.batchEvents < batchEvents {
+        if context.batchNumber != batch {
+            batch = context.batchNumber
             batchNanoseconds = 0
             sandbox.call.logLines.removeAll()
         }
-        batchEvents = context.batchEvents
         if commit.operation == .delete {
             // Revocation on delete is the host's, whatever the module does: a delete of a
             // granted record can never be lost to a failing plugin.

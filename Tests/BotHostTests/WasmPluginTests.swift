@@ -120,6 +120,10 @@ struct WasmBuildError: Error, CustomStringConvertible { let description: String 
         }
         #expect(try host.xp(Events.alice) == 10)
         #expect(try host.count("SELECT count(*) FROM grants") == 3)
+        // What `bothost status` reads back.
+        #expect(PluginHealth.shared.persist(to: host.store) == nil)
+        let stored = try #require(try host.store.status().pluginHealth["wasm:hostile"])
+        #expect(stored.contains(#""failures":{"#) && stored.contains(#""trap":"#) && stored.contains(#""summary":"#))
     }
 
     /// Failures within the window quarantine the plugin: it is skipped from then on, the
@@ -150,6 +154,45 @@ struct WasmBuildError: Error, CustomStringConvertible { let description: String 
         // The host's own rules go on.
         try host.feed([Events.like(Events.alice, rev: 30, rkey: "3kcccccccccc2", subject: Events.postURI(Events.bob, "3kbbbbbbbbbb2"))])
         #expect(try host.xp(Events.alice) == 10)
+    }
+
+    /// The time budget per batch: a module that is slow within its fuel fails the rest of
+    /// the batch with `batch_time`, and runs again in the next batch. (Each event spins
+    /// about 5M fuel, tens of milliseconds here, against a budget of 1 ms.)
+    @Test func batchTimeBudgetStopsASlowModuleForTheRestOfTheBatch() throws {
+        let directory = makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let source = """
+            #include "bothost.h"
+            static int32_t RULE;
+            BH_EXPORT(bothost_abi_version) int32_t v(void) { return 1; }
+            BH_EXPORT(bothost_init) int32_t i(void) { bh_want("app.bsky.feed.post", 18); RULE = bh_rule("slow", 4); return 0; }
+            BH_EXPORT(bothost_on_event) int32_t e(int32_t op) {
+                volatile int32_t n = 0;
+                for (int32_t k = 0; k < 1000000; k++) n += k;
+                bh_grant(RULE, 1);
+                return 0;
+            }
+            """
+        let path = try WasmExamples.compile(source, in: directory, name: "slow")
+        var limits = WasmLimits()
+        limits.fuelPerEvent = 50_000_000
+        limits.batchTimeMS = 1
+        limits.quarantineFailures = 1_000
+        let host = try TestHost(configuration: configuration([WasmPluginSpec(file: try WasmModuleFile.load(path), limits: limits)]),
+                                packs: try PackSelection.load([Self.withoutPost], amounts: .init()))
+        try host.feed([Events.post("did:plc:slow0000000000000000000000", rev: 9, rkey: "3kaaaaaaaaa92")])  // a batch of one
+        try host.feed((1...3).map { Events.post("did:plc:slow\($0)000000000000000000000", rev: $0, rkey: "3kaaaaaaaaa\($0)2") })
+        var plugin = try #require(host.engine.loadedPlugins.compactMap { $0 as? WasmPlugin }.first)
+        #expect(plugin.health.handled == 2)
+        #expect(plugin.health.failures == ["batch_time": 2])
+        #expect(try host.xp("did:plc:slow1000000000000000000000") == 1)
+        #expect(try host.xp("did:plc:slow2000000000000000000000") == 0)
+        // A new batch, a new budget.
+        try host.feed([Events.post("did:plc:slow4000000000000000000000", rev: 4, rkey: "3kaaaaaaaaa42")])
+        plugin = try #require(host.engine.loadedPlugins.compactMap { $0 as? WasmPlugin }.first)
+        #expect(plugin.health.handled == 3)
+        #expect(try host.xp("did:plc:slow4000000000000000000000") == 1)
     }
 
     /// Shadow mode: the module's grants go to the shadow ledger only.

@@ -63,6 +63,8 @@ public final class PluginContext {
     public var rankFirstAnnouncement = "{handle} is the new #1 of the {window}!"
     /// Events applied since the batch opened.
     public var batchEvents: Int { open.events }
+    /// Changes each time a batch is closed: per-batch budgets of a plugin start again.
+    public var batchNumber: UInt32 { state.epoch }
     /// Highest event time applied, stored as the cursor.
     public package(set) var cursorUS: Int64 = 0
 
