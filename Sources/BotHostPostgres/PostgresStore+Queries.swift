@@ -217,6 +217,25 @@ extension PostgresStore: StateReading, ModerationWriting {
         }
     }
 
+    public func enqueueImport(_ rows: [AccountImportRow], reason: String, actor: String) throws -> [Int64] {
+        let now = Clock.nowMicroseconds()
+        return try lock.withLock { _ in
+            try session.transaction {
+                var ids: [Int64] = []
+                for start in stride(from: 0, to: rows.count, by: 10_000) {
+                    let chunk = rows[start..<min(rows.count, start + 10_000)]
+                    let dids = chunk.map(\.did), amounts = chunk.map(\.xp)
+                    for row in try session.query("""
+                        INSERT INTO commands(kind, did, amount, reason, actor, created_us)
+                        SELECT 'import', d, a, \(reason), \(actor), \(now) FROM UNNEST(\(dids)::text[], \(amounts)::bigint[]) AS t(d, a)
+                        RETURNING id
+                        """) { ids.append(try row.decode(Int64.self)) }
+                }
+                return ids
+            }
+        }
+    }
+
     /// Excludes an account from the rankings (or includes it again), with an audit line.
     public func setExcluded(_ didOrHandle: String, excluded: Bool, actor: String, reason: String) throws -> Bool {
         guard let account = try account(didOrHandle) else { return false }

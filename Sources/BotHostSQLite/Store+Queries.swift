@@ -224,6 +224,20 @@ extension Store {
         }
     }
 
+    public func enqueueImport(_ rows: [AccountImportRow], reason: String, actor: String) throws -> [Int64] {
+        try queue.write { db in
+            let now = Clock.nowMicroseconds()
+            let statement = try db.makeStatement(sql: "INSERT INTO commands(kind, did, amount, reason, actor, created_us) VALUES ('import', ?, ?, ?, ?, ?)")
+            var ids: [Int64] = []
+            ids.reserveCapacity(rows.count)
+            for row in rows {
+                try statement.execute(arguments: [row.did, row.xp, reason, actor, now])
+                ids.append(db.lastInsertedRowID)
+            }
+            return ids
+        }
+    }
+
     /// Commands not applied yet, oldest first.
     public func pendingCommands() throws -> [ModeratorCommand] {
         try queue.read { db in

@@ -460,6 +460,10 @@ public struct ConsentChange: Sendable {
 public struct ModeratorCommand: Sendable, Equatable {
     public enum Kind: String, Sendable {
         case adjust, purge
+        /// XP brought from another bot (`bothost import accounts`): a keyed grant per
+        /// account and file, so a file imported twice changes nothing the second time.
+        /// The reason starts with `import TAG` (the file's content tag).
+        case `import`
         /// A moderator's exclusion from the rankings, already written and audited by the
         /// store: the running host takes it into its rank tracker at the next batch.
         case exclude, include
@@ -488,6 +492,8 @@ public struct ModeratorCommand: Sendable, Equatable {
 extension PluginContext {
     /// The collection that moderator adjustments are recorded under in the ledger.
     static let moderationCollection = "bothost.moderation"
+    /// The collection imported XP is keyed under (record key `imp-TAG`).
+    static let importCollection = "bothost.import"
 
     /// Applies moderator commands to the in-memory state; their effects, the commands'
     /// results and the audit lines are written with the next batch, in one transaction.
@@ -495,6 +501,10 @@ extension PluginContext {
         let rule = registerRule(plugin: "moderation", rule: "adjust", version: "1")
         let collection = collectionID(Self.moderationCollection)
         for command in commands {
+            if command.kind == .import {
+                applyImport(command)
+                continue
+            }
             guard let id = state.dids.find(command.did) else {
                 open.commandsApplied.append((command.id, "unknown account"))
                 continue
@@ -518,6 +528,8 @@ extension PluginContext {
                 let result = "xp \(before) → \(state.accounts[id].xp), level \(state.accounts[id].level)"
                 open.commandsApplied.append((command.id, result))
                 open.audits.append((command.actor, "adjust", command.did, "\(command.amount > 0 ? "+" : "")\(command.amount): \(command.reason) (\(result))"))
+            case .import:
+                break  // above
             case .exclude, .include:
                 rankTracker?.setExcluded(account, command.kind == .exclude)
                 open.commandsApplied.append((command.id, command.kind == .exclude ? "excluded" : "included"))
@@ -527,5 +539,35 @@ extension PluginContext {
                 open.audits.append((command.actor, "purge", command.did, command.reason))
             }
         }
+    }
+
+    /// One account of an import: a grant keyed by the account and the file's tag, under
+    /// the rule `moderation/import`; the account is created when it is new here.
+    private func applyImport(_ command: ModeratorCommand) {
+        let parts = command.reason.split(separator: " ", maxSplits: 2)
+        guard parts.count >= 2, parts[0] == "import", parts[1].count == 16 || parts[1].count == 17,
+              (0...AccountImport.maxXP).contains(command.amount) else {
+            open.commandsApplied.append((command.id, "refused: not an import command of bothost import accounts"))
+            return
+        }
+        let tag = parts[1].hasSuffix(":") ? parts[1].dropLast() : parts[1]
+        let (id, _) = internAccount(command.did)
+        let account = UInt32(id)
+        state.markDirty(account)
+        select(account: account, timeUS: max(cursorUS, 0))
+        var key = Array("imp-\(tag)".utf8)
+        let rkey = key.withUnsafeMutableBytes { state.recordKey(UnsafeRawBufferPointer($0), intern: true)! }
+        let grantKey = GrantKey(account: account, collection: collectionID(Self.importCollection), rkey: rkey)
+        selectRecord(grantKey, operation: .create)
+        if loadGrant(grantKey) != nil {
+            open.commandsApplied.append((command.id, "already imported from this file"))
+            return
+        }
+        let before = state.accounts[id].xp
+        let rule = registerRule(plugin: "moderation", rule: "import", version: "1")
+        keyedGrant(grantKey, amount: Int32(command.amount), tag: 0, rule: rule, shadow: false)
+        let result = "xp \(before) → \(state.accounts[id].xp), level \(state.accounts[id].level)"
+        open.commandsApplied.append((command.id, result))
+        open.audits.append((command.actor, "import", command.did, "+\(command.amount): \(command.reason) (\(result))"))
     }
 }

@@ -75,6 +75,8 @@ public protocol ModerationReading {
 public protocol ModerationWriting: Sendable {
     func account(_ didOrHandle: String) throws -> AccountRecord?
     func enqueue(_ kind: ModeratorCommand.Kind, did: String, amount: Int64, reason: String, actor: String) throws -> Int64
+    /// Queues one import command per row in one transaction (all or none); returns their ids.
+    func enqueueImport(_ rows: [AccountImportRow], reason: String, actor: String) throws -> [Int64]
     func setExcluded(_ didOrHandle: String, excluded: Bool, actor: String, reason: String) throws -> Bool
 }
 
