@@ -34,6 +34,8 @@ public struct BotHostConfiguration: Sendable, Equatable {
     public var rankings = RankingOptions()
     public var rankAnnouncement = "{handle} entered the top {n} of the {window}!"
     public var rankFirstAnnouncement = "{handle} is the new #1 of the {window}!"
+    /// Seasons (`seasons:`); nil: none.
+    public var seasons: SeasonCalendar?
     /// WebAssembly plugins (`plugins.wasm`), checked and initialized once at load.
     public var wasmPlugins: [WasmPluginSpec] = []
 
@@ -54,7 +56,8 @@ public struct BotHostConfiguration: Sendable, Equatable {
         guard let root = doc.root else { return config }
         if case let .scalar(scalar) = root, scalar.string.isEmpty { return config }
         let top = try doc.mapping(root, "the config file")
-        try doc.rejectUnknownKeys(in: top, allowed: ["bot", "leveling", "consent", "store", "jetstream", "analytics", "outbox", "rankings", "plugins"], section: "the config file")
+        try doc.rejectUnknownKeys(in: top, allowed: ["bot", "leveling", "consent", "store", "jetstream", "analytics", "outbox", "rankings", "plugins", "seasons"], section: "the config file")
+        if let node = top["seasons"] { config.seasons = try parseSeasons(node, doc) }
         if let node = top["plugins"] { config.wasmPlugins = try WasmPluginSpec.parse(node, doc, file: file) }
         if let node = top["rankings"] {
             let map = try doc.mapping(node, "rankings")
@@ -209,6 +212,51 @@ public struct BotHostConfiguration: Sendable, Equatable {
         return config
     }
 
+    /// `seasons: {period: monthly|quarterly|explicit, list: [{name, start, end}], archive_top: N, grace_minutes: M}`.
+    private static func parseSeasons(_ node: Node, _ doc: YAMLDocument) throws(Diagnostic) -> SeasonCalendar {
+        let map = try doc.mapping(node, "seasons")
+        try doc.rejectUnknownKeys(in: map, allowed: ["period", "list", "archive_top", "grace_minutes"], section: "seasons")
+        guard let periodNode = map["period"] else { throw doc.error("seasons needs period: monthly, quarterly or explicit", at: node) }
+        let name = try doc.string(periodNode, "seasons.period")
+        var period: SeasonCalendar.Period
+        switch name {
+        case "monthly": period = .monthly
+        case "quarterly": period = .quarterly
+        case "explicit":
+            guard let list = map["list"] else { throw doc.error("an explicit season calendar needs list: [{name, start, end}]", at: node) }
+            var seasons: [Season] = []
+            for item in try doc.sequence(list, "seasons.list") {
+                let entry = try doc.mapping(item, "a season")
+                try doc.rejectUnknownKeys(in: entry, allowed: ["name", "start", "end"], section: "a season")
+                guard let n = entry["name"], let a = entry["start"], let b = entry["end"] else {
+                    throw doc.error("a season needs name, start and end (YYYY-MM-DD, UTC; end is exclusive)", at: item)
+                }
+                let seasonName = try doc.string(n, "a season's name")
+                guard !seasonName.isEmpty, seasonName.utf8.count <= 64, seasonName.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
+                    throw doc.error("a season's name must be 1-64 letters, digits, - or _, got '\(seasonName)'", at: n)
+                }
+                guard let start = CivilDate.parse(try doc.string(a, "start")) else { throw doc.error("start must be a date YYYY-MM-DD", at: a) }
+                guard let end = CivilDate.parse(try doc.string(b, "end")) else { throw doc.error("end must be a date YYYY-MM-DD", at: b) }
+                guard start < end else { throw doc.error("a season must end after it starts", at: b) }
+                if let other = seasons.first(where: { $0.startUS < end && start < $0.endUS }) {
+                    throw doc.error("season \(seasonName) overlaps season \(other.name)", at: item)
+                }
+                if seasons.contains(where: { $0.name == seasonName }) { throw doc.error("two seasons are named \(seasonName)", at: n) }
+                seasons.append(Season(name: seasonName, startUS: start, endUS: end))
+            }
+            period = .explicit(seasons.sorted { $0.startUS < $1.startUS })
+        default:
+            throw doc.error("seasons.period must be monthly, quarterly or explicit, got '\(name)'", at: periodNode)
+        }
+        if case .explicit = period {} else if let list = map["list"] {
+            throw doc.error("list: is for period: explicit", at: list)
+        }
+        var calendar = SeasonCalendar(period: period)
+        if let value = map["archive_top"] { calendar.archiveTop = Int(try doc.int(value, "seasons.archive_top", in: 1...1_000)) }
+        if let value = map["grace_minutes"] { calendar.graceUS = try doc.int(value, "seasons.grace_minutes", in: 0...10_080) * 60_000_000 }
+        return calendar
+    }
+
     private static func parseLeveling(_ node: Node, _ doc: YAMLDocument) throws(Diagnostic) -> LevelingConfiguration {
         var leveling = LevelingConfiguration()
         let map = try doc.mapping(node, "leveling")
@@ -283,6 +331,7 @@ public struct BotHostConfiguration: Sendable, Equatable {
     /// A host context with this configuration's progression and retention.
     public func makeContext() -> PluginContext {
         let context = PluginContext(progression: leveling.progression, retentionDays: store.retentionDays, rankings: rankings)
+        context.seasons = seasons
         context.rankAnnouncement = rankAnnouncement
         context.rankFirstAnnouncement = rankFirstAnnouncement
         context.retention.analyticsDays = analytics.retentionDays

@@ -31,13 +31,17 @@ public struct APIServer: Sendable {
     /// Per-client rate limit and the bounded pool the database reads run on.
     let limiter: ClientRateLimiter
     let reads: ReadPool
+    /// The season calendar (`seasons:` in the config), for `/v1/seasons`.
+    public let seasons: SeasonCalendar?
 
     /// - Parameters:
     ///   - adminToken: enables the admin endpoints (bearer token); nil keeps the API read-only.
     ///   - adminStore: a writable store for the admin endpoints (the read store may be read-only).
     public init(store: any StateReading, curve: LevelCurve = .default, registry: PrometheusCollectorRegistry? = nil,
-                adminToken: String? = nil, adminStore: (any ModerationWriting)? = nil, limits: APILimits = APILimits()) {
+                adminToken: String? = nil, adminStore: (any ModerationWriting)? = nil, limits: APILimits = APILimits(),
+                seasons: SeasonCalendar? = nil) {
         self.store = store
+        self.seasons = seasons
         limiter = ClientRateLimiter(limits: limits)
         reads = ReadPool(threads: limits.readThreads, maxWaiting: limits.maxWaitingReads)
         self.curve = curve
@@ -141,6 +145,13 @@ public struct APIServer: Sendable {
             // loop: no hop to the read pool, no query (the warm path of a busy board).
             if let cached = cachedLeaderboard(request, window: window) { return cached }
             return await reads.run { Self.guarded { try leaderboard(request, window: window) } }
+        }
+        router.get("/v1/seasons") { _, _ -> Response in
+            await reads.run { Self.guarded { try seasonsIndex() } }
+        }
+        router.get("/v1/seasons/:season") { request, context -> Response in
+            let name = context.parameters.get("season") ?? ""
+            return await reads.run { Self.guarded { try season(name, request) } }
         }
         router.get("/v1/accounts/:did/activity") { request, context -> Response in
             let did = context.parameters.get("did") ?? ""

@@ -167,5 +167,12 @@ enum PostgresSchema {
             CREATE TABLE profiles(account_id bigint PRIMARY KEY, handle text, display_name text, fetched_us bigint NOT NULL);
             CREATE INDEX profiles_handle ON profiles(lower(handle));
             """),
+        // The top N of each ended season, written once (docs/rankings.md, Seasons).
+        Step(version: 5, name: "seasons", sql: """
+            CREATE TABLE season_archive(season text NOT NULL, rank integer NOT NULL, did text NOT NULL, handle text,
+                                        score bigint NOT NULL, xp bigint NOT NULL, level integer NOT NULL,
+                                        start_us bigint NOT NULL, end_us bigint NOT NULL, archived_us bigint NOT NULL,
+                                        PRIMARY KEY(season, rank));
+            """),
     ]
 }

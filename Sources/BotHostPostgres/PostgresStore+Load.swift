@@ -103,6 +103,8 @@ extension PostgresStore {
 
         let cursorUS = try session.query("SELECT time_us FROM cursor WHERE source = \(partition.cursorSource)").first?.decode(Int64.self) ?? 0
         stored.cursorUS = cursorUS
+        stored.seasonsThroughUS = try session.query("SELECT value FROM bot_state WHERE key = \(Self.seasonsKey(partition))").first
+            .flatMap { Int64(try $0.decode(String.self)) }
         stored.coldBelowTID = StoredState.coldFloor(cursorUS: cursorUS, horizonUS: request.hotGrantHorizonUS)
         for row in try session.query(PostgresQuery(unsafeSQL: """
             SELECT g.rkey, g.rkey_text, g.account_id, g.collection_id, g.amount, g.tag, g.rule_id

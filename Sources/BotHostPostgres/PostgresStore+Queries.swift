@@ -123,29 +123,63 @@ extension PostgresStore: StateReading, ModerationWriting {
     /// The sliding-window leaderboard, summed as on SQLite: whole days from `xp_daily`,
     /// whole hours from `xp_hourly`, the two partial hours from the ledger.
     public func leaderboard(window: RankingWindow, asOf: Int64, limit: Int) throws -> [RankedAccount] {
+        try leaderboard(from: asOf - window.microseconds, to: asOf, limit: limit)
+    }
+
+    /// Net XP of event times in `(from, to]` (µs), ranked.
+    public func leaderboard(from: Int64, to: Int64, limit: Int) throws -> [RankedAccount] {
         try lock.withLock { _ in
-            let (parts, arguments) = StoreQueries.windowParts(from: asOf - window.microseconds, to: asOf, dailyThroughUS: try dailyThroughUS())
-            var index = 0
-            let numbered = parts.joined(separator: " UNION ALL ").split(separator: "?", omittingEmptySubsequences: false)
-                .reduce(into: "") { sql, piece in
-                    if !sql.isEmpty || index > 0 { index += 1; sql += "$\(index)" }
-                    sql += piece
-                }
-            var binds = PostgresBindings()
-            for argument in arguments { binds.append(argument) }
-            binds.append(Int64(limit))
-            let rows = try session.query(PostgresQuery(unsafeSQL: """
-                SELECT a.did, \(Self.shownHandle), s.score, t.xp, t.level, p.display_name FROM (
-                    SELECT account_id, SUM(xp)::bigint AS score FROM (\(numbered)) u GROUP BY account_id
-                ) s JOIN accounts a ON a.id = s.account_id JOIN totals t ON t.account_id = a.id
-                LEFT JOIN profiles p ON p.account_id = a.id
-                WHERE s.score > 0 AND a.status = 'active' AND a.excluded = 0 AND a.unranked = 0
-                ORDER BY s.score DESC, a.did ASC LIMIT $\(arguments.count + 1)
-                """, binds: binds))
+            let rows = try session.query(try rankedQuery(from: from, to: to, limit: limit, prefix: "", suffix: ""))
             return try rows.enumerated().map { index, row in
                 let (did, handle, score, xp, level, displayName) = try row.decode((String, String?, Int64, Int64, Int32, String?).self)
                 return RankedAccount(rank: index + 1, did: did, handle: handle, score: score, xp: xp, level: Int(level),
                                      displayName: displayName)
+            }
+        }
+    }
+
+    /// The ranked range as one statement, between `prefix` and `suffix` (an INSERT around it).
+    func rankedQuery(from: Int64, to: Int64, limit: Int, prefix: String, suffix: String, extra: [Int64] = []) throws -> PostgresQuery {
+        let (parts, arguments) = StoreQueries.windowParts(from: from, to: to, dailyThroughUS: try dailyThroughUS())
+        var index = 0
+        let numbered = parts.joined(separator: " UNION ALL ").split(separator: "?", omittingEmptySubsequences: false)
+            .reduce(into: "") { sql, piece in
+                if !sql.isEmpty || index > 0 { index += 1; sql += "$\(index)" }
+                sql += piece
+            }
+        var binds = PostgresBindings()
+        for argument in arguments { binds.append(argument) }
+        binds.append(Int64(limit))
+        for value in extra { binds.append(value) }
+        return PostgresQuery(unsafeSQL: """
+            \(prefix)
+            SELECT a.did, \(Self.shownHandle), s.score, t.xp, t.level, p.display_name FROM (
+                SELECT account_id, SUM(xp)::bigint AS score FROM (\(numbered)) u GROUP BY account_id
+            ) s JOIN accounts a ON a.id = s.account_id JOIN totals t ON t.account_id = a.id
+            LEFT JOIN profiles p ON p.account_id = a.id
+            WHERE s.score > 0 AND a.status = 'active' AND a.excluded = 0 AND a.unranked = 0
+            ORDER BY s.score DESC, a.did ASC LIMIT $\(arguments.count + 1)
+            \(suffix)
+            """, binds: binds)
+    }
+
+    public func seasonArchive(_ name: String) throws -> [RankedAccount] {
+        try lock.withLock { _ in
+            try session.query("SELECT rank, did, handle, score, xp, level FROM season_archive WHERE season = \(name) ORDER BY rank").map { row in
+                let (rank, did, handle, score, xp, level) = try row.decode((Int32, String, String?, Int64, Int64, Int32).self)
+                return RankedAccount(rank: Int(rank), did: did, handle: handle, score: score, xp: xp, level: Int(level), displayName: nil)
+            }
+        }
+    }
+
+    public func archivedSeasons() throws -> [ArchivedSeason] {
+        try lock.withLock { _ in
+            try session.query("""
+                SELECT season, min(start_us), min(end_us), min(archived_us), count(*) FROM season_archive
+                GROUP BY season ORDER BY min(end_us) DESC
+                """).map { row in
+                let (name, start, end, archived, count) = try row.decode((String, Int64, Int64, Int64, Int64).self)
+                return ArchivedSeason(name: name, startUS: start, endUS: end, archivedUS: archived, entries: Int(count))
             }
         }
     }

@@ -64,11 +64,46 @@ extension PostgresStore {
             INSERT INTO cursor(source, time_us, updated_us) VALUES (\(partition.cursorSource), \(batch.cursorUS), \(Clock.nowMicroseconds()))
             ON CONFLICT (source) DO UPDATE SET time_us = GREATEST(cursor.time_us, EXCLUDED.time_us), updated_us = EXCLUDED.updated_us
             """)
+        try archiveSeasons(batch)
         var firstError: (any Error)?
         for reply in pending {
             do { _ = try reply.wait() } catch { if firstError == nil { firstError = error } }
         }
         if let firstError { throw firstError }
+    }
+
+    /// The top N of each season that ended in this batch, written once, and only when every
+    /// partition's cursor has passed the season's end and grace (the last partition to
+    /// get there writes it; a second writer writes nothing).
+    private func archiveSeasons(_ batch: WriteBatch) throws {
+        if let through = batch.seasonsThroughUS {
+            send("""
+                INSERT INTO bot_state(key, value) VALUES (\(Self.seasonsKey(partition)), \(String(through)))
+                ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value
+                """)
+        }
+        for season in batch.seasonArchives {
+            let due = season.endUS + batch.seasonGraceUS
+            let name = String(season.name.flatMap { $0 == "'" ? ["'", "'"] : [$0] })
+            let parts = partition.count
+            send(try rankedQuery(
+                from: season.startUS - 1, to: season.endUS - 1, limit: batch.seasonArchiveTop,
+                prefix: """
+                    INSERT INTO season_archive(season, rank, did, handle, score, xp, level, start_us, end_us, archived_us)
+                    SELECT '\(name)', row_number() OVER (ORDER BY r.score DESC, r.did), r.did, r.handle, r.score, r.xp, r.level,
+                           \(season.startUS), \(season.endUS), \(Clock.nowMicroseconds()) FROM (
+                    """,
+                suffix: """
+                    ) r(did, handle, score, xp, level, display_name)
+                    WHERE (SELECT count(*) FROM cursor WHERE (source = 'jetstream' OR source LIKE 'jetstream/%') AND time_us >= \(due)) >= \(parts)
+                    ON CONFLICT DO NOTHING
+                    """))
+        }
+    }
+
+    /// Where a host records how far it has archived seasons (one key per partition).
+    static func seasonsKey(_ partition: Partition) -> String {
+        "seasons_through" + (partition.isPartial ? "/\(partition.index)-of-\(partition.count)" : "")
     }
 
     /// Sends a statement without waiting for its reply (checked at the end of the batch).

@@ -100,25 +100,50 @@ extension Store {
     /// for the partial hours at its two ends, the ledger (by its time index): at most two
     /// hours of ledger rows, however long the window.
     public func leaderboard(window: RankingWindow, asOf: Int64, limit: Int) throws -> [RankedAccount] {
-        return try queue.read { db in
-            let (parts, arguments) = StoreQueries.windowParts(from: asOf - window.microseconds, to: asOf,
-                                                      dailyThroughUS: try Self.dailyThrough(db) * 1_000_000)
-            let rows = try Row.fetchAll(db, sql: """
-                SELECT a.did, \(Self.shownHandle), s.score, t.xp, t.level, p.display_name FROM (
-                    SELECT account_id, SUM(xp) AS score FROM (\(parts.joined(separator: " UNION ALL ")))
-                    GROUP BY account_id
-                ) s JOIN accounts a ON a.id = s.account_id JOIN totals t ON t.account_id = a.id
-                LEFT JOIN profiles p ON p.account_id = a.id
-                WHERE s.score > 0 AND a.status = 'active' AND a.excluded = 0 AND a.unranked = 0
-                ORDER BY s.score DESC, a.did ASC LIMIT ?
-                """, arguments: StatementArguments(arguments + [limit]))
-            return rows.enumerated().map { index, row in
-                RankedAccount(rank: index + 1, did: row[0], handle: row[1], score: row[2], xp: row[3], level: row[4],
-                              displayName: row[5])
+        try leaderboard(from: asOf - window.microseconds, to: asOf, limit: limit)
+    }
+
+    /// Net XP of event times in `(from, to]` (µs), ranked.
+    public func leaderboard(from: Int64, to: Int64, limit: Int) throws -> [RankedAccount] {
+        try queue.read { db in try Self.ranked(db, from: from, to: to, limit: limit) }
+    }
+
+    static func ranked(_ db: Database, from: Int64, to: Int64, limit: Int) throws -> [RankedAccount] {
+        let (parts, arguments) = StoreQueries.windowParts(from: from, to: to, dailyThroughUS: try Self.dailyThrough(db) * 1_000_000)
+        let rows = try Row.fetchAll(db, sql: """
+            SELECT a.did, \(Self.shownHandle), s.score, t.xp, t.level, p.display_name FROM (
+                SELECT account_id, SUM(xp) AS score FROM (\(parts.joined(separator: " UNION ALL ")))
+                GROUP BY account_id
+            ) s JOIN accounts a ON a.id = s.account_id JOIN totals t ON t.account_id = a.id
+            LEFT JOIN profiles p ON p.account_id = a.id
+            WHERE s.score > 0 AND a.status = 'active' AND a.excluded = 0 AND a.unranked = 0
+            ORDER BY s.score DESC, a.did ASC LIMIT ?
+            """, arguments: StatementArguments(arguments + [limit]))
+        return rows.enumerated().map { index, row in
+            RankedAccount(rank: index + 1, did: row[0], handle: row[1], score: row[2], xp: row[3], level: row[4],
+                          displayName: row[5])
+        }
+    }
+
+    /// The archive of an ended season, by rank (empty when it has none).
+    public func seasonArchive(_ name: String) throws -> [RankedAccount] {
+        try queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT rank, did, handle, score, xp, level FROM season_archive WHERE season = ? ORDER BY rank",
+                             arguments: [name]).map {
+                RankedAccount(rank: $0[0], did: $0[1], handle: $0[2], score: $0[3], xp: $0[4], level: $0[5], displayName: nil)
             }
         }
     }
 
+    /// The seasons archived so far, newest first.
+    public func archivedSeasons() throws -> [ArchivedSeason] {
+        try queue.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT season, min(start_us), min(end_us), min(archived_us), count(*) FROM season_archive
+                GROUP BY season ORDER BY min(end_us) DESC
+                """).map { ArchivedSeason(name: $0[0], startUS: $0[1], endUS: $0[2], archivedUS: $0[3], entries: $0[4]) }
+        }
+    }
 
     /// The all-time leaderboard (score = total XP).
     public func leaderboard(limit: Int) throws -> [RankedAccount] {

@@ -84,6 +84,27 @@ extension Store {
             """)
         cursor.bind(1, source); cursor.bind(2, batch.cursorUS); cursor.bind(3, Clock.nowMicroseconds())
         try cursor.run(db)
+        try archiveSeasons(batch, db)
+    }
+
+    /// Writes the top N of each season that ended in this batch, once (a second writer of
+    /// the same season writes nothing), and how far this host has archived.
+    private static func archiveSeasons(_ batch: WriteBatch, _ db: Database) throws {
+        if let through = batch.seasonsThroughUS {
+            try db.execute(sql: "INSERT INTO bot_state(key, value) VALUES ('seasons_through', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                           arguments: [String(through)])
+        }
+        for season in batch.seasonArchives {
+            let top = try ranked(db, from: season.startUS - 1, to: season.endUS - 1, limit: batch.seasonArchiveTop)
+            let now = Clock.nowMicroseconds()
+            for entry in top {
+                try db.execute(sql: """
+                    INSERT OR IGNORE INTO season_archive(season, rank, did, handle, score, xp, level, start_us, end_us, archived_us)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [season.name, entry.rank, entry.did, entry.handle, entry.score, entry.xp, entry.level,
+                                     season.startUS, season.endUS, now])
+            }
+        }
     }
 
     /// An effect applied to what the earlier segments and batches left.

@@ -170,6 +170,7 @@ extension Store {
             // the store when an event needs them (PluginContext+Grants.swift).
             let cursorUS = try Int64.fetchOne(db, sql: "SELECT time_us FROM cursor WHERE source = 'jetstream'") ?? 0
             stored.cursorUS = cursorUS
+            stored.seasonsThroughUS = try String.fetchOne(db, sql: "SELECT value FROM bot_state WHERE key = 'seasons_through'").flatMap { Int64($0) }
             stored.coldBelowTID = StoredState.coldFloor(cursorUS: cursorUS, horizonUS: request.hotGrantHorizonUS)
             let grants = try Row.fetchCursor(db, sql: "SELECT rkey, account_id, collection_id, amount, tag, rule_id FROM grants WHERE rkey >= ?",
                                              arguments: [Int64(stored.coldBelowTID)])

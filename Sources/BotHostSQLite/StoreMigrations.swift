@@ -277,6 +277,26 @@ enum StoreMigrations {
                 CREATE INDEX profiles_handle ON profiles(handle);
                 """)
         }
+        migrator.registerMigration("v12-seasons") { db in
+            // The top N of each season that has ended, written once when the stream passed
+            // its end (docs/rankings.md, Seasons): immutable, whatever happens to the
+            // accounts afterwards.
+            try db.execute(sql: """
+                CREATE TABLE season_archive(
+                    season TEXT NOT NULL,
+                    rank INTEGER NOT NULL,
+                    did TEXT NOT NULL,
+                    handle TEXT,
+                    score INTEGER NOT NULL,
+                    xp INTEGER NOT NULL,
+                    level INTEGER NOT NULL,
+                    start_us INTEGER NOT NULL,
+                    end_us INTEGER NOT NULL,
+                    archived_us INTEGER NOT NULL,
+                    PRIMARY KEY(season, rank)
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 }

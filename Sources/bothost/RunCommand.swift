@@ -141,7 +141,8 @@ struct RunCommand: AsyncParsableCommand {
             let reader = try location.openReader()
             let token = try AdminToken.load(file: adminTokenFile)
             let api = APIServer(store: reader, curve: configuration.leveling.progression.curve, registry: registry,
-                                adminToken: token, adminStore: token == nil ? nil : store as? any ModerationWriting)
+                                adminToken: token, adminStore: token == nil ? nil : store as? any ModerationWriting,
+                                seasons: configuration.seasons)
             services.append(.init(service: api.application(host: httpHost, port: httpPort, logger: logger)))
         }
         let group = ServiceGroup(configuration: .init(

@@ -50,7 +50,7 @@ struct ServeCommand: AsyncParsableCommand {
         limits.perSecond = clientRate
         limits.burst = clientRate * 3
         let api = APIServer(store: store, curve: configuration.leveling.progression.curve, registry: APIServer.bootstrapMetrics(),
-                            adminToken: token, adminStore: admin, limits: limits)
+                            adminToken: token, adminStore: admin, limits: limits, seasons: configuration.seasons)
         let host = self.host
         try await api.run(host: host, port: port, logger: Logger(label: "bothost.http")) { port in
             print("serving http://\(host):\(port)")

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BotHost
+import BotHostConfig
 import BotHostStores
 
 struct TopCommand: ParsableCommand {
@@ -23,12 +24,25 @@ struct TopCommand: ParsableCommand {
     @Option(name: .long, help: "End of the window: unix microseconds or ISO-8601 (default: the newest committed event).")
     var asOf: String?
 
+    @Option(name: .long, help: "A season (e.g. 2026-12, 2026-Q4, or a name from the config), or 'current': its net XP; an ended season shows its archive.")
+    var season: String?
+
+    @Option(name: .long, help: "YAML config file (for --season: the season calendar).")
+    var config: String?
+
     @Option(name: .long, help: "table or json.")
     var format: OutputFormat = .table
 
     func run() throws {
         let store = try database.location().openReader()
         let ranked: [RankedAccount]
+        if let season {
+            guard window == nil else { throw CLIError("--season and --window are two different boards; give one") }
+            let (board, note) = try SeasonBoard.read(season, store: store, config: config, asOf: asOf, limit: max(0, limit ?? 10))
+            if format == .table { Swift.print(note) }
+            Leaderboard.print(board, format: format, windowed: true)
+            return
+        }
         if let window {
             let end: Int64
             if let asOf {
@@ -48,6 +62,53 @@ struct TopCommand: ParsableCommand {
 }
 
 extension RankingWindow: ExpressibleByArgument {}
+
+/// A season's board: its archive once it has ended and been archived, else its net XP so
+/// far (up to the newest committed event, or --as-of).
+enum SeasonBoard {
+    static func read(_ name: String, store: any StateReading, config: String?, asOf: String?, limit: Int) throws -> ([RankedAccount], String) {
+        let configuration = try loadConfiguration(config)
+        guard let calendar = configuration.seasons else {
+            throw CLIError("no seasons are configured; add seasons: {period: monthly} to the config (--config)")
+        }
+        let cursor = try store.readCursor() ?? Clock.nowMicroseconds()
+        var end = cursor
+        if let asOf {
+            guard let parsed = TimeArgument.parse(asOf) else { throw CLIError("--as-of \(asOf): expected unix microseconds or an ISO-8601 time") }
+            end = parsed
+        }
+        let season: Season
+        if name == "current" {
+            guard let current = calendar.season(containing: end) else { throw CLIError("no season holds \(ISOTime.format(microseconds: end))") }
+            season = current
+        } else {
+            guard let named = calendar.season(named: name) else {
+                throw CLIError("no season \(name): expected 'current'\(calendarHint(calendar))")
+            }
+            season = named
+        }
+        let span = "\(ISOTime.format(microseconds: season.startUS).prefix(10)) to \(ISOTime.format(microseconds: season.endUS).prefix(10)) (exclusive)"
+        let archive = try store.seasonArchive(season.name)
+        if !archive.isEmpty && asOf == nil {
+            return (Array(archive.prefix(limit)), "season \(season.name), \(span): ended, archived top \(archive.count)")
+        }
+        let to = min(season.endUS - 1, end)
+        let board = to < season.startUS ? [] : try store.leaderboard(from: season.startUS - 1, to: to, limit: limit)
+        let state = end < season.endUS ? "in progress, as of \(ISOTime.format(microseconds: to))"
+            : asOf != nil ? "ended; its net XP as of \(ISOTime.format(microseconds: to))"
+            : "ended; not archived (nobody gained XP in it, or the host has not passed its end and grace yet): its net XP"
+        
+        return (board, "season \(season.name), \(span): \(state)")
+    }
+
+    static func calendarHint(_ calendar: SeasonCalendar) -> String {
+        switch calendar.period {
+        case .monthly: return " or a month such as 2026-12"
+        case .quarterly: return " or a quarter such as 2026-Q4"
+        case .explicit(let seasons): return " or one of: " + seasons.map(\.name).joined(separator: ", ")
+        }
+    }
+}
 
 /// Times on the command line: unix microseconds, or ISO-8601 (a date alone means midnight UTC).
 enum TimeArgument {

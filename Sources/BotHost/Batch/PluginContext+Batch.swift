@@ -66,6 +66,7 @@ extension PluginContext {
         open.audits.removeAll()
         batch.events = open.events
         open.events = 0
+        if let seasons, cursorUS > 0 { closeSeasons(seasons, &batch) }
         // An account interned in this batch is written in this batch (with its DID), even
         // when no event of its own touched it (another partition's author of a repost).
         for id in state.firstNewAccount..<state.accounts.count { state.markDirty(UInt32(id)) }
@@ -165,6 +166,29 @@ extension PluginContext {
 }
 
 extension PluginContext {
+    /// Hands the seasons that ended (with their grace) to the store for archiving. The
+    /// first batch records where this host started, so a restart never skips a season
+    /// that ended while it was down.
+    private func closeSeasons(_ seasons: SeasonCalendar, _ batch: inout WriteBatch) {
+        var through: Int64
+        if let stored = seasonsThroughUS {
+            through = stored
+        } else {
+            let first = firstEventUS > 0 ? firstEventUS : cursorUS
+            // Seasons that end after the start of the first event's season: that one and later.
+            through = seasons.season(containing: first)?.startUS ?? first
+            seasonsThroughUS = through
+            batch.seasonsThroughUS = through
+        }
+        let due = seasons.ended(by: cursorUS, after: through)
+        guard let last = due.last else { return }
+        batch.seasonArchives = due
+        batch.seasonArchiveTop = seasons.archiveTop
+        batch.seasonGraceUS = seasons.graceUS
+        batch.seasonsThroughUS = last.endUS
+        seasonsThroughUS = last.endUS
+    }
+
     /// Starts a new stream day: counters and windowed rule state.limits past their retention
     /// are deleted, as of the day's start (so the pass depends only on the day).
     func startRetentionDay() {

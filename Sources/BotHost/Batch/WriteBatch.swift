@@ -142,6 +142,13 @@ public struct WriteBatch: Sendable {
     public var commandsApplied: [(id: Int64, result: String)] = []
     /// Audit lines written with the batch.
     public var audits: [(actor: String, action: String, did: String?, detail: String)] = []
+    /// Seasons that ended (with their grace) in this batch: their top `seasonArchiveTop`
+    /// is archived once every partition has passed the end (docs/rankings.md, Seasons).
+    public var seasonArchives: [Season] = []
+    public var seasonArchiveTop = 10
+    public var seasonGraceUS: Int64 = 0
+    /// The end of the last season this host has handed to its store (nil: unchanged).
+    public var seasonsThroughUS: Int64?
     /// The cursor stored with the batch.
     public var cursorUS: Int64 = 0
     /// Events applied in the batch (for metrics).
@@ -156,6 +163,7 @@ public struct WriteBatch: Sendable {
     public var isEmpty: Bool {
         accounts.isEmpty && segments.allSatisfy(\.isEmpty) && collections.isEmpty && rules.isEmpty && counterNames.isEmpty
             && commandsApplied.isEmpty && limits.isEmpty && shadowTotals.isEmpty && rankFeed.isEmpty && rankDecision == nil
+            && seasonArchives.isEmpty && seasonsThroughUS == nil
     }
 
     /// Every ledger entry of the batch, in event order.

@@ -283,6 +283,7 @@ public final class HostEngine {
         ctx.totals.events += 1
         ctx.open.events += 1
         if event.timeUS > ctx.cursorUS { ctx.cursorUS = event.timeUS }
+        if ctx.firstEventUS == 0 { ctx.firstEventUS = event.timeUS }
         defer { ctx.afterEvent() }
         ctx.select(account: account, timeUS: event.timeUS)
         ctx.state.markDirty(account)

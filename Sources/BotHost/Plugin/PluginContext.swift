@@ -63,6 +63,12 @@ public final class PluginContext {
     public var rankFirstAnnouncement = "{handle} is the new #1 of the {window}!"
     /// Events applied since the batch opened.
     public var batchEvents: Int { open.events }
+    /// Seasons (`seasons:` in the config); nil: none.
+    public var seasons: SeasonCalendar?
+    /// The end of the last season handed to the store for archiving.
+    package var seasonsThroughUS: Int64?
+    /// Stream time of the first event this context applied (0: none yet).
+    package var firstEventUS: Int64 = 0
     /// Changes each time a batch is closed: per-batch budgets of a plugin start again.
     public var batchNumber: UInt32 { state.epoch }
     /// Highest event time applied, stored as the cursor.

@@ -58,6 +58,12 @@ public protocol StateReading: AccountReading, Sendable {
     /// How far the stored state goes (with partitions: the least advanced one).
     func readCursor() throws -> Int64?
     func leaderboard(window: RankingWindow, asOf: Int64, limit: Int) throws -> [RankedAccount]
+    /// Net XP of event times in `(from, to]` (µs), ranked (a season's live board).
+    func leaderboard(from: Int64, to: Int64, limit: Int) throws -> [RankedAccount]
+    /// An ended season's archived top N (empty when not archived).
+    func seasonArchive(_ name: String) throws -> [RankedAccount]
+    /// The archived seasons, newest first.
+    func archivedSeasons() throws -> [ArchivedSeason]
     func leaderboard(limit: Int) throws -> [RankedAccount]
     func status() throws -> StoreStatus
     func activityTotals(did: String) throws -> [(String, Int64)]

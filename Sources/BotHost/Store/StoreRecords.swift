@@ -97,6 +97,18 @@ public enum RankingWindow: String, Sendable, CaseIterable {
     }
 }
 
+/// An ended season whose top N is archived.
+public struct ArchivedSeason: Sendable, Equatable {
+    public var name: String
+    public var startUS: Int64
+    public var endUS: Int64
+    public var archivedUS: Int64
+    public var entries: Int
+    public init(name: String, startUS: Int64, endUS: Int64, archivedUS: Int64, entries: Int) {
+        self.name = name; self.startUS = startUS; self.endUS = endUS; self.archivedUS = archivedUS; self.entries = entries
+    }
+}
+
 /// A moderator action, as audited.
 public struct AuditRecord: Sendable, Equatable {
     public var id: Int64

@@ -84,6 +84,8 @@ public struct StoredState {
     /// The cursor a partitioned host resumes from (0: not partitioned).
     package var catchUpUntilUS: Int64 = 0
     package var ranks: Ranks?
+    /// The end of the last season archived by this host (nil: none yet).
+    package var seasonsThroughUS: Int64?
 
     package init() {}
 
@@ -117,6 +119,7 @@ extension PluginContext {
     /// Call once, on a fresh context.
     public func restore(_ stored: StoredState) {
         if let owned = stored.partition { residency.partition = owned }
+        seasonsThroughUS = stored.seasonsThroughUS
         let state = self.state
         // A database filled by an older host with invented collections keeps only the ids
         // below the shadow flag; grants of the others are dropped with them.
