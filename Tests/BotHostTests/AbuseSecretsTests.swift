@@ -23,6 +23,9 @@ private struct LeakyReader: StateReading {
     func ledger(account id: Int64, limit: Int) throws -> [LedgerRecord] { try base.ledger(account: id, limit: limit) }
     func readCursor() throws -> Int64? { try base.readCursor() }
     func leaderboard(window: RankingWindow, asOf: Int64, limit: Int) throws -> [RankedAccount] { try base.leaderboard(window: window, asOf: asOf, limit: limit) }
+    func leaderboard(from: Int64, to: Int64, limit: Int) throws -> [RankedAccount] { try base.leaderboard(from: from, to: to, limit: limit) }
+    func seasonArchive(_ name: String) throws -> [RankedAccount] { try base.seasonArchive(name) }
+    func archivedSeasons() throws -> [ArchivedSeason] { try base.archivedSeasons() }
     func leaderboard(limit: Int) throws -> [RankedAccount] { try base.leaderboard(limit: limit) }
     func status() throws -> StoreStatus { try base.status() }
     func activityTotals(did: String) throws -> [(String, Int64)] { try base.activityTotals(did: did) }
