@@ -73,6 +73,28 @@ extension APIServer {
         return Self.json(.ok, json.output)
     }
 
+    /// `GET /seasons/{name}` (and `/seasons` for the current one): the season's page.
+    func seasonPage(_ name: String, _ request: Request) throws -> Response {
+        guard let calendar = seasons else { return Self.html(WebPages.page(title: "No seasons", body: "<h1>This bot has no seasons</h1>").html, status: .notFound) }
+        let cursor = try store.readCursor() ?? Clock.nowMicroseconds()
+        guard let season = name == "current" ? calendar.season(containing: cursor) : calendar.season(named: name) else {
+            return Self.html(WebPages.page(title: "No such season", body: "<p><a href=\"/\">← leaderboards</a></p><h1>No season \(WebPages.escape(name))</h1>").html,
+                             status: .notFound)
+        }
+        let archive = try store.seasonArchive(season.name)
+        let entries: [RankedAccount]
+        let state: String
+        if !archive.isEmpty {
+            entries = archive
+            state = "ended: the archived top \(archive.count)"
+        } else {
+            let to = min(cursor, season.endUS - 1)
+            entries = to < season.startUS ? [] : try store.leaderboard(from: season.startUS - 1, to: to, limit: calendar.archiveTop)
+            state = cursor < season.endUS ? "in progress, as of \(ISOTime.format(microseconds: to))" : "ended, not archived yet"
+        }
+        return Self.page(WebPages.season(season, state: state, entries: entries, archived: try store.archivedSeasons()), request)
+    }
+
     private static func seasonFields(_ json: JSONWriter, _ season: Season) {
         json.field("name", season.name)
         json.field("start", ISOTime.format(microseconds: season.startUS))

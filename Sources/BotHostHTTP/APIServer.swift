@@ -146,6 +146,13 @@ public struct APIServer: Sendable {
             if let cached = cachedLeaderboard(request, window: window) { return cached }
             return await reads.run { Self.guarded { try leaderboard(request, window: window) } }
         }
+        router.get("/seasons") { request, _ -> Response in
+            await reads.run { Self.guarded { try seasonPage("current", request) } }
+        }
+        router.get("/seasons/:season") { request, context -> Response in
+            let name = context.parameters.get("season") ?? ""
+            return await reads.run { Self.guarded { try seasonPage(name, request) } }
+        }
         router.get("/v1/seasons") { _, _ -> Response in
             await reads.run { Self.guarded { try seasonsIndex() } }
         }

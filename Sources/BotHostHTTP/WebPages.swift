@@ -257,3 +257,30 @@ extension String {
         return replacingCharacters(in: range, with: replacement)
     }
 }
+
+extension WebPages {
+    /// A season's page: its archived top N once it has ended, its board so far otherwise;
+    /// with links to every archived season (the hall of fame).
+    static func season(_ season: Season, state: String, entries: [RankedAccount], archived: [ArchivedSeason]) -> (html: String, etag: String) {
+        func day(_ us: Int64) -> String { String(ISOTime.format(microseconds: us).prefix(10)) }
+        var body = "<p><a href=\"/\">← leaderboards</a></p><header><div><h1>Season \(escape(season.name))</h1>"
+        body += "<p class=\"muted\">\(day(season.startUS)) to \(day(season.endUS)) (exclusive) · \(escape(state))</p></div></header>"
+        body += "<section class=\"card\" id=\"season\"><table><thead><tr><th class=\"n\">#</th><th>account</th>"
+        body += "<th class=\"n\" title=\"XP gained in the season\">season XP</th><th class=\"n\">level</th></tr></thead><tbody>"
+        if entries.isEmpty { body += "<tr><td colspan=\"4\" class=\"muted\">nobody gained XP in this season</td></tr>" }
+        for entry in entries {
+            body += "<tr data-did=\"\(escape(entry.did))\"><td class=\"n\">\(entry.rank)</td>"
+            body += "<td>\(nameCell(did: entry.did, handle: entry.handle, displayName: entry.displayName))</td>"
+            body += "<td class=\"n score\">\(grouped(entry.score))</td><td class=\"n\">\(entry.level)</td></tr>"
+        }
+        body += "</tbody></table></section>"
+        if !archived.isEmpty {
+            body += "<section class=\"card\" id=\"hall\"><h2>Past seasons</h2><ul>"
+            for past in archived {
+                body += "<li><a href=\"/seasons/\(escape(past.name))\">\(escape(past.name))</a> <span class=\"muted\">\(day(past.startUS)) to \(day(past.endUS)), top \(past.entries)</span></li>"
+            }
+            body += "</ul></section>"
+        }
+        return page(title: "Season \(season.name)", body: body)
+    }
+}
