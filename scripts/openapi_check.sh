@@ -7,9 +7,11 @@ cd "$(dirname "$0")/.."
 bin=${1:-.build/debug/bothost}
 tmp=$(mktemp -d)
 trap 'kill $server 2>/dev/null; rm -rf "$tmp"' EXIT
-"$bin" replay Tests/BotHostTests/Fixtures/jetstream-real-samples.jsonl --db "$tmp/api.sqlite" --quiet > /dev/null
+# Monthly seasons, so /v1/seasons answers with the calendar rather than 404.
+printf 'seasons:\n  period: monthly\n' > "$tmp/config.yaml"
+"$bin" replay Tests/BotHostTests/Fixtures/jetstream-real-samples.jsonl --db "$tmp/api.sqlite" --config "$tmp/config.yaml" --quiet > /dev/null
 # With an admin token, so the admin endpoints exist (and answer 401 to requests without it).
-BOTHOST_ADMIN_TOKEN=openapi-check-token "$bin" serve --db "$tmp/api.sqlite" --port 0 --log-level error > "$tmp/serve.out" 2>&1 &
+BOTHOST_ADMIN_TOKEN=openapi-check-token "$bin" serve --db "$tmp/api.sqlite" --config "$tmp/config.yaml" --port 0 --log-level error > "$tmp/serve.out" 2>&1 &
 server=$!
 for _ in $(seq 100); do grep -q serving "$tmp/serve.out" 2>/dev/null && break; sleep 0.1; done
 port=$(grep -oE ':[0-9]+' "$tmp/serve.out" | tail -1 | tr -d :)
