@@ -215,7 +215,7 @@ public struct BotHostConfiguration: Sendable, Equatable {
     /// `seasons: {period: monthly|quarterly|explicit, list: [{name, start, end}], archive_top: N, grace_minutes: M}`.
     private static func parseSeasons(_ node: Node, _ doc: YAMLDocument) throws(Diagnostic) -> SeasonCalendar {
         let map = try doc.mapping(node, "seasons")
-        try doc.rejectUnknownKeys(in: map, allowed: ["period", "list", "archive_top", "grace_minutes"], section: "seasons")
+        try doc.rejectUnknownKeys(in: map, allowed: ["period", "list", "archive_top", "grace_minutes", "announce", "announcement"], section: "seasons")
         guard let periodNode = map["period"] else { throw doc.error("seasons needs period: monthly, quarterly or explicit", at: node) }
         let name = try doc.string(periodNode, "seasons.period")
         var period: SeasonCalendar.Period
@@ -254,6 +254,14 @@ public struct BotHostConfiguration: Sendable, Equatable {
         var calendar = SeasonCalendar(period: period)
         if let value = map["archive_top"] { calendar.archiveTop = Int(try doc.int(value, "seasons.archive_top", in: 1...1_000)) }
         if let value = map["grace_minutes"] { calendar.graceUS = try doc.int(value, "seasons.grace_minutes", in: 0...10_080) * 60_000_000 }
+        var template = "{handle} finished season {season} at #{rank} with {xp} XP!"
+        if let value = map["announcement"] {
+            template = try doc.string(value, "seasons.announcement")
+            for placeholder in placeholders(in: template) where !["handle", "season", "rank", "xp", "did"].contains(placeholder) {
+                throw doc.error("unknown placeholder {\(placeholder)} in seasons.announcement; expected {handle}, {season}, {rank}, {xp} or {did}", at: value)
+            }
+        }
+        if let value = map["announce"], try doc.bool(value, "seasons.announce") { calendar.announcement = template }
         return calendar
     }
 

@@ -98,6 +98,18 @@ extension PostgresStore {
                     WHERE (SELECT count(*) FROM cursor WHERE (source = 'jetstream' OR source LIKE 'jetstream/%') AND time_us >= \(due)) >= \(parts)
                     ON CONFLICT DO NOTHING
                     """))
+            if let template = batch.seasonAnnouncement {
+                send("""
+                    INSERT INTO outbox(key, account_id, kind, payload, created_us)
+                    SELECT 'season:' || s.season || ':' || a.did, a.id, 'season',
+                           json_build_object('type', 'season', 'did', a.did, 'handle', coalesce(a.handle, ''), 'season', s.season,
+                                             'rank', s.rank, 'xp', s.score, 'template', \(template))::text, \(season.endUS)
+                    FROM season_archive s JOIN accounts a ON a.did = s.did
+                    WHERE s.season = \(season.name) AND a.consent IN ('opted_in', 'no_ping') AND a.status = 'active'
+                    ORDER BY s.rank
+                    ON CONFLICT DO NOTHING
+                    """)
+            }
         }
     }
 

@@ -104,6 +104,19 @@ extension Store {
                     """, arguments: [season.name, entry.rank, entry.did, entry.handle, entry.score, entry.xp, entry.level,
                                      season.startUS, season.endUS, now])
             }
+            // Season-end announcements to the archive's opted-in, active accounts, keyed
+            // once per season and account (the dispatcher checks consent again at sending).
+            if let template = batch.seasonAnnouncement {
+                try db.execute(sql: """
+                    INSERT OR IGNORE INTO outbox(key, account_id, kind, payload, created_us)
+                    SELECT 'season:' || s.season || ':' || a.did, a.id, 'season',
+                           json_object('type', 'season', 'did', a.did, 'handle', coalesce(a.handle, ''), 'season', s.season,
+                                       'rank', s.rank, 'xp', s.score, 'template', ?), ?
+                    FROM season_archive s JOIN accounts a ON a.did = s.did
+                    WHERE s.season = ? AND a.consent IN ('opted_in', 'no_ping') AND a.status = 'active'
+                    ORDER BY s.rank
+                    """, arguments: [template, season.endUS, season.name])
+            }
         }
     }
 

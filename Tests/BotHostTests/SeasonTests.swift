@@ -2,6 +2,7 @@ import BotHost
 import BotHostConfig
 import BotHostPostgres
 import BotHostSQLite
+import Plugins
 import Foundation
 import Rules
 import Testing
@@ -70,19 +71,26 @@ import Testing
         var calendar = SeasonCalendar(period: .monthly)
         calendar.archiveTop = 2
         calendar.graceUS = 600_000_000
+        calendar.announcement = "{handle} finished {season} at #{rank} with {xp} XP"
         configuration.seasons = calendar
+        configuration.bot.did = Events.bot
         let nov = Self.us("2026-11-30"), dec = Self.us("2026-12-01")
         func post(_ who: String, _ n: Int, at time: Int64) -> String {
             Events.commit("did:plc:\(who)\(String(repeating: "0", count: 24 - who.count))", rev: n, op: "create", collection: "app.bsky.feed.post",
                           rkey: Events.tid(n), record: #"{"$type":"app.bsky.feed.post","createdAt":"2026-01-01T00:00:00Z","text":"x"}"#,
                           time: Int(time - 1_700_000_000_000_000))
         }
-        // November: carol 3 posts, alice 2, bob 1. December: bob 5 (not November's).
+        // November: carol 3 posts (the first opts her in), alice 2, bob 1. December: bob 5
+        // (not November's).
         var november: [String] = []
         var n = 0
-        for (who, count) in [("carol", 3), ("alice", 2), ("bob", 1)] {
+        let optIn = Events.commit("did:plc:carol0000000000000000000", rev: 0, op: "create", collection: "app.bsky.feed.post", rkey: Events.tid(0),
+                                  record: #"{"$type":"app.bsky.feed.post","createdAt":"2026-01-01T00:00:00Z","text":"@bot opt in","facets":\#(Events.mentionFacet(Events.bot))}"#,
+                                  time: Int(nov - 1_700_000_000_000_000))
+        for (who, count) in [("carol", 2), ("alice", 2), ("bob", 1)] {
             for _ in 0..<count { n += 1; november.append(post(who, n, at: nov + Int64(n) * 1_000_000)) }
         }
+        november.insert(optIn, at: 0)
         var december: [String] = []
         for _ in 0..<5 { n += 1; december.append(post("bob", n, at: dec + Int64(n) * 1_000_000)) }
         // Past the grace: an event 11 minutes into December.
@@ -99,6 +107,13 @@ import Testing
         #expect(archive.map(\.score) == [150, 100])
         #expect(archive.map(\.rank) == [1, 2])
         #expect(try reader.archivedSeasons().map(\.name) == ["2026-11"])
+        // The season-end announcement: carol only (alice never opted in), keyed once.
+        let outbox = try (reopened as! any OutboxModeration).outboxMessages(states: [], did: nil, limit: nil).filter { $0.kind == "season" }
+        #expect(outbox.map(\.key) == ["season:2026-11:did:plc:carol0000000000000000000"])
+        let payload = try #require(try JSONSerialization.jsonObject(with: Data((outbox.first?.payload ?? "").utf8)) as? [String: Any])
+        #expect(payload["type"] as? String == "season" && payload["season"] as? String == "2026-11")
+        #expect(payload["rank"] as? Int == 1 && payload["xp"] as? Int == 150)
+        #expect(payload["template"] as? String == "{handle} finished {season} at #{rank} with {xp} XP")
         // December's live board has bob's December XP only.
         let decemberBoard = try reader.leaderboard(from: dec - 1, to: dec + 700_000_000, limit: 10)
         #expect(decemberBoard.first?.did == "did:plc:bob000000000000000000000" && decemberBoard.first?.score == 250)
@@ -107,5 +122,6 @@ import Testing
                                      into: reopened, reopen: { reopened }, configuration: configuration)
         #expect(try reader.seasonArchive("2026-11") == archive)
         #expect(try reader.archivedSeasons().count == 1)
+        #expect(try (reopened as! any OutboxModeration).outboxMessages(states: [], did: nil, limit: nil).filter { $0.kind == "season" }.count == 1)
     }
 }

@@ -185,6 +185,7 @@ extension PluginContext {
         batch.seasonArchives = due
         batch.seasonArchiveTop = seasons.archiveTop
         batch.seasonGraceUS = seasons.graceUS
+        batch.seasonAnnouncement = seasons.announcement
         batch.seasonsThroughUS = last.endUS
         seasonsThroughUS = last.endUS
     }

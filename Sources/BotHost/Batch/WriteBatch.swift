@@ -147,6 +147,8 @@ public struct WriteBatch: Sendable {
     public var seasonArchives: [Season] = []
     public var seasonArchiveTop = 10
     public var seasonGraceUS: Int64 = 0
+    /// The season-end announcement for the archive's opted-in accounts (nil: none).
+    public var seasonAnnouncement: String?
     /// The end of the last season this host has handed to its store (nil: unchanged).
     public var seasonsThroughUS: Int64?
     /// The cursor stored with the batch.

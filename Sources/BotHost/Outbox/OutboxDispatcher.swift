@@ -249,7 +249,7 @@ public final class OutboxDispatcher: Sendable {
     }
 
     /// The kinds that are about an account and need its consent at the instant of sending.
-    static let announcementKinds: Set<String> = ["milestone", "confirm", "rank"]
+    static let announcementKinds: Set<String> = ["milestone", "confirm", "rank", "season"]
 
     /// Renews the lease on a message while it is being sent (a slow send keeps it; a
     /// dispatcher that died lets it run out, and another takes over).
@@ -268,7 +268,7 @@ public final class OutboxDispatcher: Sendable {
     /// Why an announcement may no longer be posted (the account opted out or is not
     /// active), or nil.
     static func noLongerAllowed(_ message: OutboxMessage) -> String? {
-        guard message.kind == "milestone" || message.kind == "confirm" || message.kind == "rank" else { return nil }
+        guard announcementKinds.contains(message.kind) else { return nil }
         if message.consent != .optedIn && message.consent != .noPing { return "account is \(message.consent.name)" }
         if message.status != "active" { return "account is \(message.status)" }
         return nil
@@ -361,13 +361,17 @@ public final class OutboxDispatcher: Sendable {
         guard payloads.count == group.count, let first = payloads.first else { return nil }
         let lead = group[0]
         let createdAt = WallClock.iso8601(us: nowUS)
-        if lead.kind == "rank" {
+        if lead.kind == "rank" || lead.kind == "season" {
             let mention = lead.consent == .optedIn
             var handle = lead.handle ?? first.handle
             if handle?.isEmpty != false { handle = await lookUpHandle(lead.did) }
-            let text = renderer.render(template: first.template ?? "{handle} entered the top {n} of the {window}!",
-                                       did: lead.did, handle: handle, mention: mention,
-                                       values: ["n": String(first.n ?? 0), "rank": String(first.rank ?? 0), "window": first.window ?? ""])
+            let text = lead.kind == "season"
+                ? renderer.render(template: first.template ?? "{handle} finished season {season} at #{rank} with {xp} XP!",
+                                  did: lead.did, handle: handle, mention: mention,
+                                  values: ["season": first.season ?? "", "rank": String(first.rank ?? 0), "xp": String(first.xp ?? 0)])
+                : renderer.render(template: first.template ?? "{handle} entered the top {n} of the {window}!",
+                                  did: lead.did, handle: handle, mention: mention,
+                                  values: ["n": String(first.n ?? 0), "rank": String(first.rank ?? 0), "window": first.window ?? ""])
             if options.mode == .dm {
                 return PreparedDelivery(via: "dm", post: nil, recipient: lead.did, text: text.text, facets: text.facets, mentions: mention)
             }

@@ -25,6 +25,8 @@ struct OutboxPayload: Decodable {
     var n: Int?
     var rank: Int?
     var window: String?
+    // Season-end announcements.
+    var season: String?
 
     static func decode(_ text: String) -> OutboxPayload? {
         try? JSONDecoder().decode(OutboxPayload.self, from: Data(text.utf8))

@@ -26,11 +26,15 @@ public struct SeasonCalendar: Sendable, Equatable {
     /// Stream time after a season's end before it is archived, so events a little late
     /// (Jetstream's order is by arrival) still count.
     public var graceUS: Int64
+    /// The post to the opted-in accounts of an archive (`{handle}`, `{season}`, `{rank}`,
+    /// `{xp}`); nil: no season-end announcements.
+    public var announcement: String?
 
-    public init(period: Period, archiveTop: Int = 10, graceUS: Int64 = 600_000_000) {
+    public init(period: Period, archiveTop: Int = 10, graceUS: Int64 = 600_000_000, announcement: String? = nil) {
         self.period = period
         self.archiveTop = archiveTop
         self.graceUS = graceUS
+        self.announcement = announcement
     }
 
     /// The season that holds `timeUS`, if any.
