@@ -25,11 +25,20 @@ struct UserCommand: ParsableCommand {
     var format: OutputFormat = .table
 
     func run() throws {
-        let curve = try loadConfiguration(config).leveling.progression.curve
+        let configuration = try loadConfiguration(config)
+        let curve = configuration.leveling.progression.curve
         let location = database.location()
         let store = try location.openReader()
         guard let record = try store.account(account) else {
             throw CLIError("no account \(account) in \(location.display)")
+        }
+        // The current season, when the config has seasons: the account's season XP and rank
+        // among the season's top 1,000.
+        var season: (name: String, score: Int64, rank: Int?)?
+        if let calendar = configuration.seasons, let cursor = try store.readCursor(), let current = calendar.season(containing: cursor) {
+            let board = try store.leaderboard(from: current.startUS - 1, to: cursor, limit: 1_000)
+            let mine = board.first { $0.did == record.did }
+            season = (current.name, mine?.score ?? 0, mine?.rank)
         }
         let entries = try store.ledger(account: record.id, limit: max(0, limit))
         let current = curve.xpToReach(level: record.level)
@@ -52,6 +61,14 @@ struct UserCommand: ParsableCommand {
                 json.field("consent", record.consent)
                 json.field("leaderboards", AccountStanding.text(record))
                 json.field("purged", record.purged)
+                if let season {
+                    json.key("season")
+                    json.object {
+                        json.field("name", season.name)
+                        json.field("xp", season.score)
+                        json.field("rank", season.rank)
+                    }
+                }
                 json.array("ledger") {
                     for entry in entries { LedgerJSON.write(entry, to: json) }
                 }
@@ -61,6 +78,10 @@ struct UserCommand: ParsableCommand {
             print("\(record.displayName.map { "\($0)  " } ?? "")\(record.handle.map { "@\($0)  " } ?? "")\(record.did)")
             print("level \(record.level)  ·  \(Format.grouped(record.xp)) XP  ·  \(Format.fixed(progress, 1))% to level \(record.level + 1) (\(Format.grouped(max(0, next - record.xp))) XP to go)")
             print("milestones: \(record.milestones.isEmpty ? "none" : record.milestones.map(String.init).joined(separator: ", "))  ·  status: \(record.status)  ·  consent: \(record.consent)  ·  leaderboards: \(AccountStanding.text(record))")
+            if let season {
+                let rank = season.rank.map { "#\($0)" } ?? (season.score > 0 ? "not in the top 1,000" : "not ranked")
+                print("season \(season.name): \(Format.grouped(season.score)) XP  ·  \(rank)")
+            }
             if record.purged {
                 print("purged (privacy request): its ledger, grants, milestones, outbox and activity are gone; `audit list` says when and who")
             }
