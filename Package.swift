@@ -40,6 +40,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/swiftwasm/WasmKit", from: "0.4.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         .systemLibrary(name: "CZstd", providers: [.apt(["libzstd-dev"])]),
@@ -143,6 +144,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Labels (docs/labels.md): DAG-CBOR and the labeler's P-256 signatures.
+        .target(
+            name: "BotHostLabels",
+            dependencies: ["BotHost", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
         // The config file (YAML): the bot, the plugins it runs and the host's settings.
         .target(
             name: "BotHostConfig",
@@ -163,7 +170,7 @@ let package = Package(
         .testTarget(
             name: "BotHostTests",
             dependencies: [
-                "BotHost", "BotHostSQLite", "BotHostStores", "BotHostConfig", "Plugins", "Rules", "XRPCClient", "JetstreamServer", "BotHostHTTP", "BotHostPostgres", "BotHostWasm",
+                "BotHost", "BotHostSQLite", "BotHostStores", "BotHostConfig", "Plugins", "Rules", "XRPCClient", "JetstreamServer", "BotHostHTTP", "BotHostPostgres", "BotHostWasm", "BotHostLabels",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
