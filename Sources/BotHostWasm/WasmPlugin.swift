@@ -90,7 +90,13 @@ public final class WasmPlugin: Plugin {
         }
         let call = sandbox.call
         call.begin(event, context)
-        defer { call.end() }
+        let loggedBefore = call.logLines.count
+        defer {
+            // The module's own lines (bh_log): bounded, made safe for a terminal, logged
+            // whether or not the call succeeded.
+            for line in call.logLines.dropFirst(loggedBefore) { logger.notice("plugin \(id): \(LogText.safe(line))") }
+            call.end()
+        }
         let start = ContinuousClock.now
         let outcome: Result<Int32, any Error>
         do { outcome = .success(try sandbox.onEvent(operation: Int32(commit.operation.rawValue), fuel: limits.fuelPerEvent)) } catch { outcome = .failure(error) }

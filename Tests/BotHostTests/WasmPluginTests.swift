@@ -221,6 +221,7 @@ struct WasmBuildError: Error, CustomStringConvertible { let description: String 
                 bh_state_set(1, n);
                 bh_count(POSTS);
                 bh_grant(RULE, (int32_t)n);   /* 1, 2, 3 … per post of the account */
+                bh_log("counted\\n a post", 15);
                 return 0;
             }
             """
@@ -228,6 +229,8 @@ struct WasmBuildError: Error, CustomStringConvertible { let description: String 
         let streak = WasmPluginSpec(file: try WasmModuleFile.load(path))
         let host = try TestHost(configuration: configuration([streak]), packs: try PackSelection.load([Self.withoutPost], amounts: .init()))
         try host.feed([Events.post(Events.alice, rev: 1, rkey: "3kaaaaaaaaaa2"), Events.post(Events.alice, rev: 2, rkey: "3kaaaaaaaaab2")])
+        let plugin = try #require(host.engine.loadedPlugins.compactMap { $0 as? WasmPlugin }.first)
+        #expect(plugin.logLines == ["counted\n a post", "counted\n a post"])
         try host.restart()
         try host.feed([Events.post(Events.alice, rev: 3, rkey: "3kaaaaaaaaac2")])
         #expect(try host.xp(Events.alice) == 1 + 2 + 3)
