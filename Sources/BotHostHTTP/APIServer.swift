@@ -113,9 +113,15 @@ public struct APIServer: Sendable {
                 let ranks = try RankingWindow.allCases.map { window in
                     (window, try top(window, asOf: asOf).first { $0.did == account.did }?.rank)
                 }
+                // The current season: the account's season XP and rank among its top 1,000.
+                var season: (name: String, score: Int64, rank: Int?)?
+                if let calendar = seasons, let current = calendar.season(containing: asOf) {
+                    let mine = try store.leaderboard(from: current.startUS - 1, to: asOf, limit: 1_000).first { $0.did == account.did }
+                    season = (current.name, mine?.score ?? 0, mine?.rank)
+                }
                 return Self.page(WebPages.account(account, curve: curve, series: series,
                                                   counts: try store.activityTotals(did: account.did), ledger: ledger,
-                                                  ranks: ranks), request)
+                                                  ranks: ranks, season: season), request)
             } }
         }
         router.get("/healthz") { _, _ in Self.json(.ok, #"{"status":"ok"}"#) }

@@ -130,7 +130,8 @@ enum WebPages {
 
     static func account(_ account: AccountRecord, curve: LevelCurve, series: [(timeUS: Int64, xp: Int64)],
                         counts: [(String, Int64)], ledger: [LedgerRecord],
-                        ranks: [(RankingWindow, Int?)]) -> (html: String, etag: String) {
+                        ranks: [(RankingWindow, Int?)],
+                        season: (name: String, score: Int64, rank: Int?)? = nil) -> (html: String, etag: String) {
         let floor = curve.xpToReach(level: account.level)
         let next = curve.xpToReach(level: account.level + 1)
         let fraction = next > floor ? min(1, max(0, Double(account.xp - floor) / Double(next - floor))) : 1
@@ -145,6 +146,12 @@ enum WebPages {
         for (window, rank) in ranks {
             let shown = rank.map { "#\($0)" } ?? "–"
             body += "<div id=\"rank-\(window.rawValue)\" data-rank=\"\(rank.map(String.init) ?? "")\"><span class=\"muted\">last \(window.rawValue)</span><br><b>\(shown)</b></div>"
+        }
+        if let season {
+            let shown = season.rank.map { "#\($0)" } ?? "–"
+            body += "<div id=\"rank-season\" data-rank=\"\(season.rank.map(String.init) ?? "")\" data-xp=\"\(season.score)\">"
+            body += "<span class=\"muted\"><a href=\"/seasons/\(escape(season.name))\">season \(escape(season.name))</a></span><br><b>\(shown)</b> "
+            body += "<span class=\"muted\">\(grouped(season.score)) XP</span></div>"
         }
         body += "</div>"
         body += "<section class=\"card\"><h2>Level <span id=\"level\">\(account.level)</span> · <span id=\"xp\">\(grouped(account.xp))</span> XP</h2>"

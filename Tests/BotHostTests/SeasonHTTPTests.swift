@@ -58,6 +58,11 @@ import Testing
             try await client.execute(uri: "/v1/seasons/current?limit=0", method: .get) { response in
                 #expect(response.status == .badRequest)
             }
+            try await client.execute(uri: "/accounts/\(Events.bob)", method: .get) { response in
+                let html = String(buffer: response.body)
+                #expect(html.contains("<div id=\"rank-season\" data-rank=\"1\" data-xp=\"50\">"), "\(html)")
+                #expect(html.contains("href=\"/seasons/2026-12\">season 2026-12</a>"))
+            }
             try await client.execute(uri: "/seasons/2026-11", method: .get) { response in
                 #expect(response.status == .ok)
                 let html = String(buffer: response.body)
