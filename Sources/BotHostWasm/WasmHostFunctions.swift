@@ -156,14 +156,14 @@ extension WasmSandbox {
             return { _, args, _ in call.effects.append(.revoke(rule: try call.rule(args[0]))) }
         case "current_grant":
             return { _, _, results in
-                let grant = call.context?.currentGrant(shadow: call.shadow)
+                let grant = call.context?.currentGrant(shadow: call.isShadow)
                 results[0] = .i32(UInt32(bitPattern: grant.map { $0.amount } ?? -1))
             }
         case "grant_of":
             return { store, args, results in
                 guard let uri = call.value(args[0].int32), let context = call.context else { results[0] = .i32(UInt32(bitPattern: -1)); return }
                 try charge(store, 50)
-                let shadow = call.shadow
+                let shadow = call.isShadow
                 let grant = RecordURI.withBytes(of: uri) { bytes -> Grant? in
                     guard let parts = RecordURI(bytes), let collection = context.knownCollectionID(parts.collection) else { return nil }
                     return shadow ? context.shadowGrant(did: parts.authority, collection: collection, rkey: parts.rkey)
@@ -222,8 +222,6 @@ extension Value {
 }
 
 extension WasmCall {
-    var shadow: Bool { isShadow }
-
     /// A declared key.
     @inline(__always)
     func key(_ argument: Value) throws(WasmHostTrap) -> JSONKey {

@@ -1,4 +1,5 @@
 import BotHost
+import Plugins
 import WasmKit
 
 /// A checked WebAssembly plugin file: parsed, its imports and exports matched against
@@ -78,17 +79,4 @@ extension String {
     fileprivate func replacingSuffix(_ suffix: String) -> String {
         hasSuffix(suffix) ? String(dropLast(suffix.count)) : self
     }
-}
-
-/// Reads a whole file.
-func readFileBytes(_ path: String) throws -> [UInt8] {
-    let reader = try FileByteSource(path: path)
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 1 << 16)
-    while true {
-        let n = try chunk.withUnsafeMutableBytes { try reader.read(into: $0) }
-        if n == 0 { break }
-        bytes.append(contentsOf: chunk[0..<n])
-    }
-    return bytes
 }

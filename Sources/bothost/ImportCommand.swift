@@ -69,17 +69,10 @@ struct ImportAccounts: ParsableCommand {
         }
         let who = actor ?? environment("USER") ?? "moderator"
         let ids = try store.enqueueImport(rows, reason: why, actor: who)
-        if case let .sqlite(path) = location, let lock = HostLock(databasePath: path) {
-            // No host owns the database: apply the queue here, as a host would.
-            let context = configuration.makeContext()
-            try store.load(into: context)
-            var boundary = BatchBoundary(store: store)
-            let batch = try boundary.close(context)
+        if let batch = try ModeratorAction.applyIfNoHost(location: location, store: store, configuration: configuration) {
             let mine = Set(ids)
             let results = batch.commandsApplied.filter { mine.contains($0.id) }
             let again = results.filter { $0.result.hasPrefix("already imported") }.count
-            try store.commit(batch)
-            withExtendedLifetime(lock) {}
             ModeratorAction.report(["file": file, "tag": tag, "imported": String(results.count - again),
                                     "already_imported": String(again), "xp": String(total)], format: format)
         } else {

@@ -293,14 +293,7 @@ enum ModeratorAction {
         }
         let who = actor ?? environment("USER") ?? "moderator"
         let id = try store.enqueue(kind, did: record.did, amount: amount, reason: reason, actor: who)
-        if case let .sqlite(path) = location, let lock = HostLock(databasePath: path) {
-            // No host owns the database: apply the queue here, as a host would. (On
-            // PostgreSQL the host that owns the account's partition applies it.)
-            let context = configuration.makeContext()
-            try store.load(into: context)
-            var boundary = BatchBoundary(store: store)
-            try store.commit(try boundary.close(context))
-            withExtendedLifetime(lock) {}
+        if case let .sqlite(path) = location, try applyIfNoHost(location: location, store: store, configuration: configuration) != nil {
             let result = try openStore(path).command(id)
             report(["command": String(id), "state": result?.state ?? "?", "result": result?.result ?? ""], format: format)
         } else {
@@ -308,6 +301,20 @@ enum ModeratorAction {
                     "result": location.isPostgres ? "queued: the host of the account's partition applies it in its next batch"
                         : "queued: the running host applies it in its next batch"], format: format)
         }
+    }
+
+    /// When no host owns a SQLite database, applies its queued commands here, as a host
+    /// would, and returns the committed batch; nil when a host runs or the store is
+    /// PostgreSQL (the host that owns each account's partition applies them there).
+    static func applyIfNoHost(location: StoreLocation, store: any BotHostStore, configuration: BotHostConfiguration) throws -> WriteBatch? {
+        guard case let .sqlite(path) = location, let lock = HostLock(databasePath: path) else { return nil }
+        let context = configuration.makeContext()
+        try store.load(into: context)
+        var boundary = BatchBoundary(store: store)
+        let batch = try boundary.close(context)
+        try store.commit(batch)
+        withExtendedLifetime(lock) {}
+        return batch
     }
 
     static func report(_ fields: KeyValuePairs<String, String>, format: OutputFormat) {

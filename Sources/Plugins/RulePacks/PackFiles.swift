@@ -65,6 +65,11 @@ public struct PackSelection: Sendable {
 
 /// Reads a whole text file without Foundation.
 public func readTextFile(_ path: String) throws -> String {
+    String(decoding: try readFileBytes(path), as: UTF8.self)
+}
+
+/// Reads a whole file's bytes without Foundation (rule packs, WebAssembly modules).
+public func readFileBytes(_ path: String) throws -> [UInt8] {
     let reader = try FileByteSource(path: path)
     var bytes: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 1 << 16)
@@ -73,5 +78,5 @@ public func readTextFile(_ path: String) throws -> String {
         if n == 0 { break }
         bytes.append(contentsOf: chunk[0..<n])
     }
-    return String(decoding: bytes, as: UTF8.self)
+    return bytes
 }
