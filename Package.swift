@@ -80,11 +80,13 @@ let package = Package(
         .target(
             name: "BotHostHTTP",
             dependencies: [
-                "BotHost", "Rules",
+                "BotHost", "Rules", "BotHostLabels",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -147,19 +149,23 @@ let package = Package(
         // Labels (docs/labels.md): DAG-CBOR and the labeler's P-256 signatures.
         .target(
             name: "BotHostLabels",
-            dependencies: ["BotHost", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "BotHost", "XRPCClient",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
             swiftSettings: swiftSettings
         ),
         // The config file (YAML): the bot, the plugins it runs and the host's settings.
         .target(
             name: "BotHostConfig",
-            dependencies: ["BotHost", "Plugins", "Rules", "BotHostWasm", .product(name: "Yams", package: "Yams")],
+            dependencies: ["BotHost", "Plugins", "Rules", "BotHostWasm", "BotHostLabels", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "bothost",
             dependencies: [
-                "BotHost", "BotHostSQLite", "BotHostStores", "BotHostConfig", "Plugins", "Rules", "JetstreamServer", "BotHostHTTP", "BotHostPostgres", "BotHostWasm",
+                "BotHost", "BotHostSQLite", "BotHostStores", "BotHostConfig", "Plugins", "Rules", "JetstreamServer", "BotHostHTTP", "BotHostPostgres", "BotHostWasm", "BotHostLabels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

@@ -1,4 +1,5 @@
 import BotHost
+import BotHostLabels
 import BotHostWasm
 import Plugins
 import Rules
@@ -36,6 +37,8 @@ public struct BotHostConfiguration: Sendable, Equatable {
     public var rankFirstAnnouncement = "{handle} is the new #1 of the {window}!"
     /// Seasons (`seasons:`); nil: none.
     public var seasons: SeasonCalendar?
+    /// The labeler (`labeler:`); nil: BotHost issues no labels.
+    public var labeler: LabelerConfiguration?
     /// WebAssembly plugins (`plugins.wasm`), checked and initialized once at load.
     public var wasmPlugins: [WasmPluginSpec] = []
 
@@ -56,8 +59,9 @@ public struct BotHostConfiguration: Sendable, Equatable {
         guard let root = doc.root else { return config }
         if case let .scalar(scalar) = root, scalar.string.isEmpty { return config }
         let top = try doc.mapping(root, "the config file")
-        try doc.rejectUnknownKeys(in: top, allowed: ["bot", "leveling", "consent", "store", "jetstream", "analytics", "outbox", "rankings", "plugins", "seasons"], section: "the config file")
+        try doc.rejectUnknownKeys(in: top, allowed: ["bot", "leveling", "consent", "store", "jetstream", "analytics", "outbox", "rankings", "plugins", "seasons", "labeler"], section: "the config file")
         if let node = top["seasons"] { config.seasons = try parseSeasons(node, doc) }
+        if let node = top["labeler"] { config.labeler = try LabelerSpec.parse(node, doc, file: file) }
         if let node = top["plugins"] { config.wasmPlugins = try WasmPluginSpec.parse(node, doc, file: file) }
         if let node = top["rankings"] {
             let map = try doc.mapping(node, "rankings")

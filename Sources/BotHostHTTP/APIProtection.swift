@@ -28,6 +28,8 @@ public struct APILimits: Sendable {
     /// Swift concurrency pool that ingest uses), and how many may wait for one.
     public var readThreads = 2
     public var maxWaitingReads = 64
+    /// subscribeLabels connections at once.
+    public var maxLabelSubscribers = 256
 
     public init() {}
 }
@@ -109,6 +111,12 @@ final class ReadPool: Sendable {
     deinit { pool.shutdownGracefully { _ in } }
 
     struct Overloaded: Error {}
+
+    /// Runs a read that is not a whole answer (a label stream's page); no admission limit:
+    /// the stream's subscribers are bounded by themselves.
+    func value<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await pool.runIfActive(body)
+    }
 
     func run(_ body: @escaping @Sendable () -> Response) async -> Response {
         let admitted = waiting.withLock { count -> Bool in

@@ -1,5 +1,6 @@
 import BotHost
 import Hummingbird
+import HummingbirdWebSocket
 import Logging
 import XRPCClient
 import NIOCore
@@ -33,6 +34,9 @@ public struct APIServer: Sendable {
     let reads: ReadPool
     /// The season calendar (`seasons:` in the config), for `/v1/seasons`.
     public let seasons: SeasonCalendar?
+    /// The labeler's labels (both stores have them), for queryLabels and subscribeLabels.
+    let labels: (any LabelReading)?
+    let labelStreams: LabelStream?
 
     /// - Parameters:
     ///   - adminToken: enables the admin endpoints (bearer token); nil keeps the API read-only.
@@ -46,6 +50,10 @@ public struct APIServer: Sendable {
         reads = ReadPool(threads: limits.readThreads, maxWaiting: limits.maxWaitingReads)
         self.curve = curve
         self.registry = registry
+        let labels = store as? any LabelReading
+        self.labels = labels
+        let reads = self.reads
+        labelStreams = labels.map { LabelStream(store: $0, reads: reads, maxSubscribers: limits.maxLabelSubscribers) }
         if let adminToken, !adminToken.isEmpty, let writer = adminStore ?? (store as? any ModerationWriting) { admin = AdminAPI(store: writer, token: adminToken) } else { admin = nil }
     }
 
@@ -65,6 +73,7 @@ public struct APIServer: Sendable {
         router.add(middleware: GetOnlyMiddleware())
         router.add(middleware: RateLimitMiddleware(limiter: limiter))
         admin?.register(on: router)
+        registerLabels(on: router)
         router.get("/") { request, _ -> Response in
             await reads.run { Self.guarded {
                 let asOf = try cache.asOf { try store.readCursor() ?? Clock.nowMicroseconds() }
@@ -183,8 +192,29 @@ public struct APIServer: Sendable {
     /// The application, to run as one service among others (`bothost run --http-port`).
     public func application(host: String, port: Int, logger: Logger,
                             onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol & Service {
-        Application(router: router(), configuration: .init(address: .hostname(host, port: port), serverName: "bothost"),
-                    onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) }, logger: logger)
+        let streams = labelStreams
+        return Application(
+            router: router(),
+            // subscribeLabels is the one WebSocket; every other request is plain HTTP.
+            server: .http1WebSocketUpgrade(configuration: .init(ws: .init(maxFrameSize: 1 << 16, autoPing: .enabled(timePeriod: .seconds(30))))) {
+                request, _, logger in
+                let target = request.path ?? ""
+                guard let streams, target.prefix(while: { $0 != "?" }) == Self.subscribeLabelsPath else { return .dontUpgrade }
+                let query = target.drop(while: { $0 != "?" }).dropFirst()
+                var cursor: Int64?
+                for pair in query.split(separator: "&") where pair.hasPrefix("cursor=") {
+                    let text = String(pair.dropFirst("cursor=".count))
+                    guard LabelStream.cursorProblem(text) == nil else { return .dontUpgrade }
+                    cursor = Int64(text)
+                }
+                guard streams.admit() else { return .dontUpgrade }
+                let start = cursor
+                return .upgrade([:]) { inbound, outbound, _ in
+                    await streams.serve(cursor: start, inbound: inbound, outbound: outbound, logger: logger)
+                }
+            },
+            configuration: .init(address: .hostname(host, port: port), serverName: "bothost"),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) }, logger: logger)
     }
 
     /// Installs a Prometheus registry as the swift-metrics backend (once per process)

@@ -38,6 +38,14 @@ public struct LabelSigner: Sendable {
         return signed
     }
 
+    /// Whether `label` carries this key's signature over its unsigned bytes, with a low S
+    /// (what a consumer checks; the tests check every label issued).
+    public func isValidSignature(_ label: Label) -> Bool {
+        guard let sig = label.sig, sig.count == 64, Self.lowS(sig) == sig,
+              let signature = try? P256.Signing.ECDSASignature(rawRepresentation: sig) else { return false }
+        return key.publicKey.isValidSignature(signature, for: SHA256.hash(data: label.unsignedCBOR))
+    }
+
     /// The compact, low-S signature of SHA-256(`data`).
     public func signature(for data: [UInt8]) throws -> [UInt8] {
         let raw = Array(try key.signature(for: SHA256.hash(data: data)).rawRepresentation)

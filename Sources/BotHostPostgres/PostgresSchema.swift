@@ -174,5 +174,14 @@ enum PostgresSchema {
                                         start_us bigint NOT NULL, end_us bigint NOT NULL, archived_us bigint NOT NULL,
                                         PRIMARY KEY(season, rank));
             """),
+        // The labeler (docs/labels.md): signed labels in one sequence, the label each account
+        // carries now, and the accounts that may carry one.
+        Step(version: 6, name: "labels", sql: """
+            CREATE TABLE labels(seq bigserial PRIMARY KEY, src text NOT NULL, uri text NOT NULL, val text NOT NULL,
+                                neg boolean NOT NULL, cts text NOT NULL, exp text, sig bytea NOT NULL);
+            CREATE INDEX labels_uri ON labels(uri);
+            CREATE TABLE label_current(did text PRIMARY KEY, val text NOT NULL, exp text, seq bigint NOT NULL);
+            CREATE INDEX accounts_consenting ON accounts(consent) WHERE consent IN ('opted_in', 'no_ping');
+            """),
     ]
 }

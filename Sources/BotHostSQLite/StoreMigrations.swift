@@ -297,6 +297,27 @@ enum StoreMigrations {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v13-labels") { db in
+            // The labeler (docs/labels.md): signed labels in one sequence that is never
+            // reused (AUTOINCREMENT: sqlite_sequence keeps the highest number even when
+            // old labels are pruned), and the label each account carries now. The partial
+            // index keeps a labeler pass proportional to the accounts that opted in.
+            try db.execute(sql: """
+                CREATE TABLE labels(
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    src TEXT NOT NULL,
+                    uri TEXT NOT NULL,
+                    val TEXT NOT NULL,
+                    neg INTEGER NOT NULL,
+                    cts TEXT NOT NULL,
+                    exp TEXT,
+                    sig BLOB NOT NULL
+                );
+                CREATE INDEX labels_uri ON labels(uri);
+                CREATE TABLE label_current(did TEXT PRIMARY KEY, val TEXT NOT NULL, exp TEXT, seq INTEGER NOT NULL) WITHOUT ROWID;
+                CREATE INDEX accounts_consenting ON accounts(consent) WHERE consent IN ('opted_in', 'no_ping');
+                """)
+        }
         return migrator
     }
 }

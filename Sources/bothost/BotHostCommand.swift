@@ -8,7 +8,7 @@ struct BotHostCommand: AsyncParsableCommand {
         abstract: "Host rule plugins that react to Bluesky's Jetstream.",
         discussion: "State lives in a SQLite file (--db, default ./bothost.sqlite), or in PostgreSQL (--store postgres://…; docs/scaling.md).",
         version: "0.1.0",
-        subcommands: [ReplayCommand.self, RunCommand.self, RecordCommand.self, ServeJetstreamCommand.self, ExportCommand.self, UserCommand.self, TopCommand.self, NamesCommand.self, ServeCommand.self, MigrateCommand.self, ExplainCommand.self, ExcludeCommand.self, IncludeCommand.self, AdjustCommand.self, PurgeCommand.self, AuditCommand.self, RankEventsCommand.self, RulesCommand.self, PluginCommand.self, ImportCommand.self, SeasonsCommand.self, OutboxCommand.self, StatusCommand.self, ConfigCommand.self, BenchDecodeCommand.self, BenchApplyCommand.self]
+        subcommands: [ReplayCommand.self, RunCommand.self, RecordCommand.self, ServeJetstreamCommand.self, ExportCommand.self, UserCommand.self, TopCommand.self, NamesCommand.self, ServeCommand.self, MigrateCommand.self, ExplainCommand.self, ExcludeCommand.self, IncludeCommand.self, AdjustCommand.self, PurgeCommand.self, AuditCommand.self, RankEventsCommand.self, RulesCommand.self, PluginCommand.self, ImportCommand.self, SeasonsCommand.self, LabelerCommand.self, OutboxCommand.self, StatusCommand.self, ConfigCommand.self, BenchDecodeCommand.self, BenchApplyCommand.self]
     )
 }
 

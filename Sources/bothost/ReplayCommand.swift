@@ -120,6 +120,13 @@ struct ReplayCommand: AsyncParsableCommand {
         await dispatching?.value
         if terminal { printError("\r\u{1B}[K", terminator: "") }
         let summary = try outcome.get()
+        // The labeler's pass over what the replay changed (docs/labels.md).
+        if let labeler = try LabelerSetUp.make(configuration) {
+            switch await LabelerSetUp.pass(labeler, store) {
+            case .success(let pass): if !quiet { printError(LabelerSetUp.describe(pass)) }
+            case .failure(let error): throw CLIError("labeler: \(store.describe(error).description)")
+            }
+        }
         // Untrusted plugins' failures, for `bothost status` and this summary.
         let health = PluginHealth.shared.snapshot()
         if !health.isEmpty, let outbox = try? location.openOutbox(store, partition: partition) {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BotHost
 import BotHostConfig
+import BotHostLabels
 import BotHostStores
 import Logging
 import BotHostHTTP
@@ -135,6 +136,10 @@ struct RunCommand: AsyncParsableCommand {
                                                         host: host, configuration: configuration, logger: logger)))
         if !configuration.wasmPlugins.isEmpty {
             services.append(.init(service: PluginHealthService(store: try location.openOutbox(store, partition: partition), logger: logger)))
+        }
+        if let labeler = try LabelerSetUp.make(configuration) {
+            services.append(.init(service: LabelerService(labeler: labeler, store: store,
+                                                          interval: .seconds(configuration.labeler?.intervalSeconds ?? 5), logger: logger)))
         }
         if let httpPort {
             let registry = APIServer.bootstrapMetrics()

@@ -154,5 +154,5 @@ public struct Partition: Sendable, Equatable, CustomStringConvertible {
 /// Everything a store of either backend answers: the host's writes, the readers of the
 /// HTTP API and the CLI, the moderators' writes, the outbox. The CLI opens a store as
 /// this type and runs every command on it, whichever backend the URL names.
-public typealias BotHostStore = StateStore & StateReading & ModerationReading & ModerationWriting & OutboxStore & ProfileStore
+public typealias BotHostStore = StateStore & StateReading & ModerationReading & ModerationWriting & OutboxStore & ProfileStore & LabelStore
     & OutboxModeration & ShadowReading

@@ -1,0 +1,58 @@
+import Foundation
+import XRPCClient
+
+/// Where the labeler's private key comes from: a file only its owner can read (mode 0600,
+/// 64 hex digits), or `BOTHOST_LABELER_KEY`. The key is never printed or logged; errors
+/// name the file, never its content.
+public enum LabelerKey {
+    public static let environmentVariable = "BOTHOST_LABELER_KEY"
+
+    public struct Problem: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// The signer from `file`, else from the environment.
+    public static func load(file: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws(Problem) -> LabelSigner {
+        let text: String
+        let origin: String
+        if let file {
+            let attributes: [FileAttributeKey: Any]
+            do { attributes = try FileManager.default.attributesOfItem(atPath: file) } catch {
+                throw Problem(description: "cannot read the labeler key file \(file)")
+            }
+            let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue ?? 0o777
+            guard mode & 0o077 == 0 else {
+                throw Problem(description: "\(file) is readable by others (mode \(String(mode, radix: 8))); chmod 600 it")
+            }
+            guard let content = try? String(contentsOfFile: file, encoding: .utf8) else { throw Problem(description: "cannot read \(file)") }
+            text = content
+            origin = file
+        } else if let value = environment[environmentVariable], !value.isEmpty {
+            text = value
+            origin = "$" + environmentVariable
+        } else {
+            throw Problem(description: "no labeler key: set labeler.key_file (a mode 0600 file; `bothost labeler key --out FILE` makes one) or \(environmentVariable)")
+        }
+        let hex = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        Redact.register(hex)
+        guard let signer = LabelSigner(hex: hex) else {
+            throw Problem(description: "\(origin) does not hold a P-256 private key (64 hex digits)")
+        }
+        return signer
+    }
+
+    /// Writes a new key to `path` with mode 0600 (refusing to replace a file) and returns it.
+    public static func create(at path: String) throws(Problem) -> LabelSigner {
+        let signer = LabelSigner()
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard fd >= 0 else {
+            throw Problem(description: errno == EEXIST ? "\(path) exists; refusing to replace a key" : "cannot create \(path)")
+        }
+        defer { close(fd) }
+        let bytes = Array((signer.hexPrivateKey + "\n").utf8)
+        guard bytes.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == bytes.count else {
+            throw Problem(description: "cannot write \(path)")
+        }
+        return signer
+    }
+}
