@@ -130,6 +130,14 @@ interop=$(grep -oE '[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
 [ -n "$interop" ] || interop="0 passed, 1 failed"
 lap interop
 
+# The labeler read by the atproto SDK and libipld: subscribeLabels (cursor replay across a
+# server restart, a live follower), queryLabels, every signature verified.
+timeout 300 .venv/bin/python Tests/interop/labeler_stream.py .build/debug/bothost 2>&1 | tee "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+labeler=$(grep -oE '[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+[ -n "$labeler" ] || labeler="0 passed, 1 failed"
+lap labeler
+
 # The examples every shipped rule pack and WebAssembly plugin carries (bothost rules
 # test), and the plugins' check (ABI, imports, limits, examples with their fuel).
 .build/debug/bothost rules test examples/packs/*.yaml examples/wasm-plugin/leveling-without-post.yaml examples/wasm-plugin/*.wasm 2>&1 | tee "$log"
@@ -219,11 +227,11 @@ outboxcrash=$(grep -oE '[0-9]+ passed, [0-9]+ failed' "$work/outboxcrash.log" | 
 while read -r line; do phase_times+=("background: $line"); done < "$work/lane.times"
 
 count() { echo "$1" | grep -oE "[0-9]+ $2" | grep -oE '[0-9]+'; }
-passed=$(( ${swift_passed:-0} + $(count "$py" passed) + $(count "$diff" passed) + $(count "$interop" passed) + $(count "$packs" passed) + $(count "$wasmcheck" passed) + $(count "$reload" passed) + $(count "$wasmreload" passed) + $(count "$example" passed) + $(count "$crash" passed) + $(count "$outboxcrash" passed) + $(count "$openapi" passed) + $(count "$pages" passed) + $(count "$pgtest" passed) ))
-failed=$(( ${swift_failed:-0} + $(count "$py" failed) + $(count "$diff" failed) + $(count "$interop" failed) + $(count "$packs" failed) + $(count "$wasmcheck" failed) + $(count "$reload" failed) + $(count "$wasmreload" failed) + $(count "$example" failed) + $(count "$crash" failed) + $(count "$outboxcrash" failed) + $(count "$openapi" failed) + $(count "$pages" failed) + $(count "$pgtest" failed) ))
+passed=$(( ${swift_passed:-0} + $(count "$py" passed) + $(count "$diff" passed) + $(count "$interop" passed) + $(count "$labeler" passed) + $(count "$packs" passed) + $(count "$wasmcheck" passed) + $(count "$reload" passed) + $(count "$wasmreload" passed) + $(count "$example" passed) + $(count "$crash" passed) + $(count "$outboxcrash" passed) + $(count "$openapi" passed) + $(count "$pages" passed) + $(count "$pgtest" passed) ))
+failed=$(( ${swift_failed:-0} + $(count "$py" failed) + $(count "$diff" failed) + $(count "$interop" failed) + $(count "$labeler" failed) + $(count "$packs" failed) + $(count "$wasmcheck" failed) + $(count "$reload" failed) + $(count "$wasmreload" failed) + $(count "$example" failed) + $(count "$crash" failed) + $(count "$outboxcrash" failed) + $(count "$openapi" failed) + $(count "$pages" failed) + $(count "$pgtest" failed) ))
 [ "$status" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1
 echo
-echo "swift: ${swift_passed:-0} tests; reference self-checks: $py; difftest: $diff; interop: $interop; rule-pack and wasm examples: $packs; plugin check: $wasmcheck; pack reload: $reload; wasm reload: $wasmreload; swift-plugin example: $example; crashtest: $crash; outbox crashtest: $outboxcrash; openapi: $openapi; pages: $pages; postgres: $pgtest"
+echo "swift: ${swift_passed:-0} tests; reference self-checks: $py; difftest: $diff; interop: $interop; labeler: $labeler; rule-pack and wasm examples: $packs; plugin check: $wasmcheck; pack reload: $reload; wasm reload: $wasmreload; swift-plugin example: $example; crashtest: $crash; outbox crashtest: $outboxcrash; openapi: $openapi; pages: $pages; postgres: $pgtest"
 (IFS=,; echo "phase times (total $SECONDS s):${phase_times[*]/#/ }")
 echo "tests: $passed passed, $failed failed"
 exit $status
