@@ -41,7 +41,7 @@ struct LabelerCommand: AsyncParsableCommand {
             do { signer = try LabelerKey.create(at: out) } catch { throw CLIError(error.description) }
             print("wrote \(out) (mode 0600)")
             print("public key   \(signer.didKey)")
-            print("multikey     \(signer.multikey)   (the #atproto_labeler verification method of the labeler's DID document)")
+            print("multikey     \(signer.multikey)   (the #atproto_label verification method of the labeler's DID document)")
         }
     }
 

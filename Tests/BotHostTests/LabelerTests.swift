@@ -6,6 +6,7 @@ import BotHostSQLite
 import Foundation
 import Plugins
 import Rules
+import Synchronization
 import Testing
 
 /// The labeler (docs/labels.md): who is labeled, when a label is replaced or negated, and
@@ -220,5 +221,41 @@ import Testing
         try Self.feed([Self.command(Self.carol, rev: 170, "opt in")], into: store)
         _ = try store.setExcluded(Self.carol, excluded: false, actor: "tester", reason: "test")
         #expect(try labeler.pass(store).issued.map(\.seq) == [14])
+    }
+
+    /// Hosts sharing a store each run a labeler: their passes follow one another (an
+    /// advisory lock on PostgreSQL, the write lock on SQLite), so a change is labeled once.
+    @Test(arguments: [Backend.sqlite, .postgres])
+    func labelersOfSeveralHostsLabelEachChangeOnce(_ backend: Backend) throws {
+        if backend == .postgres && StoreBackendTests.server == nil { return }
+        let (store, reopen) = try Self.open(backend, "labels2")
+        let dids = (0..<40).map { "did:plc:many\(String(format: "%021d", $0))" }
+        var lines: [String] = []
+        for (n, did) in dids.enumerated() {
+            lines.append(Self.command(did, rev: 10 * n + 1, "opt in"))
+            lines += Self.posts(did, from: 10 * n + 2, count: n % 2 == 0 ? 1 : 4)
+        }
+        try Self.feed(lines, into: store)
+        var settings = LabelerConfiguration()
+        settings.did = Self.src
+        let labeler = try Labeler(configuration: settings, botDID: nil, milestones: [2, 3], signer: LabelSigner())
+        let stores: [any BotHostStore] = [store, try reopen(), try reopen(), try reopen()]
+        let issued = Mutex<[StoredLabel]>([])
+        let errors = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: stores.count * 3) { i in
+            do {
+                let pass = try labeler.pass(stores[i % stores.count])
+                issued.withLock { $0 += pass.issued }
+            } catch {
+                errors.withLock { $0.append("\(error)") }
+            }
+        }
+        #expect(errors.withLock { $0 } == [])
+        let all = try store.labels(after: 0, limit: 1_000)
+        #expect(all.count == 40)
+        #expect(Set(all.map(\.uri)) == Set(dids))
+        #expect(all.map(\.seq) == all.map(\.seq).sorted())
+        #expect(issued.withLock { $0 }.sorted { $0.seq < $1.seq } == all)
+        #expect(all.filter { $0.val == "level-three" }.count == 20)
     }
 }

@@ -497,6 +497,26 @@ def send_message(input):
     return sent
 
 
+def patch_string_refs():
+    """lexrpc 3.0 takes a string where a `ref` is expected for a token name, so a ref to a
+    string def is refused for any value but the def's own name. Such refs exist:
+    `app.bsky.labeler.service` lists `com.atproto.label.defs#labelValue`, a string with
+    knownValues (an open set), and the reference PDS stores any string there (custom label
+    values such as `level-five`). Validate such a value as that string, as the reference does."""
+    import lexrpc.base
+    original = lexrpc.base.Base._validate_schema
+
+    def validate(self, *, name, val, type_name, lexicon, schema, ignore=()):
+        if isinstance(val, str) and isinstance(schema, dict) and schema.get('type') == 'ref':
+            ref = schema['ref']
+            full = lexicon.split('#')[0] + ref if ref.startswith('#') else ref
+            target = self._get_def(full)
+            if isinstance(target, dict) and target.get('type') == 'string':
+                schema = target
+        return original(self, name=name, val=val, type_name=type_name, lexicon=lexicon, schema=schema, ignore=ignore)
+    lexrpc.base.Base._validate_schema = validate
+
+
 def install_patches():
     arroba.server.storage = S.storage
     arroba.server.authenticate = authenticate
@@ -519,6 +539,8 @@ def install_patches():
         'chat.bsky.convo.sendMessage': send_message,
     }.items():
         xrpc.register(nsid, fn, override=True)
+
+    patch_string_refs()
 
     # MemoryStorage is not thread-safe: run every XRPC handler under the lock.
     # (Stalls happen in the before_request gate, outside it.)
