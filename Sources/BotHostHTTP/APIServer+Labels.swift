@@ -14,7 +14,7 @@ extension APIServer {
             guard let labels else { return Self.error(.notImplemented, "MethodNotImplemented", "this server has no labeler") }
             let parameters = request.uri.queryParameters
             let patterns = parameters[values: "uriPatterns"].map(String.init)
-            let sources = parameters[values: "sources"].map(String.init)
+            let sources = parameters[values: "sources"].filter { !$0.isEmpty }.map(String.init)
             var limit = 50
             if let text = parameters["limit"] {
                 guard let value = Int(text) else { return Self.error(.badRequest, "InvalidRequest", "limit must be an integer") }

@@ -78,7 +78,7 @@ extension PostgresStore: LabelStore {
         if !query.uriPatterns.contains("*") {
             let any = query.uriPatterns.map { pattern in
                 pattern.hasSuffix("*")
-                    ? "left(uri, \(pattern.dropLast().count)) = \(parameter(String(pattern.dropLast())))"
+                    ? "left(uri, \(pattern.dropLast().unicodeScalars.count)) = \(parameter(String(pattern.dropLast())))"
                     : "uri = \(parameter(pattern))"
             }
             conditions.append("(" + (any.isEmpty ? "false" : any.joined(separator: " OR ")) + ")")

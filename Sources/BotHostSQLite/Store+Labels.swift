@@ -70,7 +70,7 @@ extension Store: LabelStore {
                 if pattern.hasSuffix("*") {
                     let prefix = String(pattern.dropLast())
                     any.append("substr(uri, 1, ?) = ?")
-                    arguments += [prefix.utf8.count, prefix]
+                    arguments += [prefix.unicodeScalars.count, prefix]
                 } else {
                     any.append("uri = ?")
                     arguments.append(pattern)
