@@ -112,6 +112,15 @@ private struct Copier {
         for table in ["outbox", "commands", "audit", "writes"] {
             try session.query(PostgresQuery(unsafeSQL: "SELECT setval(pg_get_serial_sequence('\(table)', 'id'), coalesce((SELECT max(id) FROM \(table)), 0) + 1, false)"))
         }
+        // Labels keep their sequence numbers (consumers resume by them), and the sequence
+        // continues after the highest ever issued, pruned ones included.
+        try copyRows("labels", "SELECT seq, src, uri, val, neg, cts, exp, '\\x' || lower(hex(sig)) FROM labels ORDER BY seq",
+                     columns: "seq, src, uri, val, neg, cts, exp, sig", types: ["bigint", "text", "text", "text", "boolean", "text", "text", "bytea"])
+        try copyRows("label_current", "SELECT did, val, exp, seq FROM label_current", columns: "did, val, exp, seq",
+                     types: ["text", "text", "text", "bigint"])
+        let used = try db.tableExists("sqlite_sequence")
+            ? try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'labels'") ?? 0 : 0
+        try session.query(PostgresQuery(unsafeSQL: "SELECT setval(pg_get_serial_sequence('labels', 'seq'), \(used + 1), false)"))
         return summary
     }
 

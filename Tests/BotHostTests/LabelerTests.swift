@@ -3,6 +3,7 @@ import BotHostConfig
 import BotHostLabels
 import BotHostPostgres
 import BotHostSQLite
+import BotHostStores
 import Foundation
 import Plugins
 import Rules
@@ -221,6 +222,56 @@ import Testing
         try Self.feed([Self.command(Self.carol, rev: 170, "opt in")], into: store)
         _ = try store.setExcluded(Self.carol, excluded: false, actor: "tester", reason: "test")
         #expect(try labeler.pass(store).issued.map(\.seq) == [14])
+    }
+
+    /// A takedown or suspension pauses the badge: negated while the account is not active,
+    /// issued again when it is (consent stays); a deactivation opts out for good.
+    @Test func aTakedownPausesTheBadgeAndADeactivationEndsIt() throws {
+        let (store, _) = try Self.open(.sqlite, "labels3")
+        let labeler = try Labeler(configuration: { var c = LabelerConfiguration(); c.did = Self.src; return c }(),
+                                  botDID: nil, milestones: [2, 3], signer: LabelSigner())
+        try Self.feed([Self.command(Self.alice, rev: 1, "opt in"), Events.post(Self.alice, rev: 2, rkey: Events.tid(2))], into: store)
+        #expect(Self.summary(try labeler.pass(store).issued) == ["+level-two \(Self.alice)"])
+        try Self.feed([Events.account(Self.alice, active: false, status: "takendown", time: 10)], into: store)
+        #expect(Self.summary(try labeler.pass(store).issued) == ["-level-two \(Self.alice)"])
+        try Self.feed([Events.account(Self.alice, active: true, time: 20)], into: store)
+        #expect(Self.summary(try labeler.pass(store).issued) == ["+level-two \(Self.alice)"])
+        try Self.feed([Events.account(Self.alice, active: false, status: "deactivated", time: 30)], into: store)
+        #expect(Self.summary(try labeler.pass(store).issued) == ["-level-two \(Self.alice)"])
+        try Self.feed([Events.account(Self.alice, active: true, time: 40)], into: store)
+        #expect(try labeler.pass(store).issued.isEmpty)
+        #expect(try store.account(Self.alice)?.consent == "opted_out")
+    }
+
+    /// `bothost migrate` moves the labels with their sequence numbers and signatures: a
+    /// consumer resumes from its cursor on PostgreSQL, and numbering goes on after the
+    /// highest ever issued (pruned ones included).
+    @Test func migrationKeepsTheLabelSequence() throws {
+        guard StoreBackendTests.server != nil else { return }
+        let (sqlite, _) = try Self.open(.sqlite, "labels4")
+        let labeler = try Labeler(configuration: { var c = LabelerConfiguration(); c.did = Self.src; return c }(),
+                                  botDID: nil, milestones: [2, 3], signer: LabelSigner())
+        try Self.feed([Self.command(Self.alice, rev: 1, "opt in"), Events.post(Self.alice, rev: 2, rkey: Events.tid(2)),
+                       Self.command(Self.bob, rev: 901, "opt in"), Events.post(Self.bob, rev: 902, rkey: Events.tid(902))], into: sqlite)
+        try labeler.pass(sqlite)
+        try Self.feed(Self.posts(Self.alice, from: 10, count: 4), into: sqlite)
+        try labeler.pass(sqlite)
+        try Self.feed([Self.command(Self.bob, rev: 950, "opt out")], into: sqlite)
+        try labeler.pass(sqlite)
+        // The last label (bob's negation) pruned: the highest number is gone from the table.
+        #expect(try sqlite.pruneLabels(before: Label.timestamp(Clock.nowMicroseconds() + 60_000_000)) == 4)
+        let before = try sqlite.labels(after: 0, limit: 100)
+        #expect(before.map(\.seq) == [4])
+        let (postgres, _) = try Self.open(.postgres, "labels4")
+        _ = try SQLiteToPostgres.copy(from: sqlite as! Store, to: postgres as! PostgresStore)
+        #expect(try postgres.labels(after: 0, limit: 100) == before)
+        #expect(try postgres.labelSequence() == LabelSequence(last: 5, prunedThrough: 5))
+        #expect(try labeler.pass(postgres).issued.isEmpty)
+        try Self.feed([Self.command(Self.bob, rev: 960, "opt in")], into: postgres)
+        let next = try labeler.pass(postgres).issued
+        #expect(Self.summary(next) == ["+level-three \(Self.bob)"])  // four posts: 200 XP
+        #expect(next.map(\.seq) == [6])
+        #expect(try postgres.account(Self.bob)?.consent == "opted_in")
     }
 
     /// Hosts sharing a store each run a labeler: their passes follow one another (an
