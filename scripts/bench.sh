@@ -126,7 +126,11 @@ fi
 echo "== outbox: posts/s to the arroba PDS on loopback (vs the atproto SDK), event->post latency in a live run"
 outbox=$($PY bench/outbox_bench.py $BIN --posts 300 --accounts 60)
 
-$PY - "$tape" "$orjson" "$foundation" "$bothost" "$reference" "$again" "$limits" "$events" "$live_file" "$live_text" "$live_zstd" "$paced" "$http" "$default" "$outbox" "$pack" "$apply" "$workers" "$rss" "$wasm" <<'PYEOF'
+echo "== labeler: a pass labeling every account at level 2+ with all opted in (1M-event database), vs Python signing as many"
+labeler=$($PY bench/labeler_bench.py $BIN "$tmp/bothost.sqlite" "$tmp")
+rm -f "$tmp"/labels.sqlite*
+
+$PY - "$tape" "$orjson" "$foundation" "$bothost" "$reference" "$again" "$limits" "$events" "$live_file" "$live_text" "$live_zstd" "$paced" "$http" "$default" "$outbox" "$pack" "$apply" "$workers" "$rss" "$wasm" "$labeler" <<'PYEOF'
 import json, sys
 tape, orj, fnd, bh, ref, again, limits = (json.loads(a) for a in sys.argv[1:8])
 events = int(sys.argv[8])
@@ -179,6 +183,15 @@ rows += [
     ("outbox: posts/s, atproto SDK (Python)", f"{outbox['sdk_posts_per_s']:,.0f} posts/s", "1.00x (the server bounds both)"),
     ("event->post latency, opted-in account, live", f"p50 {outbox.get('latency_p50_ms', float('nan')):.0f} ms",
      f"p99 {outbox.get('latency_p99_ms', float('nan')):.0f} ms ({outbox['latency_samples']} announcements)"),
+]
+labeler = json.loads(sys.argv[21])
+rows += [
+    ("labeler: first pass, labels issued (signed, stored)", f"{labeler['labels']/labeler['first_pass_s']:,.0f} labels/s",
+     f"{labeler['labels']/labeler['first_pass_s']/labeler['python_sign_labels_per_s']:.2f}x Python signing alone "
+     f"({labeler['python_sign_labels_per_s']:,.0f}/s); {labeler['labels']:,} labels in {labeler['first_pass_s']:.2f} s, process included"),
+    ("labeler: a pass with nothing to do", f"{labeler['idle_pass_s']*1000:,.0f} ms",
+     f"{labeler['labels']:,} accounts carrying a label, process included"),
+    ("labeler: a pass negating half", f"{labeler['negations']/labeler['negation_pass_s']:,.0f} negations/s", f"{labeler['negations']:,} negations"),
 ]
 if http:
     rows.append(("GET /v1/leaderboards/day (wrk -c200)", f"{http['rps']:,.0f} requests/s",

@@ -1,4 +1,6 @@
 import BotHost
+import Dispatch
+import Synchronization
 
 /// Decides and signs a labeler pass: for every subject, the label it should carry (its
 /// tier's, when it may carry one) against the one it carries, and the labels that close
@@ -25,7 +27,7 @@ public struct LabelIssuer: Sendable {
         let exp = expiryUS.map { Label.timestamp(nowUS + $0) }
         // Renewed once half the lifetime is gone.
         let renewBefore = expiryUS.map { Label.timestamp(nowUS + $0 / 2) }
-        var out: [StoredLabel] = []
+        var drafts: [Label] = []
         for subject in subjects {
             let desired = subject.eligible ? LabelTier.tier(for: subject.level, in: tiers)?.value : nil
             if subject.current == desired {
@@ -37,13 +39,28 @@ public struct LabelIssuer: Sendable {
                 }
                 if !stale { continue }
             } else if let current = subject.current {
-                out.append(try signed(Label(src: src, uri: subject.did, val: current, neg: true, cts: cts)))
+                drafts.append(Label(src: src, uri: subject.did, val: current, neg: true, cts: cts))
             }
             if let desired {
-                out.append(try signed(Label(src: src, uri: subject.did, val: desired, cts: cts, exp: exp)))
+                drafts.append(Label(src: src, uri: subject.did, val: desired, cts: cts, exp: exp))
             }
         }
-        return out
+        return try sign(drafts)
+    }
+
+    /// Signs in order; a large pass (a labeler turned on over many opted-in accounts) on
+    /// every core, since signing is nearly all of its cost (perf).
+    private func sign(_ drafts: [Label]) throws -> [StoredLabel] {
+        let chunk = 256
+        guard drafts.count > chunk else { return try drafts.map(signed) }
+        let chunks = (drafts.count + chunk - 1) / chunk
+        let results = Mutex<[Int: Result<[StoredLabel], any Error>]>([:])
+        DispatchQueue.concurrentPerform(iterations: chunks) { index in
+            let part = drafts[(index * chunk)..<min(drafts.count, (index + 1) * chunk)]
+            let result = Result { try part.map(signed) }
+            results.withLock { $0[index] = result }
+        }
+        return try results.withLock { all in try (0..<chunks).flatMap { try all[$0]!.get() } }
     }
 
     /// One pass against a store: reads the subjects, appends the labels, in one transaction.

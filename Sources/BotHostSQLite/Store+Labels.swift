@@ -35,17 +35,21 @@ extension Store: LabelStore {
                 subjects[did] = subject
             }
             let drafts = try decide(subjects.values.sorted { $0.did < $1.did })
+            // Prepared once per pass, not per label.
+            let insert = try db.makeStatement(sql: "INSERT INTO labels(src, uri, val, neg, cts, exp, sig) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            let clear = try db.makeStatement(sql: "DELETE FROM label_current WHERE did = ? AND val = ?")
+            let carry = try db.makeStatement(sql: """
+                INSERT INTO label_current(did, val, exp, seq) VALUES (?, ?, ?, ?)
+                ON CONFLICT(did) DO UPDATE SET val = excluded.val, exp = excluded.exp, seq = excluded.seq
+                """)
+            issued.reserveCapacity(drafts.count)
             for var label in drafts {
-                try db.execute(sql: "INSERT INTO labels(src, uri, val, neg, cts, exp, sig) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                               arguments: [label.src, label.uri, label.val, label.neg ? 1 : 0, label.cts, label.exp, Data(label.sig)])
+                try insert.execute(arguments: [label.src, label.uri, label.val, label.neg ? 1 : 0, label.cts, label.exp, Data(label.sig)])
                 label.seq = db.lastInsertedRowID
                 if label.neg {
-                    try db.execute(sql: "DELETE FROM label_current WHERE did = ? AND val = ?", arguments: [label.uri, label.val])
+                    try clear.execute(arguments: [label.uri, label.val])
                 } else {
-                    try db.execute(sql: """
-                        INSERT INTO label_current(did, val, exp, seq) VALUES (?, ?, ?, ?)
-                        ON CONFLICT(did) DO UPDATE SET val = excluded.val, exp = excluded.exp, seq = excluded.seq
-                        """, arguments: [label.uri, label.val, label.exp, label.seq])
+                    try carry.execute(arguments: [label.uri, label.val, label.exp, label.seq])
                 }
                 issued.append(label)
             }

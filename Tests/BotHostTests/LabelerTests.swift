@@ -141,6 +141,24 @@ import Testing
         for label in labels { #expect(signer.isValidSignature(label.label)) }
     }
 
+    /// A large pass signs on every core; the labels keep the subjects' order and all verify.
+    @Test func aLargePassSignsInOrder() throws {
+        let signer = LabelSigner()
+        let issuer = LabelIssuer(src: Self.src, tiers: [LabelTier.standard(level: 2), LabelTier.standard(level: 3)], signer: signer)
+        let subjects = (0..<1_000).map { LabelSubject(did: "did:plc:n\(String(format: "%024d", $0))", level: 2 + $0 % 2, eligible: true,
+                                                      current: $0 % 5 == 0 ? "level-two" : nil) }
+        let labels = try issuer.decide(subjects, nowUS: 1_800_000_000_000_000)
+        var expected: [String] = []
+        for (n, subject) in subjects.enumerated() {
+            let value = n % 2 == 0 ? "level-two" : "level-three"
+            if n % 5 == 0 && value == "level-two" { continue }
+            if n % 5 == 0 { expected.append("-level-two \(subject.did)") }
+            expected.append("+\(value) \(subject.did)")
+        }
+        #expect(Self.summary(labels) == expected)
+        #expect(labels.allSatisfy { signer.isValidSignature($0.label) })
+    }
+
     @Test(arguments: [Backend.sqlite, .postgres])
     func labelsFollowConsentAndLevelExactlyOnce(_ backend: Backend) throws {
         if backend == .postgres && StoreBackendTests.server == nil { return }
