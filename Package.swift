@@ -45,6 +45,7 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CZstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CCurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CSecp256k1", providers: [.apt(["libsecp256k1-dev"])]),
         .target(name: "XRPCClient", dependencies: ["CCurl"], swiftSettings: swiftSettings),
         .target(
             name: "Rules",
@@ -150,7 +151,7 @@ let package = Package(
         .target(
             name: "BotHostLabels",
             dependencies: [
-                "BotHost", "XRPCClient",
+                "BotHost", "XRPCClient", "CSecp256k1",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],

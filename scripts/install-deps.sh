@@ -2,7 +2,7 @@
 # Installs what BotHost needs on a Debian machine, quickly when it is already there:
 # system libraries via apt-get, Python tools in .venv. One set per target:
 #   scripts/install-deps.sh run     make run / make build: the libraries the Swift build links
-#                                   (SQLite, zstd, libcurl) and orjson for bench/gen_capture.py
+#                                   (SQLite, zstd, libcurl, libsecp256k1) and orjson for bench/gen_capture.py
 #   scripts/install-deps.sh test    make test (the default): the run set plus the test tools
 #                                   (Chromium, PostgreSQL, the CLIs, the Python test peers)
 #   scripts/install-deps.sh bench   make bench: the test set plus wrk
@@ -15,8 +15,9 @@ case "$set_name" in
   *) echo "usage: $0 [run|test|bench]" >&2; exit 2 ;;
 esac
 
-# The Swift build links SQLite (GRDB), zstd (CZstd) and libcurl (CCurl, the XRPC client).
-apt_pkgs=(libsqlite3-dev libzstd-dev libcurl4-openssl-dev)
+# The Swift build links SQLite (GRDB), zstd (CZstd), libcurl (CCurl, the XRPC client) and
+# libsecp256k1 (CSecp256k1, the labeler's secp256k1 keys).
+apt_pkgs=(libsqlite3-dev libzstd-dev libcurl4-openssl-dev libsecp256k1-dev)
 if [ "$set_name" != run ]; then
   # zstd, sqlite3, curl: the command-line tools the test scripts call.
   # chromium: renders the web pages for the screenshot check (scripts/page_check.py).

@@ -1,34 +1,80 @@
 import BotHost
+import CSecp256k1
 import Crypto
 
-/// The labeler's P-256 key: signs labels as the atproto spec says (SHA-256 of the unsigned
-/// label's DAG-CBOR, ECDSA, the 64-byte compact signature with a low S) and names itself as
-/// a `did:key`. The private key comes from a 0600 file or the environment and is never
-/// printed: only the public `did:key` is.
+/// The labeler's key, P-256 or secp256k1 (the two curves atproto signs with): signs labels
+/// as the atproto spec says (SHA-256 of the unsigned label's DAG-CBOR, ECDSA, the 64-byte
+/// compact signature with a low S) and names itself as a `did:key`. The private key comes
+/// from a 0600 file or the environment and is never printed: only the public `did:key` is.
+///
+/// P-256 signs through swift-crypto; secp256k1 through libsecp256k1 (deterministic RFC 6979
+/// nonces, low S by construction), which is what an ozone labeler's key is.
 public struct LabelSigner: Sendable {
-    private let key: P256.Signing.PrivateKey
-
-    /// A new random key.
-    public init() { key = P256.Signing.PrivateKey() }
-
-    /// A key from its 32 raw bytes, as 64 hex digits.
-    public init?(hex: String) {
-        let text = hex.filter { !$0.isWhitespace }
-        guard text.count == 64, let bytes = Self.bytes(fromHex: text), let key = try? P256.Signing.PrivateKey(rawRepresentation: bytes) else { return nil }
-        self.key = key
+    public enum Curve: String, Sendable, CaseIterable {
+        case p256, secp256k1
     }
 
-    /// The private key as 64 hex digits, for writing to a 0600 file (never to a log).
-    public var hexPrivateKey: String { key.rawRepresentation.map { String($0, radix: 16).leftPadded(2) }.joined() }
+    public let curve: Curve
+    private let p256: P256.Signing.PrivateKey?
+    private let secret: [UInt8]
 
-    /// `did:key:zDn…`: the multibase (base58btc) of the p256-pub multicodec (0x1200) and
-    /// the compressed public point.
+    /// A new random key.
+    public init(curve: Curve = .p256) {
+        self.curve = curve
+        switch curve {
+        case .p256:
+            let key = P256.Signing.PrivateKey()
+            p256 = key
+            secret = Array(key.rawRepresentation)
+        case .secp256k1:
+            p256 = nil
+            var bytes = [UInt8](repeating: 0, count: 32)
+            repeat {
+                for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255) }
+            } while secp256k1_ec_seckey_verify(Secp256k1Context.shared.pointer, bytes) != 1
+            secret = bytes
+        }
+    }
+
+    /// A key as its 32 raw bytes in 64 hex digits: P-256 unless prefixed `secp256k1:`
+    /// (`p256:` may be written too).
+    public init?(hex: String) {
+        var text = hex.filter { !$0.isWhitespace }
+        var curve = Curve.p256
+        for candidate in Curve.allCases where text.lowercased().hasPrefix(candidate.rawValue + ":") {
+            curve = candidate
+            text.removeFirst(candidate.rawValue.count + 1)
+        }
+        guard text.count == 64, let bytes = Self.bytes(fromHex: text) else { return nil }
+        self.curve = curve
+        switch curve {
+        case .p256:
+            guard let key = try? P256.Signing.PrivateKey(rawRepresentation: bytes) else { return nil }
+            p256 = key
+        case .secp256k1:
+            guard secp256k1_ec_seckey_verify(Secp256k1Context.shared.pointer, bytes) == 1 else { return nil }
+            p256 = nil
+        }
+        secret = bytes
+    }
+
+    /// The private key for a 0600 file (never for a log): 64 hex digits, prefixed with
+    /// `secp256k1:` for that curve.
+    public var hexPrivateKey: String {
+        let hex = secret.map { String($0, radix: 16).leftPadded(2) }.joined()
+        return curve == .p256 ? hex : "secp256k1:" + hex
+    }
+
+    /// `did:key:zDn…` (P-256) or `did:key:zQ3s…` (secp256k1): the multibase (base58btc) of
+    /// the multicodec (p256-pub 0x1200, secp256k1-pub 0xe7) and the compressed public point.
     public var didKey: String { "did:key:" + multikey }
 
-    /// The public key as a multikey (`zDn…`), for the labeler's DID document.
+    /// The public key as a multikey, for the labeler's DID document.
     public var multikey: String {
-        let point = key.publicKey.compressedRepresentation
-        return "z" + Base58.encode([0x80, 0x24] + Array(point))
+        switch curve {
+        case .p256: "z" + Base58.encode([0x80, 0x24] + Array(p256!.publicKey.compressedRepresentation))
+        case .secp256k1: "z" + Base58.encode([0xE7, 0x01] + Self.secp256k1PublicKey(secret))
+        }
     }
 
     /// Signs a label (replacing any signature it had).
@@ -41,15 +87,50 @@ public struct LabelSigner: Sendable {
     /// Whether `label` carries this key's signature over its unsigned bytes, with a low S
     /// (what a consumer checks; the tests check every label issued).
     public func isValidSignature(_ label: Label) -> Bool {
-        guard let sig = label.sig, sig.count == 64, Self.lowS(sig) == sig,
-              let signature = try? P256.Signing.ECDSASignature(rawRepresentation: sig) else { return false }
-        return key.publicKey.isValidSignature(signature, for: SHA256.hash(data: label.unsignedCBOR))
+        guard let sig = label.sig, sig.count == 64 else { return false }
+        let digest = Array(SHA256.hash(data: label.unsignedCBOR))
+        switch curve {
+        case .p256:
+            guard Self.lowS(sig) == sig, let signature = try? P256.Signing.ECDSASignature(rawRepresentation: sig) else { return false }
+            return p256!.publicKey.isValidSignature(signature, for: SHA256.hash(data: label.unsignedCBOR))
+        case .secp256k1:
+            let context = Secp256k1Context.shared.pointer
+            var parsed = secp256k1_ecdsa_signature()
+            var key = secp256k1_pubkey()
+            // libsecp256k1 accepts only low-S signatures, as atproto does.
+            guard secp256k1_ecdsa_signature_parse_compact(context, &parsed, sig) == 1,
+                  secp256k1_ec_pubkey_create(context, &key, secret) == 1 else { return false }
+            return secp256k1_ecdsa_verify(context, &parsed, digest, &key) == 1
+        }
     }
 
     /// The compact, low-S signature of SHA-256(`data`).
     public func signature(for data: [UInt8]) throws -> [UInt8] {
-        let raw = Array(try key.signature(for: SHA256.hash(data: data)).rawRepresentation)
-        return Self.lowS(raw)
+        switch curve {
+        case .p256:
+            let raw = Array(try p256!.signature(for: SHA256.hash(data: data)).rawRepresentation)
+            return Self.lowS(raw)
+        case .secp256k1:
+            let context = Secp256k1Context.shared.pointer
+            let digest = Array(SHA256.hash(data: data))
+            var signature = secp256k1_ecdsa_signature()
+            var out = [UInt8](repeating: 0, count: 64)
+            guard secp256k1_ecdsa_sign(context, &signature, digest, secret, nil, nil) == 1,
+                  secp256k1_ecdsa_signature_serialize_compact(context, &out, &signature) == 1 else {
+                throw LabelSigningError()
+            }
+            return out
+        }
+    }
+
+    private static func secp256k1PublicKey(_ secret: [UInt8]) -> [UInt8] {
+        let context = Secp256k1Context.shared.pointer
+        var key = secp256k1_pubkey()
+        var out = [UInt8](repeating: 0, count: 33)
+        var length = 33
+        guard secp256k1_ec_pubkey_create(context, &key, secret) == 1,
+              secp256k1_ec_pubkey_serialize(context, &out, &length, &key, UInt32(SECP256K1_EC_COMPRESSED)) == 1 else { return [] }
+        return out
     }
 
     /// Replaces S by n − S when S is in the upper half of the group order: both verify,
@@ -83,6 +164,20 @@ public struct LabelSigner: Sendable {
             chars.removeFirst(2)
         }
         return out
+    }
+}
+
+/// A signature libsecp256k1 refused to make (only for an invalid key, which `init` refuses).
+public struct LabelSigningError: Error {}
+
+/// One libsecp256k1 context for the process: created once, then only read (signing and
+/// verifying with a context are safe from several threads).
+final class Secp256k1Context: @unchecked Sendable {
+    static let shared = Secp256k1Context()
+    let pointer: OpaquePointer
+
+    private init() {
+        pointer = secp256k1_context_create(UInt32(SECP256K1_CONTEXT_NONE))!
     }
 }
 

@@ -1,8 +1,9 @@
 import Foundation
 import XRPCClient
 
-/// Where the labeler's private key comes from: a file only its owner can read (mode 0600,
-/// 64 hex digits), or `BOTHOST_LABELER_KEY`. The key is never printed or logged; errors
+/// Where the labeler's private key comes from: a file only its owner can read (mode 0600),
+/// or `BOTHOST_LABELER_KEY`; either holds 64 hex digits (P-256), or `secp256k1:` and 64 hex
+/// digits. The key is never printed or logged; errors
 /// name the file, never its content.
 public enum LabelerKey {
     public static let environmentVariable = "BOTHOST_LABELER_KEY"
@@ -36,14 +37,14 @@ public enum LabelerKey {
         let hex = text.trimmingCharacters(in: .whitespacesAndNewlines)
         Redact.register(hex)
         guard let signer = LabelSigner(hex: hex) else {
-            throw Problem(description: "\(origin) does not hold a P-256 private key (64 hex digits)")
+            throw Problem(description: "\(origin) does not hold a private key (64 hex digits for P-256, or secp256k1: and 64 hex digits)")
         }
         return signer
     }
 
     /// Writes a new key to `path` with mode 0600 (refusing to replace a file) and returns it.
-    public static func create(at path: String) throws(Problem) -> LabelSigner {
-        let signer = LabelSigner()
+    public static func create(at path: String, curve: LabelSigner.Curve = .p256) throws(Problem) -> LabelSigner {
+        let signer = LabelSigner(curve: curve)
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
         guard fd >= 0 else {
             throw Problem(description: errno == EEXIST ? "\(path) exists; refusing to replace a key" : "cannot create \(path)")

@@ -33,12 +33,13 @@ struct LabelerCommand: AsyncParsableCommand {
 
     struct Key: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Make a new P-256 labeler key in a file of mode 0600; prints its public did:key (never the key).")
+            abstract: "Make a new labeler key in a file of mode 0600; prints its public did:key (never the key).")
         @Option(name: .long, help: "The key file to create (refuses to replace one).") var out: String
+        @Option(name: .long, help: "p256 or secp256k1.") var curve: LabelSigner.Curve = .p256
 
         func run() throws {
             let signer: LabelSigner
-            do { signer = try LabelerKey.create(at: out) } catch { throw CLIError(error.description) }
+            do { signer = try LabelerKey.create(at: out, curve: curve) } catch { throw CLIError(error.description) }
             print("wrote \(out) (mode 0600)")
             print("public key   \(signer.didKey)")
             print("multikey     \(signer.multikey)   (the #atproto_label verification method of the labeler's DID document)")
@@ -57,7 +58,7 @@ struct LabelerCommand: AsyncParsableCommand {
             let store = try database.location(configURL: configuration.store.url).openReader()
             let sequence = try store.labelSequence()
             print("labeler      \(labeler.issuer.src)")
-            print("public key   \(labeler.issuer.signer.didKey)")
+            print("public key   \(labeler.issuer.signer.didKey) (\(labeler.issuer.signer.curve.rawValue))")
             print("sequence     last \(sequence.last), pruned through \(sequence.prunedThrough)")
             for tier in labeler.issuer.tiers {
                 print("tier         level \(tier.level)+  \(tier.value)  \(tier.locales.map { "\($0.lang): \($0.name)" }.joined(separator: "; "))")
@@ -145,3 +146,5 @@ struct LabelerCommand: AsyncParsableCommand {
         }
     }
 }
+
+extension LabelSigner.Curve: ExpressibleByArgument {}

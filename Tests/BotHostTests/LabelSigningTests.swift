@@ -19,8 +19,9 @@ import Testing
         #expect(DAGCBOR.text(String(repeating: "x", count: 300)).encoded().prefix(3) == [0x79, 0x01, 0x2C])
     }
 
-    @Test func lowSIsEnforced() throws {
-        let signer = LabelSigner()
+    @Test(arguments: LabelSigner.Curve.allCases)
+    func lowSIsEnforced(_ curve: LabelSigner.Curve) throws {
+        let signer = LabelSigner(curve: curve)
         // Many signatures: each S is at most n/2, and all verify independently (below).
         for n in 0..<64 {
             let sig = try signer.signature(for: Array("message \(n)".utf8))
@@ -29,9 +30,31 @@ import Testing
         }
     }
 
-    @Test func signaturesVerifyWithTheAtprotoSDK() throws {
-        let signer = LabelSigner()
-        #expect(signer.didKey.hasPrefix("did:key:zDn"))
+    @Test func keysRoundTripThroughTheirFileForm() throws {
+        for curve in LabelSigner.Curve.allCases {
+            let signer = LabelSigner(curve: curve)
+            let again = try #require(LabelSigner(hex: signer.hexPrivateKey))
+            #expect(again.curve == curve && again.didKey == signer.didKey)
+            let label = try signer.sign(Label(src: "did:plc:x", uri: "did:plc:y", val: "level-five", cts: "2026-12-04T00:00:00.000Z"))
+            #expect(again.isValidSignature(label))
+            var tampered = label
+            tampered.val = "level-six"
+            #expect(!again.isValidSignature(tampered))
+        }
+        #expect(LabelSigner(curve: .p256).didKey.hasPrefix("did:key:zDn"))
+        #expect(LabelSigner(curve: .secp256k1).didKey.hasPrefix("did:key:zQ3s"))
+        #expect(LabelSigner(hex: "secp256k1:" + String(repeating: "0", count: 64)) == nil)  // zero is no key
+        #expect(LabelSigner(hex: "ed25519:" + String(repeating: "1", count: 64)) == nil)
+        #expect(LabelSigner(hex: String(repeating: "1", count: 63)) == nil)
+        // A known secp256k1 key and its did:key (secret 1: the generator point).
+        #expect(LabelSigner(hex: "secp256k1:" + String(repeating: "0", count: 63) + "1")?.didKey
+                == "did:key:zQ3shVc2UkAfJCdc1TR8E66J85h48P43r93q8jGPkPpjF9Ef9")
+    }
+
+    @Test(arguments: LabelSigner.Curve.allCases)
+    func signaturesVerifyWithTheAtprotoSDK(_ curve: LabelSigner.Curve) throws {
+        let signer = LabelSigner(curve: curve)
+        #expect(signer.didKey.hasPrefix(curve == .p256 ? "did:key:zDn" : "did:key:zQ3s"))
         let src = "did:plc:bothostbot0000000000000000"
         let cts = Label.timestamp(1_796_083_200_123_456)
         #expect(cts == "2026-12-01T00:00:00.123Z")

@@ -154,13 +154,22 @@ def labels_of(frames):
 
 def main():
     bothost = os.path.abspath(sys.argv[1])
+    for curve in ("p256", "secp256k1"):
+        print(f"-- with a {curve} key")
+        scenario(bothost, curve)
+    print(f"labeler: {passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+def scenario(bothost, curve):
     work = tempfile.mkdtemp()
     key = os.path.join(work, "labeler.key")
-    out = run(bothost, "labeler", "key", "--out", key)
+    out = run(bothost, "labeler", "key", "--out", key, "--curve", curve)
     did_key = re.search(r"(did:key:z\w+)", out).group(1)
     secret = open(key).read().strip()
     check("the key file is mode 0600 and the key is never printed",
-          stat.S_IMODE(os.stat(key).st_mode) == 0o600 and secret not in out and len(secret) == 64)
+          stat.S_IMODE(os.stat(key).st_mode) == 0o600 and secret.split(":")[-1] not in out and len(secret.split(":")[-1]) == 64)
+    check("the did:key names the curve", did_key.startswith("did:key:zDn" if curve == "p256" else "did:key:zQ3s"), did_key)
     config = os.path.join(work, "bot.yaml")
     with open(config, "w") as f:
         f.write(f"bot:\n  did: {BOT}\nleveling:\n  milestones: [2, 3]\n"
@@ -271,9 +280,6 @@ def main():
         check("the SDK's client resumes from cursor 5 too", [m.seq for m in parsed] == [6, 7, 8, 9, 10, 11])
     finally:
         server.stop()
-
-    print(f"labeler: {passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
 
 
 if __name__ == "__main__":
