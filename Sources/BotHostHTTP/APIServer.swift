@@ -1,5 +1,6 @@
 import BotHost
 import Hummingbird
+import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
 import XRPCClient
@@ -200,13 +201,11 @@ public struct APIServer: Sendable {
                 request, _, logger in
                 let target = request.path ?? ""
                 guard let streams, target.prefix(while: { $0 != "?" }) == Self.subscribeLabelsPath else { return .dontUpgrade }
-                let query = target.drop(while: { $0 != "?" }).dropFirst()
-                var cursor: Int64?
-                for pair in query.split(separator: "&") where pair.hasPrefix("cursor=") {
-                    let text = String(pair.dropFirst("cursor=".count))
-                    guard LabelStream.cursorProblem(text) == nil else { return .dontUpgrade }
-                    cursor = Int64(text)
-                }
+                // Parsed as the router parses it (percent-decoded), so a refused upgrade and
+                // the route's answer agree on why.
+                let text = URI(String(target)).queryParameters["cursor"].map(String.init)
+                guard LabelStream.cursorProblem(text) == nil else { return .dontUpgrade }
+                let cursor = text.flatMap { Int64($0) }
                 guard streams.admit() else { return .dontUpgrade }
                 let start = cursor
                 return .upgrade([:]) { inbound, outbound, _ in

@@ -84,6 +84,8 @@ import XRPCClient
         #expect(Array(replay[0].prefix(11)) == [0xA2, 0x61, 0x74, 0x67] + Array("#labels".utf8))
         // From cursor 2: only 3 and 4.
         #expect(try await Self.frames(server.subscribeURL + "?cursor=2", count: 2) == stored.suffix(2).map(LabelFrames.labels))
+        // Percent-encoded, as a client may send it.
+        #expect(try await Self.frames(server.subscribeURL + "?cursor=%32", count: 2) == stored.suffix(2).map(LabelFrames.labels))
 
         // Live, without a cursor: only what is issued after connecting.
         try LabelerTests.feed([LabelerTests.command(Self.users[0], rev: 50, "opt out")], into: store)
