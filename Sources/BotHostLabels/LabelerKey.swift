@@ -36,6 +36,8 @@ public enum LabelerKey {
         }
         let hex = text.trimmingCharacters(in: .whitespacesAndNewlines)
         Redact.register(hex)
+        // The key itself too, without a curve prefix, wherever it would appear.
+        if let colon = hex.lastIndex(of: ":") { Redact.register(String(hex[hex.index(after: colon)...])) }
         guard let signer = LabelSigner(hex: hex) else {
             throw Problem(description: "\(origin) does not hold a private key (64 hex digits for P-256, or secp256k1: and 64 hex digits)")
         }

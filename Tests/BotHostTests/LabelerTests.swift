@@ -9,6 +9,7 @@ import Plugins
 import Rules
 import Synchronization
 import Testing
+import XRPCClient
 
 /// The labeler (docs/labels.md): who is labeled, when a label is replaced or negated, and
 /// that every change is labeled exactly once, on both stores. The wire formats are checked
@@ -120,6 +121,40 @@ import Testing
         #expect(refusal("labeler:\n  tiers:\n    - level: 5\n      locales:\n        - {lang: '1x', name: x, description: y}\n").contains("language tag"))
         #expect(refusal("labeler:\n  colour: red\n").contains("colour"))
         #expect(refusal("labeler:\n  did: alice\n").hasPrefix("bot.yaml:2:8"))
+    }
+
+    /// The key comes from a 0600 file or the environment; a file others can read is
+    /// refused; once loaded, the key is redacted from any text that would be logged.
+    @Test func theKeyIsLoadedOnlyFromPrivatePlacesAndNeverShown() throws {
+        let directory = makeTemporaryDirectory()
+        let path = directory.appendingPathComponent("labeler.key").path
+        let made = try LabelerKey.create(at: path, curve: .secp256k1)
+        #expect((try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+        #expect(throws: LabelerKey.Problem.self) { try LabelerKey.create(at: path) }  // never replaced
+        let loaded = try LabelerKey.load(file: path, environment: [:])
+        #expect(loaded.didKey == made.didKey && loaded.curve == .secp256k1)
+        let secret = String(made.hexPrivateKey.dropFirst("secp256k1:".count))
+        #expect(!Redact.secrets(in: "failed with \(secret) inside").contains(secret))
+
+        let fromEnvironment = LabelSigner()
+        let hex = fromEnvironment.hexPrivateKey
+        #expect(try LabelerKey.load(file: nil, environment: ["BOTHOST_LABELER_KEY": hex]).didKey == fromEnvironment.didKey)
+        #expect(!Redact.secrets(in: hex).contains(hex))
+
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path)
+        do {
+            _ = try LabelerKey.load(file: path, environment: [:])
+            Issue.record("a key file others can read was accepted")
+        } catch {
+            #expect(error.description.contains("readable by others") && !error.description.contains(secret))
+        }
+        do {
+            _ = try LabelerKey.load(file: nil, environment: ["BOTHOST_LABELER_KEY": "not-a-key-but-secret"])
+            Issue.record("a malformed key was accepted")
+        } catch {
+            #expect(error.description.contains("BOTHOST_LABELER_KEY") && !error.description.contains("not-a-key-but-secret"))
+        }
+        #expect(throws: LabelerKey.Problem.self) { try LabelerKey.load(file: nil, environment: [:]) }
     }
 
     @Test func renewsBeforeExpiryAndOnlyThen() throws {
