@@ -109,12 +109,15 @@ def verify(did_key, label):
     return len(label["sig"]) == 64 and verify_signature(did_key, libipld.encode_dag_cbor(unsigned), label["sig"])
 
 
-async def read_raw(port, cursor, until_seq=None, idle=1.5):
+async def read_raw(port, cursor, until_seq=None, idle=1.5, connected=None):
     """Frames of subscribeLabels, decoded with libipld: [(header, body)], until `until_seq`
-    is reached or nothing came for `idle` seconds (or the server closed)."""
+    is reached or nothing came for `idle` seconds (or the server closed). `connected` (an
+    asyncio.Event) is set once the WebSocket is open."""
     query = "" if cursor is None else f"?cursor={cursor}"
     frames = []
     async with websockets.connect(f"ws://127.0.0.1:{port}/xrpc/com.atproto.label.subscribeLabels{query}") as ws:
+        if connected is not None:
+            connected.set()
         try:
             while True:
                 message = await asyncio.wait_for(ws.recv(), idle)
@@ -236,8 +239,12 @@ def scenario(bothost, curve):
 
         # A live subscriber (no cursor) while a second replay and a moderator change state.
         async def live_then_changes():
-            task = asyncio.create_task(read_raw(server.port, None, until_seq=11, idle=30))
-            await asyncio.sleep(1.0)
+            connected = asyncio.Event()
+            task = asyncio.create_task(read_raw(server.port, None, until_seq=11, idle=60, connected=connected))
+            # Open, and a moment for the server to place the subscriber at the newest label
+            # (one read); the changes below take a process start and a replay besides.
+            await asyncio.wait_for(connected.wait(), 60)
+            await asyncio.sleep(0.5)
             second = [post(USERS[0], 10 + k) for k in range(4)]  # user0 reaches level 3
             second.append(post(USERS[2], 260, "@bot opt out", mention=True))
             second.append(commit(USERS[3], 360, "app.bsky.graph.block",
