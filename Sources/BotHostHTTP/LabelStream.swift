@@ -32,9 +32,8 @@ final class LabelStream: Sendable {
     /// Why a `cursor` parameter is refused; nil when it is absent or a number ≥ 0.
     static func cursorProblem(_ text: String?) -> String? {
         guard let text, !text.isEmpty else { return nil }
-        guard let value = Int64(text), value >= 0 else { return "cursor must be a sequence number (an integer, 0 or more)" }
-        _ = value
-        return nil
+        if let value = Int64(text), value >= 0 { return nil }
+        return "cursor must be a sequence number (an integer, 0 or more)"
     }
 
     /// Takes a subscriber slot; false when all are taken.

@@ -72,6 +72,8 @@ struct ReplayCommand: AsyncParsableCommand {
         // The dispatcher has a connection of its own on PostgreSQL (claims with SKIP LOCKED,
         // so the dispatchers of several partitioned hosts share one outbox).
         let delivery = dryRun ? nil : try await BotDeliverySetUp.setUp(&configuration, store: try location.openOutbox(store, partition: partition), log: log)
+        // The labeler (docs/labels.md): its key and tiers are checked before the replay starts.
+        let labeler = try LabelerSetUp.make(configuration)
         // Fail on a missing or unreadable capture before anything else happens.
         do { _ = try openCapture(capture) } catch { throw CLIError(error.description) }
         let capture = self.capture
@@ -121,7 +123,7 @@ struct ReplayCommand: AsyncParsableCommand {
         if terminal { printError("\r\u{1B}[K", terminator: "") }
         let summary = try outcome.get()
         // The labeler's pass over what the replay changed (docs/labels.md).
-        if let labeler = try LabelerSetUp.make(configuration) {
+        if let labeler {
             switch await LabelerSetUp.pass(labeler, store) {
             case .success(let pass): if !quiet { printError(LabelerSetUp.describe(pass)) }
             case .failure(let error): throw CLIError("labeler: \(store.describe(error).description)")
