@@ -147,7 +147,10 @@ struct StatusCommand: ParsableCommand {
     @Option(name: .long, help: "table or json.") var format: OutputFormat = .table
 
     func run() throws {
-        let status = try database.location().openReader().status()
+        let reader = try database.location().openReader()
+        let status = try reader.status()
+        // The labeler's sequence (docs/labels.md): 0 when no label was ever issued.
+        let labels = try reader.labelSequence()
         let now = Clock.nowMicroseconds()
         let lag = status.cursorUS.map { Double(now - $0) / 1e6 }
         switch format {
@@ -166,6 +169,11 @@ struct StatusCommand: ParsableCommand {
                 json.object { for (state, count) in status.outbox.sorted(by: { $0.key < $1.key }) { json.field(state, count) } }
                 json.key("plugins")
                 json.object { for (plugin, health) in status.pluginHealth.sorted(by: { $0.key < $1.key }) { json.raw(plugin, health) } }
+                json.key("labels")
+                json.object {
+                    json.field("last_seq", labels.last)
+                    json.field("pruned_through", labels.prunedThrough)
+                }
             }
             print(json.output)
         case .table:
@@ -182,6 +190,9 @@ struct StatusCommand: ParsableCommand {
             for (state, count) in status.outbox.sorted(by: { $0.key < $1.key }) { rows.append(["outbox \(state)", Format.grouped(count)]) }
             for (plugin, health) in status.pluginHealth.sorted(by: { $0.key < $1.key }) {
                 rows.append(["plugin \(plugin)", PluginHealthText.summary(json: health)])
+            }
+            if labels.last > 0 {
+                rows.append(["labels issued", "sequence at \(labels.last)" + (labels.prunedThrough > 0 ? ", pruned through \(labels.prunedThrough)" : "")])
             }
             print(Format.table(["status", ""], rows))
         }
