@@ -20,11 +20,9 @@ extension APIServer {
                 guard let value = Int(text) else { return Self.error(.badRequest, "InvalidRequest", "limit must be an integer") }
                 limit = value
             }
-            if let problem = LabelQuery.validate(patterns: patterns, limit: limit) {
+            // A source that is no labeler's DID matches nothing; only the sizes are bounded.
+            if let problem = LabelQuery.validate(patterns: patterns, sources: sources, limit: limit) {
                 return Self.error(.badRequest, "InvalidRequest", problem)
-            }
-            guard sources.count <= 100, sources.allSatisfy({ $0.hasPrefix("did:") }) else {
-                return Self.error(.badRequest, "InvalidRequest", "sources must be DIDs (at most 100)")
             }
             var after: Int64 = 0
             if let text = parameters["cursor"], !text.isEmpty {

@@ -163,10 +163,16 @@ import XRPCClient
             try await client.execute(uri: "/xrpc/com.atproto.label.queryLabels?uriPatterns=did:plc:nobody*", method: .get) { response in
                 #expect(String(buffer: response.body) == #"{"labels":[]}"#)
             }
+            try await client.execute(uri: "/xrpc/com.atproto.label.queryLabels?uriPatterns=*&sources=alice", method: .get) { response in
+                #expect(response.status == .ok && String(buffer: response.body) == #"{"labels":[]}"#)
+            }
             for (query, message) in [("", "uriPatterns is required"), ("uriPatterns=*&limit=0", "limit must be between 1 and 250"),
                                      ("uriPatterns=*&limit=251", "limit must be between 1 and 250"),
                                      ("uriPatterns=*&cursor=-1", "invalid cursor"), ("uriPatterns=*&cursor=x", "invalid cursor"),
-                                     ("uriPatterns=did:*:x", "invalid pattern"), ("uriPatterns=*&sources=alice", "sources must be DIDs")] {
+                                     ("uriPatterns=did:*:x", "invalid pattern"),
+                                     ("uriPatterns=*&sources=" + String(repeating: "x", count: 257), "at most 256 characters"),
+                                     ("uriPatterns=*" + String(repeating: "&sources=did:plc:x", count: 11), "at most 10 sources"),
+                                     (String(repeating: "uriPatterns=*&", count: 11), "at most 10 uriPatterns")] {
                 try await client.execute(uri: "/xrpc/com.atproto.label.queryLabels?" + query, method: .get) { response in
                     #expect(response.status == .badRequest, "\(query)")
                     #expect(String(buffer: response.body).contains(message), "\(query): \(String(buffer: response.body))")

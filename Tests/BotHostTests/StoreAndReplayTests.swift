@@ -181,8 +181,9 @@ extension StoreAndReplayTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let capture = try writeCapture(directory)
         let path = directory.appendingPathComponent("full.sqlite").path
-        // Room for the schema and a few batches only: SQLite answers SQLITE_FULL, as on a full disk.
-        let small = try Store(path: path, maxPageCount: 50)
+        // Room for the schema (54 pages since the labels of v13) and a few batches only:
+        // SQLite answers SQLITE_FULL, as on a full disk.
+        let small = try Store(path: path, maxPageCount: 60)
         let context = BotHostConfiguration().makeContext()
         try small.load(into: context)
         let replayer = Replayer(engine: HostEngine(context: context, plugins: BotHostConfiguration().makePlugins()), store: small,

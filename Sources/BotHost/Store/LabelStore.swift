@@ -97,12 +97,22 @@ public protocol LabelStore: LabelReading {
 }
 
 extension LabelQuery {
-    /// The query's limits: 1–250 (the lexicon's), `*` only at the end of a pattern.
-    public static func validate(patterns: [String], limit: Int) -> String? {
+    /// Patterns and sources a query may carry, and their length in characters: enough for
+    /// any DID or record URI, and a request head that stays small (docs/openapi.yaml).
+    public static let maxItems = 10
+    public static let maxItemLength = 256
+
+    /// The query's limits: `limit` 1–250 (the lexicon's), `*` only at the end of a pattern,
+    /// at most ``maxItems`` patterns and sources of at most ``maxItemLength`` characters.
+    public static func validate(patterns: [String], sources: [String] = [], limit: Int) -> String? {
         if patterns.isEmpty { return "uriPatterns is required" }
-        if patterns.count > 100 { return "at most 100 uriPatterns" }
-        for pattern in patterns where pattern.dropLast().contains("*") || pattern.utf8.count > 2_048 {
-            return "invalid pattern: \(pattern.prefix(100))"
+        if patterns.count > maxItems { return "at most \(maxItems) uriPatterns" }
+        if sources.count > maxItems { return "at most \(maxItems) sources" }
+        for item in patterns + sources where item.unicodeScalars.count > maxItemLength {
+            return "uriPatterns and sources have at most \(maxItemLength) characters each"
+        }
+        for pattern in patterns where pattern.dropLast().contains("*") {
+            return "invalid pattern: \(pattern.prefix(100)) (a * may only end a pattern)"
         }
         if !(1...250).contains(limit) { return "limit must be between 1 and 250" }
         return nil
