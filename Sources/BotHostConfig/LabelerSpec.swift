@@ -30,11 +30,9 @@ enum LabelerSpec {
             config.did = did
         }
         if let value = map["key_file"] {
-            var path = try doc.string(value, "labeler.key_file")
+            let path = try doc.string(value, "labeler.key_file")
             guard !path.isEmpty else { throw doc.error("labeler.key_file cannot be empty", at: value) }
-            let directory = file.contains("/") ? String(file[..<file.lastIndex(of: "/")!]) : "."
-            if !path.hasPrefix("/") { path = directory + "/" + path }
-            config.keyFile = path
+            config.keyFile = ConfigPaths.resolve(path, relativeTo: file)
         }
         if let value = map["interval_seconds"] { config.intervalSeconds = Int(try doc.int(value, "labeler.interval_seconds", in: 1...3_600)) }
         if let value = map["expiry_days"] { config.expiryDays = Int(try doc.int(value, "labeler.expiry_days", in: 1...3_650)) }

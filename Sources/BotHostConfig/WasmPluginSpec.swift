@@ -49,13 +49,11 @@ public struct WasmPluginSpec: Sendable, Equatable {
         try doc.rejectUnknownKeys(in: section, allowed: ["wasm"], section: "plugins")
         guard let list = section["wasm"] else { return [] }
         var specs: [WasmPluginSpec] = []
-        let directory = file.contains("/") ? String(file[..<file.lastIndex(of: "/")!]) : "."
         for item in try doc.sequence(list, "plugins.wasm") {
             let entry = try doc.mapping(item, "a WebAssembly plugin")
             try doc.rejectUnknownKeys(in: entry, allowed: ["path", "name", "mode", "limits"], section: "a plugins.wasm entry")
             guard let pathNode = entry["path"] else { throw doc.error("a plugins.wasm entry needs path: (the .wasm file)", at: item) }
-            var path = try doc.string(pathNode, "plugins.wasm[].path")
-            if !path.hasPrefix("/") { path = directory + "/" + path }
+            let path = ConfigPaths.resolve(try doc.string(pathNode, "plugins.wasm[].path"), relativeTo: file)
             let name = try entry["name"].map { n throws(Diagnostic) in try doc.string(n, "plugins.wasm[].name") }
             var shadow = false
             if let modeNode = entry["mode"] {

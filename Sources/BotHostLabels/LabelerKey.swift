@@ -17,16 +17,7 @@ public enum LabelerKey {
         let text: String
         let origin: String
         if let file {
-            let attributes: [FileAttributeKey: Any]
-            do { attributes = try FileManager.default.attributesOfItem(atPath: file) } catch {
-                throw Problem(description: "cannot read the labeler key file \(file)")
-            }
-            let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue ?? 0o777
-            guard mode & 0o077 == 0 else {
-                throw Problem(description: "\(file) is readable by others (mode \(String(mode, radix: 8))); chmod 600 it")
-            }
-            guard let content = try? String(contentsOfFile: file, encoding: .utf8) else { throw Problem(description: "cannot read \(file)") }
-            text = content
+            do { text = try OwnerOnlyFile.read(file, what: "labeler key file") } catch { throw Problem(description: error.description) }
             origin = file
         } else if let value = environment[environmentVariable], !value.isEmpty {
             text = value

@@ -40,28 +40,52 @@ extension PostgresStore: LabelStore {
                     subject.currentExp = exp
                     subjects[did] = subject
                 }
-                var issued: [StoredLabel] = []
-                for var label in try decide(subjects.values.sorted { $0.did < $1.did }) {
-                    let sig = ByteBuffer(bytes: label.sig)
-                    let rows = try session.query("""
-                        INSERT INTO labels(src, uri, val, neg, cts, exp, sig)
-                        VALUES (\(label.src), \(label.uri), \(label.val), \(label.neg), \(label.cts), \(label.exp), \(sig))
-                        RETURNING seq
+                let drafts = try decide(subjects.values.sorted { $0.did < $1.did })
+                guard !drafts.isEmpty else { return [] }
+                // One statement per table for the whole pass (not per label); numbers are drawn
+                // in the order given (ORDER BY the ordinality), as SQLite assigns them.
+                let src = drafts.map(\.src), uri = drafts.map(\.uri), val = drafts.map(\.val), neg = drafts.map(\.neg)
+                let cts = drafts.map(\.cts), exp = drafts.map { $0.exp ?? "" }, hasExp = drafts.map { $0.exp != nil }
+                let sig = drafts.map { Self.hex($0.sig) }
+                let seqs = try session.query("""
+                    INSERT INTO labels(src, uri, val, neg, cts, exp, sig)
+                    SELECT s, u, v, n, c, CASE WHEN h THEN e END, decode(g, 'hex')
+                    FROM UNNEST(\(src)::text[], \(uri)::text[], \(val)::text[], \(neg)::bool[], \(cts)::text[], \(exp)::text[],
+                                \(hasExp)::bool[], \(sig)::text[]) WITH ORDINALITY AS x(s, u, v, n, c, e, h, g, o)
+                    ORDER BY o
+                    RETURNING seq
+                    """).map { try $0.decode(Int64.self) }.sorted()
+                guard seqs.count == drafts.count else { throw StoreError("labels: \(seqs.count) rows inserted for \(drafts.count) labels") }
+                let issued = zip(drafts, seqs).map { draft, seq in var label = draft; label.seq = seq; return label }
+                // A subject's negation comes before its new label: clear, then carry.
+                let negations = issued.filter(\.neg), carried = issued.filter { !$0.neg }
+                if !negations.isEmpty {
+                    try session.query("""
+                        DELETE FROM label_current l USING UNNEST(\(negations.map(\.uri))::text[], \(negations.map(\.val))::text[]) AS x(d, v)
+                        WHERE l.did = x.d AND l.val = x.v
                         """)
-                    label.seq = try rows.first!.decode(Int64.self)
-                    if label.neg {
-                        try session.query("DELETE FROM label_current WHERE did = \(label.uri) AND val = \(label.val)")
-                    } else {
-                        try session.query("""
-                            INSERT INTO label_current(did, val, exp, seq) VALUES (\(label.uri), \(label.val), \(label.exp), \(label.seq))
-                            ON CONFLICT(did) DO UPDATE SET val = excluded.val, exp = excluded.exp, seq = excluded.seq
-                            """)
-                    }
-                    issued.append(label)
+                }
+                if !carried.isEmpty {
+                    try session.query("""
+                        INSERT INTO label_current(did, val, exp, seq)
+                        SELECT d, v, CASE WHEN h THEN e END, q
+                        FROM UNNEST(\(carried.map(\.uri))::text[], \(carried.map(\.val))::text[], \(carried.map { $0.exp ?? "" })::text[],
+                                    \(carried.map { $0.exp != nil })::bool[], \(carried.map(\.seq))::bigint[]) AS x(d, v, e, h, q)
+                        ON CONFLICT(did) DO UPDATE SET val = excluded.val, exp = excluded.exp, seq = excluded.seq
+                        """)
                 }
                 return issued
             }
         }
+    }
+
+    /// Bytes as lowercase hex, for `decode(…, 'hex')` in an array bind.
+    private static func hex(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count * 2)
+        for byte in bytes { out += [digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]] }
+        return String(decoding: out, as: UTF8.self)
     }
 
     public func labels(after: Int64, limit: Int) throws -> [StoredLabel] {

@@ -95,12 +95,12 @@ extension Store: LabelStore {
 
     public func labelSequence() throws -> LabelSequence {
         try queue.read { db in
+            // The highest number AUTOINCREMENT ever gave (pruned ones included); the table
             // sqlite_sequence exists once any AUTOINCREMENT table has had a row.
-            let last = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM labels") ?? 0
             let used = try db.tableExists("sqlite_sequence")
                 ? try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'labels'") ?? 0 : 0
             let pruned = try String.fetchOne(db, sql: "SELECT value FROM bot_state WHERE key = 'labels_pruned_through'").flatMap { Int64($0) } ?? 0
-            return LabelSequence(last: max(last, used, pruned), prunedThrough: pruned)
+            return LabelSequence(last: max(used, pruned), prunedThrough: pruned)
         }
     }
 

@@ -51,13 +51,6 @@ public struct LabelQuery: Sendable, Equatable {
     public init(uriPatterns: [String], sources: [String] = [], after: Int64 = 0, limit: Int = 50) {
         self.uriPatterns = uriPatterns; self.sources = sources; self.after = after; self.limit = limit
     }
-
-    /// Whether `uri` matches a pattern (the SQL of each store says the same).
-    public func matches(_ uri: String) -> Bool {
-        uriPatterns.contains { pattern in
-            pattern.hasSuffix("*") ? uri.hasPrefix(pattern.dropLast()) : uri == pattern
-        }
-    }
 }
 
 /// Reading the labels: what `bothost serve` needs (works on a read-only connection).
